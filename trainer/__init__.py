@@ -1,0 +1,1 @@
+"""Diffusion-DPO training for the Hallo4 transformer, fed by the app's A/B votes."""
