@@ -1,0 +1,444 @@
+"""Media I/O: load and validate portraits, audio and video; probe files; write browser-safe mp4.
+
+ffmpeg is imageio-ffmpeg's packaged binary, so a fresh machine (or a Space) needs no system ffmpeg.
+imageio-ffmpeg ships no ffprobe, so `probe` parses `ffmpeg -i` (the same data, on stderr).
+Every failure a user can cause raises `InputError` naming the file, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import Hallo4Error, InputError
+
+# Portrait limits: big enough for any phone photo, small enough to never exhaust memory.
+MIN_IMAGE_SIDE = 64
+MAX_IMAGE_SIDE = 8192
+MAX_IMAGE_PIXELS = 40_000_000
+SILENCE_PEAK = 1e-4
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of imageio-ffmpeg's bundled ffmpeg binary."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def check_ffmpeg() -> str:
+    """Start-up check: the encoder runs and has libx264 + aac. Returns its version line."""
+    try:
+        out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:  # pragma: no cover - environment failure
+        raise Hallo4Error(f"ffmpeg could not be started ({exc}).", hint="Reinstall imageio-ffmpeg: pip install -r requirements.txt") from exc
+    if "libx264" not in out.stdout or " aac " not in out.stdout:
+        raise Hallo4Error("The bundled ffmpeg lacks the libx264 or aac encoder.", hint="Reinstall imageio-ffmpeg.")
+    ver = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, timeout=30).stdout
+    return ver.splitlines()[0] if ver else "ffmpeg"
+
+
+def _check_file(path: str | os.PathLike, name: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(name, "file not found", "Upload the file again.", path=str(p))
+    if not p.is_file():
+        raise InputError(name, "is not a file", "Choose a file, not a folder.", path=str(p))
+    if p.stat().st_size == 0:
+        raise InputError(name, "the file is empty (0 bytes)", "Upload the file again; the upload may have failed.", path=str(p))
+    return p
+
+
+# ----------------------------------------------------------------------------------------------
+# Images
+# ----------------------------------------------------------------------------------------------
+def load_image(path: str | os.PathLike, *, name: str = "portrait") -> Image.Image:
+    """Load a portrait as RGB, EXIF-rotated, transparency flattened on white, with size guards."""
+    p = _check_file(path, name)
+    fix = "Use a PNG, JPEG, WebP or BMP photo."
+    try:
+        with Image.open(p) as probe_img:
+            w, h = probe_img.size
+            fmt = probe_img.format
+    except Image.DecompressionBombError as exc:
+        raise InputError(name, f"the image is too large to decode safely ({exc})", f"Use an image under {MAX_IMAGE_SIDE} px per side.", path=str(p)) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(name, "is not a readable image", fix, path=str(p)) from exc
+    if fmt not in {"PNG", "JPEG", "WEBP", "BMP", "MPO"}:
+        raise InputError(name, f"unsupported image format {fmt}", fix, path=str(p))
+    if w < MIN_IMAGE_SIDE or h < MIN_IMAGE_SIDE:
+        raise InputError(name, f"the image is only {w}x{h} pixels", f"Use a photo of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels (512 or more is best).", path=str(p))
+    if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
+        raise InputError(name, f"the image is {w}x{h} pixels, larger than the {MAX_IMAGE_SIDE} px / {MAX_IMAGE_PIXELS // 1_000_000} MP limit", "Downscale the photo (e.g. to 2048 px on the long side) and upload it again.", path=str(p))
+    try:
+        with Image.open(p) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, rgba)
+            return img.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(name, f"the image file is damaged or truncated ({exc})", "Re-export or re-download the photo and upload it again.", path=str(p)) from exc
+
+
+# ----------------------------------------------------------------------------------------------
+# Probe (parses `ffmpeg -i`: imageio-ffmpeg ships no ffprobe)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class MediaInfo:
+    path: str
+    kind: str  # "image" | "audio" | "video"
+    width: int = 0
+    height: int = 0
+    duration: float = 0.0
+    fps: float = 0.0
+    num_frames: int = 0
+    has_audio: bool = False
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    sample_rate: int = 0
+    pix_fmt: str | None = None
+    container: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        parts = [f"{self.path}: {self.kind}"]
+        if self.width:
+            parts.append(f"{self.width}x{self.height}")
+        if self.kind != "image":
+            parts.append(f"{self.duration:.3f} s")
+        if self.kind == "video":
+            parts.append(f"{self.fps:g} fps, {self.num_frames} frames, {self.video_codec} {self.pix_fmt}")
+        if self.has_audio:
+            parts.append(f"audio {self.audio_codec} {self.sample_rate} Hz")
+        elif self.kind == "video":
+            parts.append("no audio")
+        return ", ".join(parts)
+
+
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Video: (\w+)([^\n]*)")
+_AUDIO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Audio: (\w+)[^\n]*?(\d+) Hz")
+_INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
+
+
+def _ffmpeg_info(path: Path) -> str:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=60)
+    return out.stderr
+
+
+def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = True) -> MediaInfo:
+    """What the project sees in a file: kind, size, duration, fps, frame count, codecs."""
+    p = _check_file(path, name)
+    if p.suffix.lower() in IMAGE_EXTENSIONS:
+        img = load_image(p, name=name)
+        return MediaInfo(str(p), "image", width=img.width, height=img.height, container=p.suffix.lower().lstrip("."))
+    text = _ffmpeg_info(p)
+    cont = _INPUT_RE.search(text)
+    if not cont:
+        raise InputError(name, "is not a media file ffmpeg can read (unknown or damaged container)", "Use a common format: mp4/mov/webm/mkv video or wav/mp3/m4a/flac/ogg audio.", path=str(p))
+    info = MediaInfo(str(p), "audio", container=cont.group(1))
+    m = _DURATION_RE.search(text)
+    if m:
+        info.duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    v = _VIDEO_RE.search(text)
+    if v and "attached pic" not in v.group(2):
+        info.kind = "video"
+        info.video_codec = v.group(1)
+        rest = v.group(2)
+        pix = re.match(r"\s*(?:\([^)]*\)\s*)*,\s*(\w+)", rest)
+        info.pix_fmt = pix.group(1) if pix else None
+        size = re.search(r"(\d{2,5})x(\d{2,5})", rest)
+        if size:
+            info.width, info.height = int(size.group(1)), int(size.group(2))
+        fps = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
+        if fps:
+            info.fps = float(fps.group(1)) * (1000 if fps.group(2) else 1)
+        if count_frames:
+            info.num_frames = _count_frames(p)
+            if info.fps and info.num_frames and not info.duration:
+                info.duration = info.num_frames / info.fps
+        elif info.fps:
+            info.num_frames = int(round(info.duration * info.fps))
+    a = _AUDIO_RE.search(text)
+    if a:
+        info.has_audio = True
+        info.audio_codec = a.group(1)
+        info.sample_rate = int(a.group(2))
+    if info.kind == "audio" and not info.has_audio:
+        raise InputError(name, "contains neither a video nor an audio stream", "Upload a video or an audio file.", path=str(p))
+    return info
+
+
+def _count_frames(path: Path) -> int:
+    """Exact frame count by decoding (null muxer); cheap for the short clips the app handles."""
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], capture_output=True, text=True, errors="replace", timeout=300)
+    counts = re.findall(r"frame=\s*(\d+)", out.stderr)
+    return int(counts[-1]) if counts else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Audio
+# ----------------------------------------------------------------------------------------------
+def load_audio(
+    path: str | os.PathLike, sr: int = 16000, *, name: str = "audio", max_seconds: float | None = None, allow_silence: bool = False
+) -> np.ndarray:
+    """Decode any ffmpeg-readable audio (or a video's audio track) to mono float32 at `sr`."""
+    p = _check_file(path, name)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(int(sr))]
+    if max_seconds is not None:
+        cmd += ["-t", f"{float(max_seconds):.3f}"]
+    cmd += ["-f", "f32le", "-"]
+    out = subprocess.run(cmd, capture_output=True, timeout=600)
+    err = out.stderr.decode(errors="replace")
+    if out.returncode != 0:
+        if "matches no streams" in err or "Stream map" in err:
+            raise InputError(name, "has no audio track", "Upload a file with speech in it (wav/mp3/m4a/flac/ogg, or a video with sound).", path=str(p))
+        raise InputError(name, "could not be decoded as audio (damaged file or unsupported format)", "Convert it to WAV or MP3 and upload it again.", path=str(p))
+    audio = np.frombuffer(out.stdout, dtype=np.float32).copy()
+    if audio.size < sr // 25:
+        raise InputError(name, "contains no audio (zero length)", "Upload a recording with speech, at least a second long.", path=str(p))
+    if not np.all(np.isfinite(audio)):
+        audio = np.nan_to_num(audio)
+    if not allow_silence and float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise InputError(name, "is silent", "Upload a recording with audible speech (check the microphone level).", path=str(p))
+    return np.clip(audio, -1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Video
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class VideoClip:
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    fps: float
+    source_fps: float
+    path: str = ""
+
+    @property
+    def duration(self) -> float:
+        return len(self.frames) / self.fps if self.fps else 0.0
+
+    @property
+    def num_frames(self) -> int:
+        return int(len(self.frames))
+
+
+def read_video(
+    path: str | os.PathLike, *, fps: float | None = 25.0, max_frames: int | None = None, name: str = "video", max_side: int | None = None
+) -> VideoClip:
+    """Read RGB frames, resampled to `fps` with ffmpeg's fps filter (None keeps the source rate)."""
+    p = _check_file(path, name)
+    info = probe(p, name=name, count_frames=False)
+    if info.kind != "video" or not info.width:
+        raise InputError(name, "has no video stream", "Upload a video file (mp4, mov, webm, mkv, avi).", path=str(p))
+    w, h = info.width, info.height
+    filters = []
+    if fps:
+        filters.append(f"fps={fps}")
+    if max_side and max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        w, h = max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)
+        filters.append(f"scale={w}:{h}")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:v:0"]
+    if filters:
+        cmd += ["-vf", ",".join(filters)]
+    if max_frames:
+        cmd += ["-frames:v", str(int(max_frames))]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    out = subprocess.run(cmd, capture_output=True, timeout=1800)
+    if out.returncode != 0 and not out.stdout:
+        raise InputError(name, "could not be decoded (damaged file or unsupported codec)", "Re-export it as an H.264 mp4 and upload it again.", path=str(p))
+    frame_bytes = w * h * 3
+    n = len(out.stdout) // frame_bytes
+    if n == 0:
+        raise InputError(name, "contains no video frames", "Upload a video that plays and is at least a few frames long.", path=str(p))
+    frames = np.frombuffer(out.stdout[: n * frame_bytes], dtype=np.uint8).reshape(n, h, w, 3).copy()
+    return VideoClip(frames=frames, fps=float(fps) if fps else info.fps, source_fps=info.fps, path=str(p))
+
+
+def write_mp4(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray] | np.ndarray,
+    *,
+    fps: float = 25.0,
+    audio: str | os.PathLike | np.ndarray | None = None,
+    audio_sr: int | None = None,
+    crf: int = 18,
+    preset: str = "veryfast",
+) -> Path:
+    """Encode RGB frames to an mp4 every browser plays: H.264 yuv420p, even dims, AAC, faststart.
+
+    Audio (a file or a float array + `audio_sr`) is muxed and cut to the video's length. Frames are
+    streamed to ffmpeg, so generators of any length use constant memory.
+    """
+    out_path = Path(path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    it = iter(frames)
+    try:
+        first = np.asarray(next(it))
+    except StopIteration:
+        raise ValueError("write_mp4 needs at least one frame") from None
+    if first.ndim != 3 or first.shape[2] != 3:
+        raise ValueError(f"frames must be (H, W, 3) RGB, got {first.shape}")
+    h, w = first.shape[:2]
+    tmp_audio: str | None = None
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-"]
+    if audio is not None:
+        if isinstance(audio, np.ndarray):
+            if not audio_sr:
+                raise ValueError("audio_sr is required with an audio array")
+            import soundfile as sf
+
+            fd, tmp_audio = tempfile.mkstemp(suffix=".wav")
+            os.close(fd)
+            sf.write(tmp_audio, np.asarray(audio, dtype=np.float32).reshape(-1), int(audio_sr), subtype="PCM_16")
+            cmd += ["-i", tmp_audio]
+        else:
+            cmd += ["-i", str(audio)]
+        cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k", "-ac", "1", "-shortest"]
+    # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
+    cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out_path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    n = 0
+    try:
+        assert proc.stdin is not None
+        for frame in _chain(first, it):
+            arr = np.ascontiguousarray(frame, dtype=np.uint8)
+            if arr.shape != first.shape:
+                raise ValueError(f"frame {n} has shape {arr.shape}, expected {first.shape}")
+            proc.stdin.write(arr.tobytes())
+            n += 1
+        proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        rc = proc.wait(timeout=600)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if tmp_audio:
+            Path(tmp_audio).unlink(missing_ok=True)
+    if rc != 0:
+        raise Hallo4Error(f"Video encoding failed: {err.strip()[-500:]}")
+    return out_path
+
+
+def _chain(first: np.ndarray, rest: Iterable[np.ndarray]):
+    yield first
+    yield from rest
+
+
+# ----------------------------------------------------------------------------------------------
+# The Hallo4 resize/pad rule (HALLO4.md section 3)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Placement:
+    """How a source image sits on a canvas: x_canvas = x_src * scale + offset_x (same for y)."""
+
+    scale: float
+    offset_x: float
+    offset_y: float
+    src_width: int
+    src_height: int
+    width: int
+    height: int
+
+    def to_canvas(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float32).copy()
+        xy[..., 0] = xy[..., 0] * self.scale + self.offset_x
+        xy[..., 1] = xy[..., 1] * self.scale + self.offset_y
+        return xy
+
+    def from_canvas(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float32).copy()
+        xy[..., 0] = (xy[..., 0] - self.offset_x) / self.scale
+        xy[..., 1] = (xy[..., 1] - self.offset_y) / self.scale
+        return xy
+
+    def content_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the source's visible area on the canvas."""
+        x0 = max(0, int(round(self.offset_x)))
+        y0 = max(0, int(round(self.offset_y)))
+        x1 = min(self.width, int(round(self.offset_x + self.src_width * self.scale)))
+        y1 = min(self.height, int(round(self.offset_y + self.src_height * self.scale)))
+        return x0, y0, x1, y1
+
+    def crop_back(self, frame: np.ndarray) -> np.ndarray:
+        """Undo the padding: the canvas region that shows the source (its aspect ratio)."""
+        x0, y0, x1, y1 = self.content_box()
+        return frame[..., y0:y1, x0:x1, :] if frame.ndim >= 3 else frame[y0:y1, x0:x1]
+
+
+def fit_to_canvas(image: np.ndarray, width: int, height: int, fill: int | float = 0) -> tuple[np.ndarray, Placement]:
+    """Scale so the height matches, pad left/right symmetrically with `fill`, centre-crop if wider."""
+    import cv2
+
+    image = np.asarray(image)
+    sh, sw = image.shape[:2]
+    scale = height / sh
+    new_w = max(1, int(round(sw * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (new_w, height), interpolation=interp)
+    canvas = np.full((height, width) + image.shape[2:], fill, dtype=image.dtype)
+    if new_w <= width:
+        off = (width - new_w) // 2
+        canvas[:, off:off + new_w] = resized
+        offset_x = float(off)
+    else:
+        crop = (new_w - width) // 2
+        canvas[:] = resized[:, crop:crop + width]
+        offset_x = -float(crop)
+    return canvas, Placement(scale, offset_x, 0.0, sw, sh, width, height)
+
+
+def output_size(src_width: int, src_height: int, long_side: int, multiple: int = 2) -> tuple[int, int]:
+    """(width, height) with the source's aspect, the long side = `long_side`, both multiples of `multiple`."""
+    scale = long_side / max(src_width, src_height)
+    w = max(multiple, int(round(src_width * scale / multiple)) * multiple)
+    h = max(multiple, int(round(src_height * scale / multiple)) * multiple)
+    return w, h
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hallo4.media", description="Media tools of Hallo4 Studio.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_probe = sub.add_parser("probe", help="print what the project sees in a file")
+    p_probe.add_argument("file")
+    p_probe.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    try:
+        info = probe(args.file)
+    except Hallo4Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(info.to_dict(), indent=2) if args.json else info.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
