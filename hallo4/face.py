@@ -172,9 +172,21 @@ def detect_faces(image: np.ndarray) -> list[tuple[int, int, int, int, float]]:
                     y1 = int(min(h, (bb.ymin + bb.height) * h))
                     if x1 > x0 and y1 > y0:
                         boxes.append((x0, y0, x1, y1, float(det.score[0])))
-                break
+    # Two models (far/near range) see different faces; merge their boxes, dropping duplicates.
     boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
-    return boxes
+    kept: list[tuple[int, int, int, int, float]] = []
+    for b in boxes:
+        if all(_iou(b, k) < 0.3 for k in kept):
+            kept.append(b)
+    return kept
+
+
+def _iou(a, b) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _mesh(image: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,68 @@
+"""Real mediapipe face detection and mesh on the example photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hallo4 import face, media
+from hallo4.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def portraits(examples_dir):
+    return {p.name: np.asarray(media.load_image(p)) for p in sorted((examples_dir / "portraits").iterdir())}
+
+
+def test_landmark_groups_are_closed_loops():
+    assert len(face.LIPS_OUTER) == 20 and len(face.LIPS_INNER) == 20
+    assert 13 in face.LIPS_INNER and 14 in face.LIPS_INNER and 61 in face.LIPS_OUTER
+    assert not set(face.LIPS_INNER) & set(face.LIPS_OUTER)
+    assert len(face.FACE_OVAL) == 36 and face.CHIN in face.FACE_OVAL
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "grace_hopper.jpg"])
+def test_mesh_on_real_portraits(portraits, name):
+    img = portraits[name]
+    res = face.analyze_face(img, require=True)
+    assert res.found and res.num_faces == 1 and res.warnings == []
+    lm = res.landmarks
+    assert lm.shape == (478, 3)
+    x0, y0, x1, y1 = res.box
+    assert 60 < x1 - x0 < img.shape[1] and 60 < y1 - y0 < img.shape[0]
+    eyes_y = lm[list(face.LEFT_EYE) + list(face.RIGHT_EYE), 1].mean()
+    mouth_y = lm[list(face.LIPS_OUTER), 1].mean()
+    nose_y = lm[face.NOSE_TIP, 1]
+    assert eyes_y < nose_y < mouth_y < lm[face.CHIN, 1]
+    # The subject's left eye is on the image's right.
+    assert lm[list(face.LEFT_EYE), 0].mean() > lm[list(face.RIGHT_EYE), 0].mean()
+    assert 0.0 <= face.mouth_opening(lm) < 0.15
+    assert 0.01 < face.eye_opening(lm) < 0.1
+
+
+def test_no_face_falls_back_with_warning():
+    g = np.tile(np.linspace(0, 255, 256, dtype=np.uint8)[None, :, None], (256, 1, 3))
+    res = face.analyze_face(g)
+    assert not res.found and res.box == (0, 0, 256, 256)
+    assert any("No face detected" in w for w in res.warnings)
+    with pytest.raises(InputError, match="no face could be detected"):
+        face.analyze_face(g, require=True)
+
+
+def test_two_faces_takes_largest_with_warning(portraits):
+    big = portraits["grace_hopper.jpg"][:512]  # a close-up: the larger face
+    other = portraits["astronaut.png"]  # the same canvas size, a smaller face
+    canvas = np.concatenate([big, other], axis=1)
+    res = face.analyze_face(canvas)
+    assert res.num_faces == 2
+    assert any("2 faces" in w for w in res.warnings)
+    assert res.box[2] <= 512  # the mesh is on Grace Hopper (left), the larger face
+
+
+def test_face_mesher_tracks_video_frames(portraits):
+    img = portraits["astronaut.png"]
+    with face.FaceMesher() as fm:
+        pts = [fm.process(np.roll(img, s, axis=1)) for s in (0, 4, 8)]
+    assert all(p is not None for p in pts)
+    shift = pts[2][face.NOSE_TIP, 0] - pts[0][face.NOSE_TIP, 0]
+    assert shift == pytest.approx(8, abs=3)
