@@ -153,8 +153,10 @@ def test_save_load_roundtrip(tmp_path):
     assert "config.json" in files and any(f.endswith(".safetensors") for f in files)
     loaded = Hallo4Transformer3DModel.from_pretrained(tmp_path / "m").eval()
     base, cond = _inputs()
-    with torch.no_grad():
-        assert torch.equal(model(**base, **cond).sample, loaded(**base, **cond).sample)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    with torch.no_grad():  # float32 CPU kernels may differ ~1e-7 with differently aligned (mmapped) weights
+        torch.testing.assert_close(model(**base, **cond).sample, loaded(**base, **cond).sample, rtol=0, atol=1e-5)
 
 
 def test_gradient_checkpointing_matches():
