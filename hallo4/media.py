@@ -316,7 +316,7 @@ def write_mp4(
             cmd += ["-i", tmp_audio]
         else:
             cmd += ["-i", str(audio)]
-        cmd += ["-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k", "-ac", "1", "-shortest"]
+        cmd += ["-map", "0:v:0", "-map", "1:a:0", "-af", "apad", "-c:a", "aac", "-b:a", "160k", "-ac", "1", "-shortest"]
     # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
     cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
             "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out_path)]
