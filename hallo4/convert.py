@@ -212,6 +212,43 @@ def convert_state_dict(
     return {k: v for k, v in converted.items() if k in expected}
 
 
+def _fresh_parameters(model, keys: list[str]) -> dict[str, torch.Tensor]:
+    """Freshly initialised values for `keys` of a meta-device model, one submodule at a time (so a
+    full-size model is never materialised twice): e.g. the Hallo4 modules when starting from VACE."""
+    out: dict[str, torch.Tensor] = {}
+    by_module: dict[str, list[str]] = {}
+    for k in keys:
+        m = _BLOCK_RE.match(k)
+        owner = f"{m.group(1)}.{m.group(2)}" if m else k.split(".")[0]
+        by_module.setdefault(owner, []).append(k)
+    for owner, names in by_module.items():
+        meta = model.get_submodule(owner)
+        fresh = _materialize(meta)
+        sd = fresh.state_dict()
+        for k in names:
+            out[k] = sd[k[len(owner) + 1:]]
+    return out
+
+
+def _materialize(meta_module: torch.nn.Module) -> torch.nn.Module:
+    """A real copy of a meta module with its constructor's initialisation (zero-init included)."""
+    from .models import Hallo4AudioProjection, Hallo4PoseProjection, Hallo4TransformerBlock
+
+    if isinstance(meta_module, Hallo4TransformerBlock):
+        dim = meta_module.scale_shift_table.shape[-1]
+        return Hallo4TransformerBlock(
+            dim, meta_module.ffn.net[0].proj.out_features, meta_module.attn1.heads,
+            cross_attn_norm=not isinstance(meta_module.norm2, torch.nn.Identity), eps=meta_module.norm1.eps,
+            enable_audio=meta_module.audio_attn is not None, enable_skeleton=meta_module.skeleton_attn is not None,
+        )
+    if isinstance(meta_module, Hallo4AudioProjection):
+        m = meta_module
+        return Hallo4AudioProjection(m.window, m.layers, m.dim, m.proj1.out_features, m.tokens, m.out_dim)
+    if isinstance(meta_module, Hallo4PoseProjection):
+        return Hallo4PoseProjection(meta_module.in_channels, meta_module.out_dim, meta_module.patch_size)
+    raise ValueError(f"cannot initialise missing parameters of {type(meta_module).__name__}")
+
+
 def convert_official(
     src: str | Path,
     out_dir: str | Path | None = None,
@@ -232,10 +269,9 @@ def convert_official(
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     state = convert_state_dict(load_official_state_dict(src), expected, allow_missing=allow_missing)
     if allow_missing and len(state) < len(expected):
-        fresh = Hallo4Transformer3DModel(**config)  # real init for the missing parts
-        fresh_sd = fresh.state_dict()
-        for k in expected:
-            state.setdefault(k, fresh_sd[k])
+        src_dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+        fresh = _fresh_parameters(model, [k for k in expected if k not in state])
+        state.update({k: v.to(src_dtype) for k, v in fresh.items()})  # same dtype as the source weights
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=True)

@@ -162,3 +162,26 @@ def test_corrupted_checkpoint_fails_clearly(tmp_path, mutate, message, capsys):
 def test_missing_file_is_input_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_official_state_dict(tmp_path / "nope.pth")
+
+
+def test_from_plain_vace_initialises_hallo4_modules(tmp_path):
+    model, path = _tiny_official(tmp_path)
+    sd = torch.load(path, weights_only=True)["state_dict"]
+    vace_only = {k: v for k, v in sd.items()
+                 if not any(a in k for a in ("audio_cross", "condition_cross", "audio_proj", "pose_proj"))}
+    torch.save(vace_only, tmp_path / "vace.pth")
+    with pytest.raises(InputError, match="missing keys"):
+        convert_official(tmp_path / "vace.pth", None, config=tiny_config())
+    out = tmp_path / "from_vace"
+    assert main(["--official", str(tmp_path / "vace.pth"), "-o", str(out), "--tiny", "--from-vace"]) == 0
+    converted = Hallo4Transformer3DModel.from_pretrained(out).eval()
+    blk = converted.blocks[1]
+    assert not blk.audio_attn.to_out[0].weight.any() and not blk.skeleton_attn.to_out[0].bias.any()
+    assert blk.audio_attn.to_q.weight.std() > 0 and converted.audio_proj.proj1.weight.std() > 0
+    inputs = _inputs()
+    with torch.no_grad():  # zero-init: the conditions have no effect yet; the VACE weights are the source's
+        a = converted(**inputs).sample
+        b = converted(**{**inputs, "audio_features": None, "pose_latents": None}).sample
+    assert torch.equal(a, b)
+    for k, v in vace_only.items():
+        assert torch.equal(converted.state_dict()[official_to_ours(k)], v)

@@ -191,3 +191,54 @@ def test_peft_lora_on_added_attentions():
     with torch.no_grad():
         out = model(**base, **cond, attention_kwargs={"scale": 0.5}).sample
     assert out.shape == base["hidden_states"].shape
+
+
+def test_matches_diffusers_wan_vace_without_conditions():
+    """With audio/skeleton off, the model is exactly diffusers' WanVACETransformer3DModel."""
+    from diffusers import WanVACETransformer3DModel
+
+    cfg = tiny_config()
+    torch.manual_seed(0)
+    ours = _perturb_zero_init(Hallo4Transformer3DModel(**cfg)).eval()
+    ref = WanVACETransformer3DModel(
+        patch_size=cfg["patch_size"], num_attention_heads=cfg["num_attention_heads"],
+        attention_head_dim=cfg["attention_head_dim"], in_channels=16, out_channels=16, text_dim=cfg["text_dim"],
+        freq_dim=cfg["freq_dim"], ffn_dim=cfg["ffn_dim"], num_layers=cfg["num_layers"], cross_attn_norm=True,
+        eps=cfg["eps"], rope_max_seq_len=cfg["rope_max_seq_len"], vace_layers=cfg["vace_layers"],
+        vace_in_channels=96,
+    ).eval()
+    added = ("audio_", "skeleton_", "pose_proj")
+    state = {k: v for k, v in ours.state_dict().items() if not any(a in k for a in added)}
+    ref.load_state_dict(state, strict=True)
+    base, _ = _inputs()
+    with torch.no_grad():
+        expected = ref(**base, control_hidden_states_scale=torch.full((1,), 0.7)).sample
+        got = ours(**base, control_scale=0.7).sample
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_audio_attention_is_per_latent_frame():
+    """Changing the audio of one latent frame changes only that frame's tokens after a block."""
+    torch.manual_seed(0)
+    model = _perturb_zero_init(Hallo4Transformer3DModel(**tiny_config())).eval()
+    block = model.blocks[0]
+    b, frames, per_frame, dim = 1, 3, 4, 64
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(b, frames * per_frame, dim, generator=g)
+    text = torch.randn(b, 5, dim, generator=g)
+    temb = torch.randn(b, 6, dim, generator=g) * 0.1
+    rope = model.rope(torch.zeros(b, 16, frames, 4, 4))
+    audio = torch.randn(b, frames, 8, dim, generator=g)
+    skel = torch.randn(b, frames, per_frame, dim, generator=g)
+    audio2 = audio.clone()
+    audio2[:, 2] += 1.0
+    skel2 = skel.clone()
+    skel2[:, 1] += 1.0
+    with torch.no_grad():
+        y = block(x, text, temb, rope, audio, skel).reshape(b, frames, per_frame, dim)
+        ya = block(x, text, temb, rope, audio2, skel).reshape(b, frames, per_frame, dim)
+        ys = block(x, text, temb, rope, audio, skel2).reshape(b, frames, per_frame, dim)
+    diff_a = (ya - y).abs().amax(dim=(0, 2, 3))
+    diff_s = (ys - y).abs().amax(dim=(0, 2, 3))
+    assert diff_a[2] > 1e-4 and diff_a[:2].max() == 0
+    assert diff_s[1] > 1e-4 and diff_s[0] == 0 and diff_s[2] == 0
