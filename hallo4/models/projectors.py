@@ -64,7 +64,7 @@ class Hallo4AudioProjection(nn.Module):
         batch, num_frames = audio_features.shape[:2]
         latent_frames = check_video_length(num_frames, "audio_features")
         x = _pad_first_frame(audio_features, dim=1)  # (B, 4F, w, l, d)
-        x = x.reshape(batch * TEMPORAL_STRIDE * latent_frames, -1).to(self.proj1.weight.dtype)
+        x = x.reshape(batch * TEMPORAL_STRIDE * latent_frames, -1).to(self.norm.weight.dtype)
         x = torch.relu(self.proj1(x))
         x = torch.relu(self.proj2(x))
         x = self.proj3(x).reshape(-1, self.tokens, self.out_dim)
@@ -98,7 +98,7 @@ class Hallo4PoseProjection(nn.Module):
         batch, channels, num_frames, height, width = pose_latents.shape
         latent_frames = check_video_length(num_frames, "pose_latents")
         x = _pad_first_frame(pose_latents, dim=2)  # (B, C, 4F, h, w)
-        x = x.permute(0, 2, 1, 3, 4).reshape(-1, channels, height, width).to(self.proj.weight.dtype)
+        x = x.permute(0, 2, 1, 3, 4).reshape(-1, channels, height, width).to(self.norm.weight.dtype)
         x = self.proj(x)  # (B * 4F, c/4, h/p, w/p)
         x = x.flatten(2).transpose(1, 2)  # (B * 4F, n, c/4)
         x = self.norm(x)
