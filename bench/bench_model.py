@@ -47,7 +47,7 @@ def memory_report() -> dict:
     est = estimate_weight_memory(model)
     groups = {"base": 0, "vace": 0, "audio_cross_attn": 0, "skeleton_cross_attn": 0, "audio_proj": 0, "pose_proj": 0}
     for name, p in model.named_parameters():
-        if name.startswith("vace_") :
+        if name.startswith("vace_"):
             groups["vace"] += p.numel()
         elif ".audio_" in name:
             groups["audio_cross_attn"] += p.numel()

@@ -78,9 +78,19 @@ def _map_block(rest: str, vace: bool, to_ours: bool) -> str | None:
     return None
 
 
+# Older Hallo4 training checkpoints named the audio modules audio_attn / audio_norm (the release
+# renames them when loading a separate audio checkpoint); accept both spellings on input.
+_LEGACY_BLOCK = [("audio_attn.", "audio_cross_attn."), ("audio_norm.", "audio_cross_norm.")]
+
+
 def _map_key(key: str, to_ours: bool) -> str | None:
     src, dst = (0, 1) if to_ours else (1, 0)
     m = _BLOCK_RE.match(key)
+    if m and to_ours:
+        for old, new in _LEGACY_BLOCK:
+            if m.group(3).startswith(old):
+                key = f"{m.group(1)}.{m.group(2)}.{new}{m.group(3)[len(old):]}"
+                m = _BLOCK_RE.match(key)
     if m:
         kind, idx, rest = m.groups()
         mapped = _map_block(rest, kind == "vace_blocks", to_ours)

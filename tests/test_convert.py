@@ -67,6 +67,9 @@ def test_standard_names_follow_diffusers():
     assert official_to_ours("blocks.0.before_proj.weight") is None  # only VACE blocks have it
     assert official_to_ours("blocks.0.norm2.weight") is None  # official norm2 has no parameters
     assert ours_to_official("condition_embedder.time_proj.bias") == "time_projection.1.bias"
+    assert official_to_ours("blocks.2.audio_attn.q.weight") == "blocks.2.audio_attn.to_q.weight"  # legacy
+    assert official_to_ours("blocks.2.audio_norm.bias") == "blocks.2.audio_norm.bias"
+    assert ours_to_official("blocks.2.audio_attn.to_out.0.bias") == "blocks.2.audio_cross_attn.o.bias"
 
 
 def test_full_config_official_names_map_one_to_one():
