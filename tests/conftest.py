@@ -29,3 +29,14 @@ def portrait_path() -> Path:
 @pytest.fixture(scope="session")
 def speech_path() -> Path:
     return EXAMPLES / "audio" / "hello.wav"
+
+
+@pytest.fixture(scope="session")
+def lite_clip(tmp_path_factory, portrait_path, speech_path):
+    """One real lite-engine clip (3 s, 384 px: the meter needs a face of ~80 px or more) shared by the tests that only read it."""
+    from hallo4.engines.base import GenerationRequest
+    from hallo4.engines.lite import LiteEngine
+
+    out = tmp_path_factory.mktemp("lite") / "clip.mp4"
+    req = GenerationRequest(portrait=portrait_path, audio=speech_path, seed=7, size=384, max_seconds=3.0, output=out)
+    return LiteEngine().generate(req)
