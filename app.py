@@ -1,0 +1,427 @@
+"""Hallo4 Studio: the Gradio app. Wiring only; the work is done by hallo4.studio and friends.
+
+Run: python app.py   (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured; HALLO4_DATA_DIR for data)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import threading
+import traceback
+import uuid
+from dataclasses import asdict
+
+import gradio as gr
+
+from hallo4 import media, paths, studio
+from hallo4.errors import CancelledError, Hallo4Error
+from hallo4.progress import Progress
+
+log = logging.getLogger("hallo4.app")
+
+try:  # ZeroGPU on Hugging Face Spaces: decorate GPU work when the package is there (optional).
+    import spaces  # type: ignore
+
+    gpu = spaces.GPU(duration=300)
+except Exception:  # noqa: BLE001 - not on a Space
+    def gpu(fn):
+        return fn
+
+MAX_FILE_SIZE = "50mb"
+_cancel_events: dict[str, threading.Event] = {}
+
+
+def user_errors(fn):
+    """Show Hallo4Error messages as they are; never a traceback in the page."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CancelledError as exc:
+            raise gr.Error(str(exc), title="Cancelled") from None
+        except Hallo4Error as exc:
+            raise gr.Error(str(exc)) from None
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence for the UI
+            log.error("Unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
+            raise gr.Error(f"Something went wrong ({type(exc).__name__}). The details are in the server log; "
+                           "please try again or report it.") from None
+
+    return wrapper
+
+
+def _progress(request: gr.Request | None, gr_progress: gr.Progress) -> Progress:
+    """Our Progress (with cancel) feeding Gradio's progress bar, with an ETA."""
+    key = request.session_hash if request is not None else "local"
+    event = _cancel_events.setdefault(key, threading.Event())
+    event.clear()
+    prog = Progress(cancel_event=event)
+
+    def cb(fraction: float, message: str) -> None:
+        eta = prog.eta()
+        gr_progress(fraction, desc=f"{message}" + (f" (about {eta:.0f} s left)" if eta and fraction < 1 else ""))
+
+    prog._callback = cb
+    return prog
+
+
+def _none_if_empty(x):
+    return None if x in (None, "", 0) else x
+
+
+# ------------------------------------------------------------------------------------------------
+# Generate
+# ------------------------------------------------------------------------------------------------
+@user_errors
+@gpu
+def generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps, guidance, seed, size,
+                  max_seconds, request: gr.Request = None, progress=gr.Progress()):
+    skeleton = skeleton_file if skeleton_mode != "none (idle motion)" else None
+    if skeleton_mode != "none (idle motion)" and not skeleton_file:
+        raise gr.Error("Skeleton: no skeleton file. Extract one in the Skeleton tab or upload a skeleton JSON / video, "
+                       "or choose 'none (idle motion)'.")
+    res = studio.generate(studio.GenerateArgs(
+        portrait=portrait, audio=audio, skeleton=skeleton, engine=engine, preset=preset,
+        steps=_none_if_empty(steps), guidance=guidance, seed=None if seed in (None, "", -1) else int(seed),
+        size=_none_if_empty(size), max_seconds=_none_if_empty(max_seconds)), _progress(request, progress))
+    info = {"seed": res.seed, "engine": res.engine, "frames": res.num_frames, "fps": res.fps,
+            "timings_s": {k: round(v, 2) for k, v in res.timings.items()}, "warnings": res.warnings,
+            "parameters": res.parameters}
+    for w in res.warnings:
+        gr.Warning(w)
+    return str(res.video), res.seed, info
+
+
+@user_errors
+def preview_clip(portrait, audio, seed, request: gr.Request = None, progress=gr.Progress()):
+    res = studio.preview(portrait, audio, seed=None if seed in (None, "", -1) else int(seed), progress=_progress(request, progress))
+    return str(res.video)
+
+
+def cancel_job(request: gr.Request = None):
+    key = request.session_hash if request is not None else "local"
+    if key in _cancel_events:
+        _cancel_events[key].set()
+    return "Cancel requested."
+
+
+# ------------------------------------------------------------------------------------------------
+# Skeleton
+# ------------------------------------------------------------------------------------------------
+@user_errors
+def skeleton_extract(video, portrait, retarget, fit_mode, audio, request: gr.Request = None, progress=gr.Progress()):
+    from hallo4 import skeleton as sk
+
+    if not video:
+        raise gr.Error("Driving video: missing. Upload a video of a person moving (mp4/mov/webm).")
+    prog = _progress(request, progress)
+    seq = sk.extract_skeleton(video, progress=prog.sub(0, 0.8))
+    return _skeleton_outputs(seq, portrait, retarget, fit_mode, audio, prog)
+
+
+@user_errors
+def skeleton_load(file, portrait, retarget, fit_mode, audio, request: gr.Request = None, progress=gr.Progress()):
+    from hallo4 import skeleton as sk
+
+    if not file:
+        raise gr.Error("Skeleton file: missing. Upload a skeleton JSON (ours or OpenPose).")
+    seq = sk.SkeletonSequence.load(file)
+    return _skeleton_outputs(seq, portrait, retarget, fit_mode, audio, _progress(request, progress))
+
+
+def _skeleton_outputs(seq, portrait, retarget, fit_mode, audio, prog: Progress):
+    import numpy as np
+
+    from hallo4 import skeleton as sk
+
+    notes = [f"{seq.num_frames} frames at {seq.fps:g} fps ({seq.num_frames / seq.fps:.1f} s)."]
+    image = np.asarray(media.load_image(portrait)) if portrait else None
+    if retarget and image is not None:
+        seq = sk.retarget(seq, image)
+        notes.append("Retargeted to the portrait's shoulders and head.")
+    if audio and fit_mode != "keep":
+        n = int(np.ceil(len(media.load_audio(audio)) / 16000 * 25))
+        seq, message = sk.fit_length(seq, n, fit_mode)
+        if message:
+            notes.append(message)
+    out_json = paths.outputs_dir() / f"skeleton_{uuid.uuid4().hex[:8]}.json"
+    seq.save(out_json)
+    prog(0.85, "Rendering the preview")
+    h, w = (image.shape[:2] if image is not None else (512, 512))
+    frames = sk.render_skeleton(seq, w - w % 2, h - h % 2, background=image[: h - h % 2, : w - w % 2] if image is not None else None)
+    out_mp4 = media.write_mp4(paths.outputs_dir() / f"skeleton_{uuid.uuid4().hex[:8]}.mp4", frames, fps=25)
+    return str(out_mp4), str(out_json), "\n".join(notes)
+
+
+# ------------------------------------------------------------------------------------------------
+# Arena
+# ------------------------------------------------------------------------------------------------
+VOTE_CHOICES = {"A better": "left", "B better": "right", "Tie": "tie", "Both bad": "both_bad", "Skip": "skip"}
+
+
+def _arena_view(match: studio.ArenaMatch | None, status: str):
+    enabled = match is not None
+    buttons = [gr.update(interactive=enabled) for _ in VOTE_CHOICES]
+    return (None if match is None else match.left_video, None if match is None else match.right_video,
+            None if match is None else asdict(match), status, *buttons)
+
+
+@user_errors
+def arena_next(rater):
+    match = studio.arena_next_pair(rater)
+    if match is None:
+        return _arena_view(None, "No pending pair for you. Generate a new pair from a portrait and audio below.")
+    return _arena_view(match, f"Pair #{match.pair_id}: which clip looks more like the person really talking?")
+
+
+@user_errors
+def arena_generate(portrait, audio, rater, request: gr.Request = None, progress=gr.Progress()):
+    match = studio.arena_new_pair(portrait, audio, _progress(request, progress))
+    return _arena_view(match, f"New pair #{match.pair_id}: which clip looks more like the person really talking?")
+
+
+def _vote_fn(label: str):
+    @user_errors
+    def vote(match, rater):
+        if not match:
+            raise gr.Error("Vote: there is no pair on screen. Press 'Next pair' first.")
+        revealed = studio.arena_vote(studio.ArenaMatch(**match), VOTE_CHOICES[label], rater)
+        status = (f"Recorded '{label}'. A was {revealed['left']}; B was {revealed['right']}. "
+                  f"Votes stored: {revealed['votes']}.")
+        buttons = [gr.update(interactive=False) for _ in VOTE_CHOICES]
+        return (status, None, studio.win_rate_rows(), *buttons)
+
+    vote.__name__ = f"vote_{VOTE_CHOICES[label]}"
+    return vote
+
+
+# ------------------------------------------------------------------------------------------------
+# Train / Models
+# ------------------------------------------------------------------------------------------------
+def train_overview():
+    st = studio.store()
+    return (f"Usable pairs (decisive votes): **{len(st.usable_pairs())}** of {st.stats()['pairs']} pairs, "
+            f"{st.vote_count()} votes. {studio.training_status()}",
+            gr.update(choices=["(base model)"] + studio.list_rounds()))
+
+
+@user_errors
+def train_start(token, steps, beta, lr, rank):
+    if not studio.admin_ok(token):
+        raise gr.Error("Train: admin token required. Set HALLO4_ADMIN_TOKEN on the server and enter it here.")
+    return studio.start_round(int(steps), float(beta), float(lr), int(rank))
+
+
+def train_metrics(round_name):
+    import pandas as pd
+
+    rows = studio.round_metrics(None if round_name in (None, "(base model)") else round_name)
+    if not rows:
+        return pd.DataFrame({"step": [], "value": [], "metric": []})
+    recs = []
+    for r in rows:
+        for m in ("loss", "implicit_acc"):
+            if m in r:
+                recs.append({"step": r.get("step", 0), "value": r[m], "metric": m})
+    return pd.DataFrame(recs)
+
+
+@user_errors
+def train_activate(token, round_name):
+    if not studio.admin_ok(token):
+        raise gr.Error("Train: admin token required to change the active round.")
+    s = studio.activate_round(None if round_name in (None, "(base model)") else round_name)
+    return f"Generate now uses: {s['adapter'] or 'the base model (no adapter)'}."
+
+
+def models_status():
+    return studio.model_status()
+
+
+@user_errors
+def models_save(quantize, offload, token):
+    if not studio.admin_ok(token):
+        raise gr.Error("Models: admin token required to change settings.")
+    studio.save_settings(quantize=quantize, offload=offload)
+    return studio.model_status()
+
+
+@user_errors
+def models_download(token, request: gr.Request = None, progress=gr.Progress()):
+    if not studio.admin_ok(token):
+        raise gr.Error("Models: admin token required to download weights.")
+    dest = studio.download_official(_progress(request, progress))
+    return f"Downloaded to {dest}. Convert it with: python -m hallo4.convert --official {dest}/hallo4/model_weight.pth -o {studio.load_settings()['model']}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Layout
+# ------------------------------------------------------------------------------------------------
+IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp"]
+
+
+def _show_portrait(path):
+    return path if path else None
+
+
+def portrait_input(label: str, height: int, value: str | None = None):
+    """A file input (so our own validation explains bad files) with a preview beside it."""
+    with gr.Row():
+        file = gr.File(label=label, file_types=IMAGE_TYPES, type="filepath", value=value, height=120)
+        shown = gr.Image(label="Preview", interactive=False, height=height, value=value, show_label=False)
+    file.change(_show_portrait, file, shown, api_visibility="private", queue=False)
+    return file, shown
+
+
+def build_demo() -> gr.Blocks:
+    status = studio.model_status()
+    default_engine = studio.default_engine()
+    with gr.Blocks(title="Hallo4 Studio") as demo:
+        rater = gr.State(lambda: uuid.uuid4().hex)
+        gr.Markdown("# Hallo4 Studio\nA portrait photo plus speech becomes a video of that person talking. "
+                    f"Engine ready: **lite** (CPU){'; **hallo4** (diffusion)' if status['hallo4']['ready'] else ''}.")
+        with gr.Tab("Generate", id="generate"):
+            with gr.Row():
+                with gr.Column():
+                    portrait, _ = portrait_input("Portrait", 260)
+                    audio = gr.Audio(label="Speech (wav/mp3/m4a/flac/ogg, or record)", type="filepath", sources=["upload", "microphone"])
+                    with gr.Row():
+                        skeleton_mode = gr.Radio(["none (idle motion)", "skeleton file"], value="none (idle motion)", label="Body motion")
+                        skeleton_file = gr.File(label="Skeleton (JSON or rendered video)", file_types=[".json", ".mp4", ".webm", ".mov"])
+                    with gr.Row():
+                        engine = gr.Dropdown(["lite", "hallo4"], value=default_engine, label="Engine")
+                        preset = gr.Dropdown(list(studio.PRESETS), value="fast" if default_engine == "lite" else "balanced", label="Quality preset")
+                    with gr.Accordion("Advanced", open=False):
+                        with gr.Row():
+                            steps = gr.Number(label="Steps (hallo4; empty = preset)", value=None, precision=0, minimum=1, maximum=100)
+                            guidance = gr.Number(label="CFG scale (hallo4; empty = preset)", value=None, minimum=0, maximum=20)
+                        with gr.Row():
+                            seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0)
+                            size = gr.Number(label="Size: long side in px (empty = preset)", value=None, precision=0, minimum=64, maximum=2048)
+                            max_seconds = gr.Number(label="Max seconds (empty = whole audio)", value=None, minimum=0.1, maximum=600)
+                    with gr.Row():
+                        preview_btn = gr.Button("Preview (1 s)")
+                        gen_btn = gr.Button("Generate", variant="primary")
+                        cancel_btn = gr.Button("Cancel", variant="stop")
+                with gr.Column():
+                    out_video = gr.Video(label="Result", autoplay=False, elem_id="result-video")
+                    seed_used = gr.Number(label="Seed used", interactive=False, precision=0)
+                    info = gr.JSON(label="Timings and parameters")
+            gr.Examples(studio.examples(), inputs=[portrait, audio], label="Examples (offline)")
+            gen_event = gen_btn.click(generate_clip, [portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps,
+                                                      guidance, seed, size, max_seconds], [out_video, seed_used, info],
+                                      api_name="generate", concurrency_limit=2, concurrency_id="lite")
+            prev_event = preview_btn.click(preview_clip, [portrait, audio, seed], [out_video], api_name="preview",
+                                           concurrency_limit=2, concurrency_id="lite")
+            cancel_btn.click(cancel_job, None, None, api_name="cancel", cancels=[gen_event, prev_event], queue=False)
+
+        with gr.Tab("Skeleton", id="skeleton"):
+            gr.Markdown("Extract body, hand and face motion from a driving video, or load a saved skeleton; see it over the portrait.")
+            with gr.Row():
+                with gr.Column():
+                    drive = gr.Video(label="Driving video", sources=["upload"])
+                    sk_file = gr.File(label="…or a skeleton JSON (ours or OpenPose)", file_types=[".json"])
+                    sk_portrait, _ = portrait_input("Portrait (for retargeting and the overlay)", 200)
+                    sk_audio = gr.Audio(label="Speech (to fit the length)", type="filepath")
+                    with gr.Row():
+                        retarget = gr.Checkbox(value=True, label="Retarget to the portrait")
+                        fit_mode = gr.Radio(["pingpong", "hold", "trim", "keep"], value="pingpong", label="Fit to the audio length")
+                    with gr.Row():
+                        extract_btn = gr.Button("Extract from video", variant="primary")
+                        load_btn = gr.Button("Load skeleton file")
+                with gr.Column():
+                    sk_preview = gr.Video(label="Preview over the portrait")
+                    sk_download = gr.File(label="Skeleton sequence (JSON) to download and reuse")
+                    sk_notes = gr.Textbox(label="Notes", lines=3)
+            extract_btn.click(skeleton_extract, [drive, sk_portrait, retarget, fit_mode, sk_audio], [sk_preview, sk_download, sk_notes],
+                              api_name="skeleton_extract", concurrency_limit=1)
+            load_btn.click(skeleton_load, [sk_file, sk_portrait, retarget, fit_mode, sk_audio], [sk_preview, sk_download, sk_notes],
+                           api_name="skeleton_load", concurrency_limit=2)
+
+        with gr.Tab("Arena", id="arena"):
+            gr.Markdown("Two anonymous clips of the same portrait and speech. Vote for the one that looks more like the person "
+                        "really talking. Who made which is revealed after your vote.")
+            match = gr.State(None)
+            with gr.Row():
+                left = gr.Video(label="A", elem_id="arena-left")
+                right = gr.Video(label="B", elem_id="arena-right")
+            arena_status = gr.Markdown("Press **Next pair** to start.", elem_id="arena-status")
+            with gr.Row():
+                vote_btns = [gr.Button(label, interactive=False, elem_id=f"vote-{VOTE_CHOICES[label]}") for label in VOTE_CHOICES]
+            with gr.Row():
+                next_btn = gr.Button("Next pair", variant="primary")
+            with gr.Accordion("Make a new pair", open=False):
+                with gr.Row():
+                    a_portrait, _ = portrait_input("Portrait", 200, value=studio.examples()[0][0])
+                    a_audio = gr.Audio(label="Speech", type="filepath", value=studio.examples()[0][1])
+                new_btn = gr.Button("Generate a new pair")
+            rates = gr.Dataframe(headers=["system", "wins", "losses", "ties", "votes", "win rate"], value=studio.win_rate_rows(),
+                                 label="Running win rates", interactive=False)
+            outputs = [left, right, match, arena_status, *vote_btns]
+            next_btn.click(arena_next, [rater], outputs, api_name="arena_next")
+            new_btn.click(arena_generate, [a_portrait, a_audio, rater], outputs, api_name="arena_new_pair",
+                          concurrency_limit=2, concurrency_id="lite")
+            for label, btn in zip(VOTE_CHOICES, vote_btns):
+                btn.click(_vote_fn(label), [match, rater], [arena_status, match, rates, *vote_btns],
+                          api_name=f"vote_{VOTE_CHOICES[label]}")
+
+        with gr.Tab("Train (DPO)", id="train"):
+            overview = gr.Markdown()
+            token = gr.Textbox(label="Admin token", type="password")
+            with gr.Row():
+                t_steps = gr.Number(label="Steps", value=200, precision=0, minimum=1)
+                t_beta = gr.Number(label="beta", value=2500)
+                t_lr = gr.Number(label="Learning rate", value=1e-4)
+                t_rank = gr.Number(label="LoRA rank", value=16, precision=0, minimum=1)
+            start_btn = gr.Button("Start a DPO round", variant="primary")
+            train_msg = gr.Textbox(label="Status")
+            round_pick = gr.Dropdown(["(base model)"], value="(base model)", label="Round")
+            with gr.Row():
+                activate_btn = gr.Button("Activate for Generate")
+                refresh_btn = gr.Button("Refresh")
+            plot = gr.LinePlot(x="step", y="value", color="metric", label="Loss and implicit accuracy")
+            start_btn.click(train_start, [token, t_steps, t_beta, t_lr, t_rank], [train_msg], api_name="train_start")
+            activate_btn.click(train_activate, [token, round_pick], [train_msg], api_name="train_activate")
+            refresh_btn.click(train_overview, None, [overview, round_pick], api_name="train_overview").then(
+                train_metrics, [round_pick], [plot], api_name="train_metrics")
+
+        with gr.Tab("Models", id="models"):
+            st_json = gr.JSON(label="Engines and weights")
+            with gr.Row():
+                quantize = gr.Radio(["none", "8bit"], value=studio.load_settings()["quantize"], label="hallo4 precision (none = bf16 on GPU)")
+                offload = gr.Radio(["none", "model", "group"], value=studio.load_settings()["offload"], label="Offload")
+            m_token = gr.Textbox(label="Admin token", type="password")
+            with gr.Row():
+                save_btn = gr.Button("Save settings")
+                dl_btn = gr.Button(f"Download {studio.OFFICIAL_REPO}")
+            dl_msg = gr.Textbox(label="Download")
+            save_btn.click(models_save, [quantize, offload, m_token], [st_json], api_name="models_save")
+            dl_btn.click(models_download, [m_token], [dl_msg], api_name="models_download", concurrency_limit=1)
+
+        demo.load(models_status, None, [st_json], api_name="models_status")
+        demo.load(train_overview, None, [overview, round_pick], api_visibility="private")
+    return demo
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    print(f"ffmpeg: {media.check_ffmpeg()}")
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size=MAX_FILE_SIZE,
+        allowed_paths=[str(paths.data_dir()), str(studio.EXAMPLES)],
+        share=os.environ.get("HALLO4_SHARE") == "1",
+        show_error=True,  # messages only (our errors are written for users); never tracebacks
+    )
+
+
+if __name__ == "__main__":
+    main()

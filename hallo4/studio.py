@@ -1,0 +1,395 @@
+"""Everything the app does, without Gradio: generation with a result cache, previews, the arena,
+training rounds and model status. `app.py` only wires widgets to these functions, so each is usable
+from Python and testable on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .engines import GenerationRequest, GenerationResult, get_engine
+from .errors import Hallo4Error, InputError, MissingWeightsError
+from .preferences import PreferenceStore
+from .progress import Progress, ProgressCallback, as_progress
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+OFFICIAL_REPO = "fudan-generative-ai/hallo4"
+
+# Quality presets: what a user picks instead of raw numbers (hallo4 steps / guidance; lite size).
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"steps": 12, "guidance": 4.5, "size": 384},
+    "balanced": {"steps": 25, "guidance": 6.0, "size": 512},
+    "best": {"steps": 40, "guidance": 6.0, "size": 832},
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings (persisted in the data dir)
+# ----------------------------------------------------------------------------------------------
+def settings_path() -> Path:
+    return paths.data_dir() / "settings.json"
+
+
+def load_settings() -> dict[str, Any]:
+    defaults = {"model": os.environ.get("HALLO4_MODEL") or str(paths.models_dir() / "hallo4"),
+                "quantize": "none", "offload": "none", "adapter": None}
+    try:
+        defaults.update(json.loads(settings_path().read_text()))
+    except (OSError, ValueError):
+        pass
+    return defaults
+
+
+def save_settings(**changes: Any) -> dict[str, Any]:
+    s = load_settings()
+    s.update(changes)
+    tmp = settings_path().with_suffix(".tmp")
+    tmp.write_text(json.dumps(s, indent=2))
+    tmp.replace(settings_path())
+    return s
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------
+def hallo4_weights_present(model: str | None = None) -> bool:
+    path = Path(model or load_settings()["model"])
+    return (path / "model_index.json").is_file() and (path / "transformer").is_dir()
+
+
+def default_engine() -> str:
+    return "hallo4" if hallo4_weights_present() else "lite"
+
+
+def model_status() -> dict[str, Any]:
+    """What is present, where, and what each engine needs: shown as-is in the Models tab."""
+    s = load_settings()
+    model = Path(s["model"])
+    cuda = False
+    try:
+        import torch
+
+        cuda = bool(torch.cuda.is_available())
+    except Exception:  # pragma: no cover - torch always installed
+        pass
+    present = hallo4_weights_present(str(model))
+    components = {}
+    for comp in ("transformer", "vae", "text_encoder", "tokenizer", "audio_encoder", "feature_extractor", "scheduler"):
+        components[comp] = (model / comp).is_dir()
+    return {
+        "lite": {"ready": True, "needs": "nothing (mediapipe models ship inside the wheel)"},
+        "hallo4": {
+            "ready": present,
+            "path": str(model),
+            "components": components,
+            "device": "cuda" if cuda else "cpu (very slow: minutes per second of video)",
+            "quantize": s["quantize"],
+            "offload": s["offload"],
+            "adapter": s["adapter"],
+            "how_to_get": (
+                f"huggingface-cli download {OFFICIAL_REPO} --local-dir {paths.models_dir() / 'hallo4-official'} && "
+                f"python -m hallo4.convert --official {paths.models_dir() / 'hallo4-official' / 'hallo4' / 'model_weight.pth'} "
+                f"-o {model}"
+            ),
+        },
+    }
+
+
+def download_official(progress: Progress | ProgressCallback | None = None) -> Path:
+    """Fetch the published checkpoint with huggingface_hub (needs a network; fails clearly without)."""
+    from huggingface_hub import snapshot_download
+
+    dest = paths.models_dir() / "hallo4-official"
+    as_progress(progress)(0.0, f"Downloading {OFFICIAL_REPO} to {dest}")
+    try:
+        snapshot_download(repo_id=OFFICIAL_REPO, local_dir=dest)
+    except Exception as exc:  # network errors come in many types
+        raise MissingWeightsError(
+            f"Could not download {OFFICIAL_REPO}: {type(exc).__name__}: {str(exc)[:200]}",
+            hint="Check the network connection (or HF_HUB_OFFLINE), or download on another machine and copy the folder to "
+                 f"{dest}.") from exc
+    return dest
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation with a result cache
+# ----------------------------------------------------------------------------------------------
+def _file_hash(path: str | Path | None) -> str:
+    if path is None:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_input(path: str | Path | None, name: str, what: str) -> Path:
+    if not path:
+        raise InputError(name, "is missing", f"Upload {what}.")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(name, "file not found", f"Upload {what} again.", path=str(p))
+    return p
+
+
+@dataclass
+class GenerateArgs:
+    portrait: str | Path
+    audio: str | Path
+    skeleton: str | Path | None = None
+    engine: str = "lite"
+    preset: str = "balanced"
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    size: int | None = None
+    max_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _engine_kwargs(engine: str) -> dict[str, Any]:
+    if engine != "hallo4":
+        return {}
+    s = load_settings()
+    return {"model": s["model"], "quantize": None if s["quantize"] == "none" else s["quantize"],
+            "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"]}
+
+
+def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = None, *, use_cache: bool = True) -> GenerationResult:
+    """Run an engine; identical inputs with an explicit seed return the cached clip at once."""
+    portrait = _check_input(args.portrait, "portrait", "a portrait photo")
+    audio = _check_input(args.audio, "audio", "a speech recording")
+    skeleton = Path(args.skeleton) if args.skeleton else None
+    preset = PRESETS.get(args.preset)
+    if preset is None:
+        raise InputError("quality preset", f"unknown preset {args.preset!r}", f"Choose one of {', '.join(PRESETS)}.")
+    size = int(args.size or preset["size"])
+    options: dict[str, Any] = dict(args.extra)
+    if args.engine == "hallo4":
+        options.setdefault("steps", int(args.steps or preset["steps"]))
+        options.setdefault("guidance", float(args.guidance if args.guidance is not None else preset["guidance"]))
+        if not hallo4_weights_present(_engine_kwargs("hallo4")["model"]):
+            st = model_status()["hallo4"]
+            raise MissingWeightsError(f"The hallo4 engine needs its weights, which are not in {st['path']}.",
+                                      hint=f"Get them in the Models tab, or run: {st['how_to_get']}. The lite engine works without weights.")
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        raise InputError("max length", "must be more than 0 seconds", "Set a positive number, or leave it empty for the whole audio.")
+    key_src = json.dumps({
+        "portrait": _file_hash(portrait), "audio": _file_hash(audio), "skeleton": _file_hash(skeleton),
+        "engine": args.engine, "size": size, "seed": args.seed, "max_seconds": args.max_seconds,
+        "options": options, "engine_kwargs": _engine_kwargs(args.engine),
+    }, sort_keys=True, default=str)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
+    cache = paths.cache_dir() / "results"
+    cache.mkdir(parents=True, exist_ok=True)
+    cached_video, cached_meta = cache / f"{key}.mp4", cache / f"{key}.json"
+    if use_cache and args.seed is not None and cached_video.exists() and cached_meta.exists():
+        meta = json.loads(cached_meta.read_text())
+        meta["video"] = cached_video
+        meta["warnings"] = list(meta.get("warnings", [])) + ["Served from the result cache (same inputs and seed)."]
+        return GenerationResult(**{k: v for k, v in meta.items() if k in GenerationResult.__dataclass_fields__})
+    engine = get_engine(args.engine, **_engine_kwargs(args.engine))
+    out = paths.outputs_dir() / f"{args.engine}_{key}_{int(time.time())}.mp4"
+    req = GenerationRequest(portrait=portrait, audio=audio, skeleton=skeleton, seed=args.seed, size=size,
+                            max_seconds=args.max_seconds, output=out, options=options)
+    result = engine.generate(req, progress)
+    # Cache under the seed actually used, so "same seed again" is instant.
+    key_used = hashlib.sha256(key_src.replace(f'"seed": {json.dumps(args.seed)}', f'"seed": {result.seed}').encode()).hexdigest()[:24]
+    shutil.copyfile(result.video, cache / f"{key_used}.mp4")
+    (cache / f"{key_used}.json").write_text(json.dumps(result.to_dict()))
+    return result
+
+
+def preview(portrait: str | Path, audio: str | Path, seed: int | None = None, seconds: float = 1.0,
+            progress: Progress | ProgressCallback | None = None) -> GenerationResult:
+    """A cheap look before the full run: the lite engine, the first second, small."""
+    return generate(GenerateArgs(portrait=portrait, audio=audio, engine="lite", preset="fast", seed=seed, size=256,
+                                 max_seconds=seconds), progress)
+
+
+# ----------------------------------------------------------------------------------------------
+# Arena
+# ----------------------------------------------------------------------------------------------
+_store_lock = threading.Lock()
+_stores: dict[str, PreferenceStore] = {}
+
+
+def store() -> PreferenceStore:
+    root = str(paths.store_dir())
+    with _store_lock:
+        if root not in _stores:
+            _stores[root] = PreferenceStore(root, hub_repo_id=os.environ.get("HALLO4_HUB_DATASET"),
+                                            hub_token=os.environ.get("HF_TOKEN"))
+        return _stores[root]
+
+
+@dataclass
+class ArenaMatch:
+    """What a rater sees: a pair, which clip is on the left (random), the two video paths."""
+
+    pair_id: int
+    left_clip: int
+    right_clip: int
+    left_video: str
+    right_video: str
+
+
+def _match(pair) -> ArenaMatch:
+    left, right = (pair.clip_a, pair.clip_b) if random.random() < 0.5 else (pair.clip_b, pair.clip_a)
+    return ArenaMatch(pair.id, left.id, right.id, left.video_path, right.video_path)
+
+
+def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress | ProgressCallback | None = None,
+                   max_seconds: float = 4.0, size: int = 384) -> ArenaMatch:
+    """Generate two candidates of the same conditions (different engines/seeds/settings) and pair them."""
+    portrait = _check_input(portrait, "portrait", "a portrait photo")
+    audio = _check_input(audio, "audio", "a speech recording")
+    prog = progress if isinstance(progress, Progress) else Progress(progress)
+    st = store()
+    cond = st.add_conditions(portrait, audio)
+    rng = random.Random()
+    engines = ["lite", "lite"]
+    if hallo4_weights_present():
+        engines[1] = "hallo4"
+    clips = []
+    for k, engine in enumerate(engines):
+        seed = rng.randrange(2**31 - 1)
+        extra = {"expressiveness": rng.choice([0.7, 1.0, 1.3])} if engine == "lite" else {}
+        res = generate(GenerateArgs(portrait=portrait, audio=audio, engine=engine, preset="fast", seed=seed, size=size,
+                                    max_seconds=max_seconds, extra=extra), prog.sub(k / 2, (k + 1) / 2), use_cache=False)
+        clips.append(st.add_clip(cond, res.video, engine=engine, adapter=_engine_kwargs(engine).get("adapter"),
+                                 parameters=res.parameters, seed=res.seed, timings=res.timings))
+    pair_id = st.add_pair(clips[0], clips[1])
+    return _match(st.get_pair(pair_id))
+
+
+def arena_next_pair(rater: str) -> ArenaMatch | None:
+    """A stored pair this rater has not voted on (fewest votes first), or None."""
+    pair = store().next_pair(rater)
+    return _match(pair) if pair else None
+
+
+def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
+    """Record a screen choice ('left', 'right', 'tie', 'both_bad', 'skip'); reveal who made what."""
+    if choice not in ("left", "right", "tie", "both_bad", "skip"):
+        raise InputError("vote", f"unknown choice {choice!r}", "Use the buttons under the videos.")
+    st = store()
+    pair = st.get_pair(match.pair_id)
+    label = st.label_for_choice(pair, match.left_clip, choice)
+    st.record_vote(pair.id, label, match.left_clip, rater)
+    left = st.get_clip(match.left_clip)
+    right = st.get_clip(match.right_clip)
+
+    def who(c):
+        p = c.parameters
+        extra = f", expressiveness {p.get('expressiveness')}" if c.engine == "lite" else f", {p.get('options', {}).get('steps', '?')} steps"
+        return f"{c.system} (seed {c.seed}{extra})"
+
+    return {"left": who(left), "right": who(right), "label": label, "votes": st.vote_count()}
+
+
+def win_rate_rows() -> list[list[Any]]:
+    return [[r["system"], r["wins"], r["losses"], r["ties"], r["votes"],
+             "" if r["win_rate"] is None else f"{r['win_rate'] * 100:.0f}%"] for r in store().win_rates()]
+
+
+# ----------------------------------------------------------------------------------------------
+# Training rounds
+# ----------------------------------------------------------------------------------------------
+def trainer_available() -> bool:
+    return importlib.util.find_spec("trainer.dpo") is not None
+
+
+def list_rounds() -> list[str]:
+    return sorted(p.name for p in paths.rounds_dir().glob("round-*") if p.is_dir())
+
+
+def round_metrics(name: str | None) -> list[dict[str, Any]]:
+    if not name:
+        rounds = list_rounds()
+        if not rounds:
+            return []
+        name = rounds[-1]
+    f = paths.rounds_dir() / name / "metrics.jsonl"
+    if not f.exists():
+        return []
+    out = []
+    for line in f.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line being written right now
+    return out
+
+
+_training: dict[str, subprocess.Popen] = {}
+
+
+def start_round(steps: int, beta: float, lr: float, rank: int) -> str:
+    """Start a DPO round as a background process; returns a status line."""
+    if not trainer_available():
+        raise Hallo4Error("The DPO trainer (trainer/dpo.py) is not part of this build yet.",
+                          hint="Update Hallo4 Studio; votes keep accumulating meanwhile.")
+    usable = len(store().usable_pairs())
+    if usable == 0:
+        raise InputError("training data", "there are no usable pairs yet (ties, both-bad and skips carry no signal)",
+                         "Collect some decisive A/B votes in the Arena first.")
+    if "current" in _training and _training["current"].poll() is None:
+        raise InputError("training", "a round is already running", "Wait for it to finish or stop it.")
+    model = load_settings()["model"]
+    if not hallo4_weights_present(model):
+        raise MissingWeightsError(f"Training needs the hallo4 weights, which are not in {model}.",
+                                  hint="Get them in the Models tab first.")
+    log = paths.rounds_dir() / "train.log"
+    cmd = [sys.executable, "-m", "trainer.dpo", "--store", str(paths.store_dir()), "--model", model,
+           "--out", str(paths.rounds_dir()), "--steps", str(int(steps)), "--beta", str(float(beta)),
+           "--lr", str(float(lr)), "--rank", str(int(rank))]
+    _training["current"] = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
+    return f"Started a DPO round on {usable} usable pairs ({steps} steps). Log: {log}"
+
+
+def training_status() -> str:
+    proc = _training.get("current")
+    if proc is None:
+        return "No round running."
+    rc = proc.poll()
+    return "A round is running." if rc is None else f"The last round finished with exit code {rc}."
+
+
+def activate_round(name: str | None) -> dict[str, Any]:
+    """Make Generate use a round's adapter (None = the base model: roll back)."""
+    if name:
+        path = paths.rounds_dir() / name
+        if not (path / "adapter_model.safetensors").exists() and not any(path.glob("**/adapter_model.safetensors")):
+            raise InputError("round", f"{name} has no adapter_model.safetensors", "Pick a finished round.", path=str(path))
+        return save_settings(adapter=str(path))
+    return save_settings(adapter=None)
+
+
+def admin_ok(token: str | None) -> bool:
+    """Train actions need HALLO4_ADMIN_TOKEN when set; on a Space they need it to be set at all."""
+    expected = os.environ.get("HALLO4_ADMIN_TOKEN")
+    if expected:
+        return bool(token) and hashlib.sha256(token.encode()).digest() == hashlib.sha256(expected.encode()).digest()
+    return not os.environ.get("SPACE_ID")
+
+
+def examples() -> list[list[str]]:
+    portraits = sorted((EXAMPLES / "portraits").glob("*"))
+    audio = EXAMPLES / "audio" / "hello.wav"
+    return [[str(p), str(audio)] for p in portraits]
