@@ -239,8 +239,19 @@ def train_activate(token, round_name):
     return f"Generate now uses: {s['adapter'] or 'the base model (no adapter)'}."
 
 
-def models_status():
-    return studio.model_status()
+def models_status() -> str:
+    """The Models tab's status as Markdown (readable, and no path strings a client would try to fetch)."""
+    st = studio.model_status()
+    h = st["hallo4"]
+    comps = ", ".join(f"{k} {'✓' if v else '✗'}" for k, v in h["components"].items())
+    return "\n".join([
+        "| engine | status |", "|---|---|",
+        f"| lite | ready: {st['lite']['needs']} |",
+        f"| hallo4 | {'**ready**' if h['ready'] else '**weights missing**'} in `{h['path']}` ({comps}) |",
+        "", f"Device: {h['device']}. Precision: {h['quantize'] if h['quantize'] != 'none' else 'bf16 (GPU) / fp32 (CPU)'}. "
+        f"Offload: {h['offload']}. Active DPO round: {h['adapter'] or 'none (base model)'}.",
+        "" if h["ready"] else f"\nTo get the weights: `{h['how_to_get']}`",
+    ])
 
 
 @user_errors
@@ -248,7 +259,7 @@ def models_save(quantize, offload, token):
     if not studio.admin_ok(token):
         raise gr.Error("Models: admin token required to change settings.")
     studio.save_settings(quantize=quantize, offload=offload)
-    return studio.model_status()
+    return models_status()
 
 
 @user_errors
@@ -391,7 +402,7 @@ def build_demo() -> gr.Blocks:
                 train_metrics, [round_pick], [plot], api_name="train_metrics")
 
         with gr.Tab("Models", id="models"):
-            st_json = gr.JSON(label="Engines and weights")
+            st_json = gr.Markdown(label="Engines and weights")
             with gr.Row():
                 quantize = gr.Radio(["none", "8bit"], value=studio.load_settings()["quantize"], label="hallo4 precision (none = bf16 on GPU)")
                 offload = gr.Radio(["none", "model", "group"], value=studio.load_settings()["offload"], label="Offload")

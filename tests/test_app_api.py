@@ -1,0 +1,158 @@
+"""Every tab's API on a live app through gradio_client, bad inputs included, and a vote load test."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from gradio_client import Client, handle_file
+
+from hallo4 import media
+
+from .app_server import AppServer
+
+GEN_DEFAULTS = ("none (idle motion)", None, "lite", "fast", None, None)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = AppServer(tmp_path_factory.mktemp("appdata"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def client(server):
+    return Client(server.url, verbose=False)
+
+
+def _gen(client, portrait, audio, seed=4, size=192, seconds=1.2):
+    return client.predict(handle_file(str(portrait)), handle_file(str(audio)), *GEN_DEFAULTS, seed, size, seconds, api_name="/generate")
+
+
+def test_generate_returns_video_seed_and_timings(client, portrait_path, speech_path):
+    video, seed, info = _gen(client, portrait_path, speech_path)
+    assert seed == 4 and info["engine"] == "lite" and info["frames"] == 30
+    assert "total" in info["timings_s"]
+    probe = media.probe(video)
+    assert probe.video_codec == "h264" and probe.has_audio and probe.num_frames == 30
+
+
+def test_same_seed_is_served_from_cache(client, portrait_path, speech_path):
+    _gen(client, portrait_path, speech_path, seed=11)
+    _, _, info = _gen(client, portrait_path, speech_path, seed=11)
+    assert any("result cache" in w for w in info["warnings"])
+
+
+def test_preview_is_one_second(client, portrait_path, speech_path):
+    video = client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), 1, api_name="/preview")
+    assert media.probe(video).num_frames == 25
+
+
+@pytest.mark.parametrize("bad,match", [("portrait", "portrait .*not a readable image"), ("audio", r"audio .*(could not be decoded|is silent)")])
+def test_bad_inputs_give_clear_errors(client, tmp_path, portrait_path, speech_path, bad, match):
+    import re
+
+    fake = tmp_path / ("fake.png" if bad == "portrait" else "fake.wav")
+    fake.write_text("this is not media " * 30)
+    args = (fake, speech_path) if bad == "portrait" else (portrait_path, fake)
+    with pytest.raises(Exception) as exc:
+        _gen(client, *args)
+    msg = str(exc.value)
+    assert re.search(match, msg) and "Traceback" not in msg
+
+
+def test_silent_audio_and_no_face_errors(client, tmp_path, portrait_path):
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    sf.write(tmp_path / "silence.wav", np.zeros(16000, np.float32), 16000)
+    with pytest.raises(Exception, match="is silent"):
+        _gen(client, portrait_path, tmp_path / "silence.wav")
+    wall = np.tile(np.linspace(0, 255, 256, dtype=np.uint8)[None, :, None], (256, 1, 3))
+    Image.fromarray(wall).save(tmp_path / "wall.png")
+    with pytest.raises(Exception, match="no face could be detected"):
+        _gen(client, tmp_path / "wall.png", portrait_path.parent.parent / "audio" / "hello.wav")
+
+
+def test_hallo4_without_weights_says_what_to_do(client, portrait_path, speech_path):
+    with pytest.raises(Exception, match=r"hallo4 engine needs its weights.*huggingface-cli download"):
+        client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "none (idle motion)", None, "hallo4", "fast",
+                       None, None, 1, 192, 1.0, api_name="/generate")
+
+
+def test_skeleton_file_required_when_chosen(client, portrait_path, speech_path):
+    with pytest.raises(Exception, match="no skeleton file"):
+        client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "skeleton file", None, "lite", "fast",
+                       None, None, 1, 192, 1.0, api_name="/generate")
+
+
+def test_arena_pair_vote_reveal_and_win_rates(client, server, portrait_path, speech_path):
+    left, right, status = client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), api_name="/arena_new_pair")
+    assert media.probe(left).kind == "video" and media.probe(right).kind == "video" and "pair" in status.lower()
+    status, rates = client.predict(api_name="/vote_left")
+    assert "Recorded 'A better'" in status and "lite" in status and "seed" in status
+    assert rates["data"][0][0] == "lite"
+    with pytest.raises(Exception, match="no pair on screen"):  # one vote per pair on screen
+        client.predict(api_name="/vote_right")
+    with sqlite3.connect(server.data_dir / "store" / "preferences.sqlite3") as con:
+        assert con.execute("SELECT COUNT(*) FROM votes").fetchone()[0] >= 1
+
+
+def test_train_and_models_endpoints(client):
+    overview, rounds = client.predict(api_name="/train_overview")
+    assert "Usable pairs" in overview and rounds["choices"][0][0] == "(base model)"
+    with pytest.raises(Exception, match=r"(no usable pairs|hallo4 weights|trainer)"):
+        client.predict("", 5, 2500, 1e-4, 4, api_name="/train_start")
+    status = client.predict(api_name="/models_status")
+    assert "| lite | ready" in status and "**weights missing**" in status
+    assert "huggingface-cli download fudan-generative-ai/hallo4" in status
+
+
+def test_files_outside_the_app_are_not_served(server):
+    import urllib.error
+    import urllib.request
+
+    for path in ("gradio_api/file=/etc/passwd", "gradio_api/file=" + str(server.data_dir.parent.parent / "README.md")):
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(server.url + path, timeout=10)
+
+
+def test_load_500_votes_from_20_sessions(server, tmp_path, portrait_path, speech_path):
+    """20 concurrent clients x 25 votes -> exactly 500 rows, none lost or duplicated."""
+    from hallo4.engines import GenerationRequest, get_engine
+    from hallo4.preferences import PreferenceStore
+
+    store = PreferenceStore(server.data_dir / "store")
+    before = store.vote_count()
+    cond = store.add_conditions(portrait_path, speech_path)
+    eng = get_engine("lite")
+    clips = []
+    for seed in range(8):  # 8 real clips -> 28 possible pairs
+        res = eng.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=seed, size=96, max_seconds=0.4,
+                                             output=tmp_path / f"c{seed}.mp4"))
+        clips.append(store.add_clip(cond, res.video, engine="lite", seed=seed))
+    pairs = [store.add_pair(a, b) for i, a in enumerate(clips) for b in clips[i + 1:]][:25]
+    assert len(set(pairs)) == 25
+
+    def session(_):
+        c = Client(server.url, verbose=False)
+        n = 0
+        for _ in range(25):
+            left, right, status = c.predict(api_name="/arena_next")
+            assert left is not None, status
+            c.predict(api_name="/vote_left")
+            n += 1
+        return n
+
+    with ThreadPoolExecutor(20) as pool:
+        done = sum(pool.map(session, range(20)))
+    assert done == 500
+    assert store.vote_count() - before == 500
+    with sqlite3.connect(store.db_path) as con:
+        dup = con.execute("SELECT COUNT(*) FROM (SELECT pair_id, rater FROM votes GROUP BY pair_id, rater HAVING COUNT(*) > 1)").fetchone()[0]
+        assert dup == 0
+    assert store.integrity_check() == "ok"
