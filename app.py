@@ -280,10 +280,10 @@ def _show_portrait(path):
     return path if path else None
 
 
-def portrait_input(label: str, height: int, value: str | None = None):
+def portrait_input(label: str, height: int, value: str | None = None, elem_id: str | None = None):
     """A file input (so our own validation explains bad files) with a preview beside it."""
     with gr.Row():
-        file = gr.File(label=label, file_types=IMAGE_TYPES, type="filepath", value=value, height=120)
+        file = gr.File(label=label, file_types=IMAGE_TYPES, type="filepath", value=value, height=120, elem_id=elem_id)
         shown = gr.Image(label="Preview", interactive=False, height=height, value=value, show_label=False)
     file.change(_show_portrait, file, shown, api_visibility="private", queue=False)
     return file, shown
@@ -299,8 +299,8 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Generate", id="generate"):
             with gr.Row():
                 with gr.Column():
-                    portrait, _ = portrait_input("Portrait", 260)
-                    audio = gr.Audio(label="Speech (wav/mp3/m4a/flac/ogg, or record)", type="filepath", sources=["upload", "microphone"])
+                    portrait, _ = portrait_input("Portrait", 260, elem_id="portrait-file")
+                    audio = gr.Audio(label="Speech (wav/mp3/m4a/flac/ogg, or record)", type="filepath", sources=["upload", "microphone"], elem_id="speech-input")
                     with gr.Row():
                         skeleton_mode = gr.Radio(["none (idle motion)", "skeleton file"], value="none (idle motion)", label="Body motion")
                         skeleton_file = gr.File(label="Skeleton (JSON or rendered video)", file_types=[".json", ".mp4", ".webm", ".mov"])
@@ -317,7 +317,7 @@ def build_demo() -> gr.Blocks:
                             max_seconds = gr.Number(label="Max seconds (empty = whole audio)", value=None, minimum=0.1, maximum=600)
                     with gr.Row():
                         preview_btn = gr.Button("Preview (1 s)")
-                        gen_btn = gr.Button("Generate", variant="primary")
+                        gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                         cancel_btn = gr.Button("Cancel", variant="stop")
                 with gr.Column():
                     out_video = gr.Video(label="Result", autoplay=False, elem_id="result-video")
@@ -370,9 +370,9 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     a_portrait, _ = portrait_input("Portrait", 200, value=studio.examples()[0][0])
                     a_audio = gr.Audio(label="Speech", type="filepath", value=studio.examples()[0][1])
-                new_btn = gr.Button("Generate a new pair")
+                new_btn = gr.Button("Generate a new pair", elem_id="new-pair-btn")
             rates = gr.Dataframe(headers=["system", "wins", "losses", "ties", "votes", "win rate"], value=studio.win_rate_rows(),
-                                 label="Running win rates", interactive=False)
+                                 label="Running win rates", interactive=False, elem_id="win-rates")
             outputs = [left, right, match, arena_status, *vote_btns]
             next_btn.click(arena_next, [rater], outputs, api_name="arena_next")
             new_btn.click(arena_generate, [a_portrait, a_audio, rater], outputs, api_name="arena_new_pair",
