@@ -142,15 +142,10 @@ class LiteEngine:
                 if message:
                     warnings.append(message)
         if seq is None:
-            try:
-                from ..skeleton import idle_skeleton
-            except ImportError:  # the skeleton package is optional for the lite engine
-                idle_skeleton = None
-            if idle_skeleton is not None:
-                seq = idle_skeleton(image, n, seed=seed, audio=audio, sr=SR, fps=FPS)
-        if seq is not None:
-            return head_motion_from_skeleton(seq, n)
-        return idle_head_motion(n, np.random.default_rng(seed + 1), speech_features(audio, SR, FPS).envelope)
+            from ..skeleton import idle_skeleton
+
+            seq = idle_skeleton(image, n, seed=seed, audio=audio, sr=SR, fps=FPS)
+        return head_motion_from_skeleton(seq, n)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,19 +185,6 @@ def blink_track(n: int, rng: np.random.Generator, fps: float = FPS) -> np.ndarra
         track[t:t + len(seg)] = np.maximum(track[t:t + len(seg)], seg)
         t += len(shape) + int(rng.gamma(4.0, 0.9) * fps)
     return track
-
-
-def idle_head_motion(n: int, rng: np.random.Generator, envelope: np.ndarray) -> np.ndarray:
-    """Small sway and nods (sum of slow sinusoids with random phases) plus nods on speech energy."""
-    t = np.arange(n) / FPS
-    out = np.zeros((n, 3), np.float32)
-    for k, amp in enumerate((0.035, 0.025, 0.03)):
-        for f in (0.13, 0.29, 0.47):
-            out[:, k] += amp / 3 * np.sin(2 * np.pi * f * rng.uniform(0.8, 1.2) * t + rng.uniform(0, 2 * np.pi))
-    emph = cv2.GaussianBlur(envelope.reshape(-1, 1).astype(np.float32), (1, 15), 4).ravel()
-    out[:, 1] += 0.04 * (emph - emph.mean())
-    out[:, 2] *= 0.09 / 0.03 * 0.35  # roll in radians: about +-2 degrees
-    return out - out[:1]
 
 
 def head_motion_from_skeleton(seq, n: int) -> np.ndarray:

@@ -1,0 +1,12 @@
+"""Skeleton sequences: the keypoint format, extraction from video, DWPose-style rendering,
+retargeting onto the portrait, length fitting and idle motion for audio-only generation."""
+
+from .extract import MESH_TO_68, POSE33_TO_COCO18, extract_skeleton
+from .format import SkeletonSequence
+from .motion import fit_length, idle_skeleton, portrait_pose, retarget
+from .render import load_skeleton_video, render_skeleton
+
+__all__ = [
+    "SkeletonSequence", "extract_skeleton", "render_skeleton", "load_skeleton_video", "retarget", "fit_length",
+    "idle_skeleton", "portrait_pose", "MESH_TO_68", "POSE33_TO_COCO18",
+]
