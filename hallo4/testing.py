@@ -1,0 +1,100 @@
+"""Tiny random Hallo4 pipelines for tests, the trainer and the app (no downloads, a few MB, CPU-fast).
+
+    model_dir = make_tiny_pipeline(tmp_path / "tiny")
+    pipe = Hallo4Pipeline.from_pretrained(model_dir)
+    pipe(portrait, audio, height=32, width=64, frames_per_segment=9, num_inference_steps=2)
+
+Every component is random and written with `save_pretrained` in the diffusers folder layout
+(transformer/, vae/, text_encoder/, tokenizer/, scheduler/, audio_encoder/, feature_extractor/,
+model_index.json). Sizes: transformer `hallo4.models.tiny_config()` (text dim 32, audio features
+(T, 5, 2, 16)); Wan VAE with base_dim 3; umT5 d_model 32, 1 layer; wav2vec2 hidden 16, 2 layers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+TINY_WORDS = ("a person is talking singing speaking face portrait man woman smiling happy video the of and with "
+              "bright tones overexposed static blurred details subtitles worst low quality").split()
+
+
+def perturb_zero_init(transformer, seed: int = 1, audio_scale: float = 0.2, vace_scale: float = 0.05):
+    """Give the zero-initialised output projections (audio/skeleton cross-attention, VACE hints) random
+    values, so a random tiny model responds to every condition."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for block in transformer.blocks:
+            for attn in (getattr(block, "audio_attn", None), getattr(block, "skeleton_attn", None)):
+                if attn is not None:
+                    for p in attn.to_out[0].parameters():
+                        p.copy_(torch.randn(p.shape, generator=g) * audio_scale)
+        for block in transformer.vace_blocks:
+            for proj in (block.proj_in, block.proj_out):
+                if proj is not None:
+                    for p in proj.parameters():
+                        p.copy_(torch.randn(p.shape, generator=g) * vace_scale)
+    return transformer
+
+
+def tiny_tokenizer():
+    """A word-level tokenizer built locally (pad 0, eos 1, unk 2), wrapped as PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    for w in TINY_WORDS + [",", "."]:
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   model_max_length=512)
+
+
+def make_tiny_components(seed: int = 0, perturb: bool = True, **transformer_overrides: Any) -> dict:
+    """The seven pipeline components, tiny and random (deterministic for a given seed)."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
+    from transformers import UMT5Config, UMT5EncoderModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from .models import Hallo4Transformer3DModel, tiny_config
+
+    torch.manual_seed(seed)
+    transformer = Hallo4Transformer3DModel(**tiny_config(**transformer_overrides))
+    if perturb:
+        perturb_zero_init(transformer, seed=seed + 1)
+    torch.manual_seed(seed + 2)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(seed + 3)
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=64, d_model=transformer.config.text_dim, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    torch.manual_seed(seed + 4)
+    cfg = transformer.config
+    audio_encoder = Wav2Vec2Model(Wav2Vec2Config(
+        hidden_size=cfg.audio_dim, num_hidden_layers=cfg.audio_layers, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2))
+    feature_extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                                 do_normalize=True, return_attention_mask=False)
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0,
+                                        num_train_timesteps=1000)
+    return dict(vae=vae, text_encoder=text_encoder.eval(), tokenizer=tokenizer, transformer=transformer.eval(),
+                scheduler=scheduler, audio_encoder=audio_encoder.eval(), feature_extractor=feature_extractor)
+
+
+def make_tiny_pipeline(directory: str | Path, *, seed: int = 0, perturb: bool = True, **overrides: Any) -> Path:
+    """Write a tiny random Hallo4 pipeline to `directory` (diffusers layout) and return the path.
+
+    `overrides`: keys of `hallo4.models.tiny_config` for the transformer (e.g. enable_skeleton=False).
+    `perturb`: randomise the zero-initialised output projections so audio/skeleton/VACE matter.
+    """
+    from .pipelines import Hallo4Pipeline
+
+    directory = Path(directory)
+    pipe = Hallo4Pipeline(**make_tiny_components(seed=seed, perturb=perturb, **overrides))
+    pipe.save_pretrained(str(directory), safe_serialization=True)
+    return directory
