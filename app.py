@@ -77,29 +77,53 @@ def _none_if_empty(x):
 # ------------------------------------------------------------------------------------------------
 # Generate
 # ------------------------------------------------------------------------------------------------
+SKELETON_NONE = "none (idle motion)"
+SKELETON_TAB = "from the Skeleton tab"
+SKELETON_FILE = "uploaded file"
+
+
+def _seed(seed):
+    return None if seed in (None, "", -1) else int(seed)
+
+
 @user_errors
 @gpu
 def generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps, guidance, seed, size,
-                  max_seconds, request: gr.Request = None, progress=gr.Progress()):
-    skeleton = skeleton_file if skeleton_mode != "none (idle motion)" else None
-    if skeleton_mode != "none (idle motion)" and not skeleton_file:
-        raise gr.Error("Skeleton: no skeleton file. Extract one in the Skeleton tab or upload a skeleton JSON / video, "
-                       "or choose 'none (idle motion)'.")
+                  max_seconds, skeleton_from_tab=None, request: gr.Request = None, progress=gr.Progress()):
+    skeleton = None
+    if skeleton_mode == SKELETON_TAB:
+        skeleton = skeleton_from_tab or skeleton_file
+        if not skeleton:
+            raise gr.Error("Skeleton: nothing extracted yet. Extract or load one in the Skeleton tab first, "
+                           f"upload a skeleton file, or choose '{SKELETON_NONE}'.")
+    elif skeleton_mode not in (None, "", SKELETON_NONE):
+        skeleton = skeleton_file
+        if not skeleton:
+            raise gr.Error("Skeleton: no skeleton file. Extract one in the Skeleton tab or upload a skeleton JSON / video, "
+                           f"or choose '{SKELETON_NONE}'.")
     res = studio.generate(studio.GenerateArgs(
         portrait=portrait, audio=audio, skeleton=skeleton, engine=engine, preset=preset,
-        steps=_none_if_empty(steps), guidance=guidance, seed=None if seed in (None, "", -1) else int(seed),
+        steps=_none_if_empty(steps), guidance=guidance, seed=_seed(seed),
         size=_none_if_empty(size), max_seconds=_none_if_empty(max_seconds)), _progress(request, progress))
-    info = {"seed": res.seed, "engine": res.engine, "frames": res.num_frames, "fps": res.fps,
-            "timings_s": {k: round(v, 2) for k, v in res.timings.items()}, "warnings": res.warnings,
-            "parameters": res.parameters}
     for w in res.warnings:
         gr.Warning(w)
-    return str(res.video), res.seed, info
+    return str(res.video), res.seed, studio.public_info(res)
+
+
+@user_errors
+def auto_preview(portrait, audio, engine, seed, request: gr.Request = None, progress=gr.Progress()):
+    """Before an expensive hallo4 run: the first second with the lite engine, so the user sees something at once."""
+    if engine != "hallo4" or not portrait or not audio:
+        return gr.update()
+    try:
+        return str(studio.preview(portrait, audio, seed=_seed(seed), progress=_progress(request, progress)).video)
+    except Hallo4Error:
+        return gr.update()  # the full run reports the problem properly
 
 
 @user_errors
 def preview_clip(portrait, audio, seed, request: gr.Request = None, progress=gr.Progress()):
-    res = studio.preview(portrait, audio, seed=None if seed in (None, "", -1) else int(seed), progress=_progress(request, progress))
+    res = studio.preview(portrait, audio, seed=_seed(seed), progress=_progress(request, progress))
     return str(res.video)
 
 
@@ -115,52 +139,41 @@ def cancel_job(request: gr.Request = None):
 # ------------------------------------------------------------------------------------------------
 @user_errors
 def skeleton_extract(video, portrait, retarget, fit_mode, audio, request: gr.Request = None, progress=gr.Progress()):
-    from hallo4 import skeleton as sk
-
     if not video:
         raise gr.Error("Driving video: missing. Upload a video of a person moving (mp4/mov/webm).")
-    prog = _progress(request, progress)
-    seq = sk.extract_skeleton(video, progress=prog.sub(0, 0.8))
-    return _skeleton_outputs(seq, portrait, retarget, fit_mode, audio, prog)
+    out = studio.prepare_skeleton(video, portrait=portrait, retarget=retarget, fit_mode=fit_mode, audio=audio,
+                                  extract=True, progress=_progress(request, progress))
+    return str(out.preview), str(out.skeleton), out.notes
 
 
 @user_errors
 def skeleton_load(file, portrait, retarget, fit_mode, audio, request: gr.Request = None, progress=gr.Progress()):
-    from hallo4 import skeleton as sk
-
     if not file:
-        raise gr.Error("Skeleton file: missing. Upload a skeleton JSON (ours or OpenPose).")
-    seq = sk.SkeletonSequence.load(file)
-    return _skeleton_outputs(seq, portrait, retarget, fit_mode, audio, _progress(request, progress))
+        raise gr.Error("Skeleton file: missing. Upload a skeleton JSON (ours or OpenPose) or a rendered skeleton video.")
+    out = studio.prepare_skeleton(file, portrait=portrait, retarget=retarget, fit_mode=fit_mode, audio=audio,
+                                  progress=_progress(request, progress))
+    return str(out.preview), str(out.skeleton), out.notes
 
 
-def _skeleton_outputs(seq, portrait, retarget, fit_mode, audio, prog: Progress):
-    import numpy as np
-
-    from hallo4 import skeleton as sk
-
-    notes = [f"{seq.num_frames} frames at {seq.fps:g} fps ({seq.num_frames / seq.fps:.1f} s)."]
-    image = np.asarray(media.load_image(portrait)) if portrait else None
-    if retarget and image is not None:
-        seq = sk.retarget(seq, image)
-        notes.append("Retargeted to the portrait's shoulders and head.")
-    if audio and fit_mode != "keep":
-        n = int(np.ceil(len(media.load_audio(audio)) / 16000 * 25))
-        seq, message = sk.fit_length(seq, n, fit_mode)
-        if message:
-            notes.append(message)
-    out_json = paths.outputs_dir() / f"skeleton_{uuid.uuid4().hex[:8]}.json"
-    seq.save(out_json)
-    prog(0.85, "Rendering the preview")
-    h, w = (image.shape[:2] if image is not None else (512, 512))
-    frames = sk.render_skeleton(seq, w - w % 2, h - h % 2, background=image[: h - h % 2, : w - w % 2] if image is not None else None)
-    out_mp4 = media.write_mp4(paths.outputs_dir() / f"skeleton_{uuid.uuid4().hex[:8]}.mp4", frames, fps=25)
-    return str(out_mp4), str(out_json), "\n".join(notes)
+def _use_skeleton_in_generate(skeleton_path):
+    """After extract/load: hand the skeleton to the Generate tab."""
+    if not skeleton_path:
+        return gr.update(), gr.update()
+    return skeleton_path, gr.update(value=SKELETON_TAB)
 
 
 # ------------------------------------------------------------------------------------------------
 # Arena
 # ------------------------------------------------------------------------------------------------
+def _rater(rater, request: gr.Request | None) -> str:
+    """One anonymous rater id per browser / client session (Gradio's session hash), never an IP."""
+    if rater:
+        return str(rater)
+    if request is not None and request.session_hash:
+        return "session-" + request.session_hash
+    return "local"
+
+
 VOTE_CHOICES = {"A better": "left", "B better": "right", "Tie": "tie", "Both bad": "both_bad", "Skip": "skip"}
 
 
@@ -172,8 +185,8 @@ def _arena_view(match: studio.ArenaMatch | None, status: str):
 
 
 @user_errors
-def arena_next(rater):
-    match = studio.arena_next_pair(rater)
+def arena_next(rater, request: gr.Request = None):
+    match = studio.arena_next_pair(_rater(rater, request))
     if match is None:
         return _arena_view(None, "No pending pair for you. Generate a new pair from a portrait and audio below.")
     return _arena_view(match, f"Pair #{match.pair_id}: which clip looks more like the person really talking?")
@@ -187,10 +200,10 @@ def arena_generate(portrait, audio, rater, request: gr.Request = None, progress=
 
 def _vote_fn(label: str):
     @user_errors
-    def vote(match, rater):
+    def vote(match, rater, request: gr.Request = None):
         if not match:
             raise gr.Error("Vote: there is no pair on screen. Press 'Next pair' first.")
-        revealed = studio.arena_vote(studio.ArenaMatch(**match), VOTE_CHOICES[label], rater)
+        revealed = studio.arena_vote(studio.ArenaMatch(**match), VOTE_CHOICES[label], _rater(rater, request))
         status = (f"Recorded '{label}'. A was {revealed['left']}; B was {revealed['right']}. "
                   f"Votes stored: {revealed['votes']}.")
         buttons = [gr.update(interactive=False) for _ in VOTE_CHOICES]
@@ -200,14 +213,36 @@ def _vote_fn(label: str):
     return vote
 
 
+def win_rate_chart():
+    import pandas as pd
+
+    rows = [r for r in studio.store().win_rates() if r["win_rate"] is not None]
+    return pd.DataFrame({"system": [r["system"] for r in rows], "win rate (%)": [round(100 * r["win_rate"], 1) for r in rows]})
+
+
 # ------------------------------------------------------------------------------------------------
 # Train / Models
 # ------------------------------------------------------------------------------------------------
 def train_overview():
     st = studio.store()
-    return (f"Usable pairs (decisive votes): **{len(st.usable_pairs())}** of {st.stats()['pairs']} pairs, "
-            f"{st.vote_count()} votes. {studio.training_status()}",
-            gr.update(choices=["(base model)"] + studio.list_rounds()))
+    lines = [f"Usable pairs (decisive votes): **{len(st.usable_pairs())}** of {st.stats()['pairs']} pairs, "
+             f"{st.vote_count()} votes. {studio.training_status()}"]
+    if not studio.trainer_available():
+        lines.append("The DPO trainer (`trainer/dpo.py`) is not in this build yet: votes keep accumulating for later rounds.")
+    if not studio.hallo4_weights_present():
+        lines.append("Training refines the **hallo4** model: it needs its weights (see the Models tab).")
+    if studio.is_public() and not os.environ.get("HALLO4_ADMIN_TOKEN"):
+        lines.append("Admin actions are locked: this app is public and no `HALLO4_ADMIN_TOKEN` is set.")
+    active = studio.load_settings()["adapter"]
+    lines.append(f"Generate uses: {'`' + os.path.basename(active) + '`' if active else 'the base model (no adapter)'}.")
+    return "\n\n".join(lines), gr.update(choices=["(base model)"] + studio.list_rounds())
+
+
+def train_tick(round_name):
+    """Live refresh while a round runs; the timer switches itself off when it is done."""
+    running = studio.training_status() == "A round is running."
+    overview, rounds = train_overview()
+    return overview, rounds, train_metrics(round_name), gr.Timer(active=running)
 
 
 @user_errors
@@ -215,6 +250,10 @@ def train_start(token, steps, beta, lr, rank):
     if not studio.admin_ok(token):
         raise gr.Error("Train: admin token required. Set HALLO4_ADMIN_TOKEN on the server and enter it here.")
     return studio.start_round(int(steps), float(beta), float(lr), int(rank))
+
+
+def _timer_on(_msg):
+    return gr.Timer(active=True)
 
 
 def train_metrics(round_name):
@@ -274,6 +313,7 @@ def models_download(token, request: gr.Request = None, progress=gr.Progress()):
 # Layout
 # ------------------------------------------------------------------------------------------------
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp"]
+SKELETON_TYPES = [".json", ".mp4", ".webm", ".mov", ".mkv"]
 
 
 def _show_portrait(path):
@@ -293,7 +333,8 @@ def build_demo() -> gr.Blocks:
     status = studio.model_status()
     default_engine = studio.default_engine()
     with gr.Blocks(title="Hallo4 Studio") as demo:
-        rater = gr.State(lambda: uuid.uuid4().hex)
+        rater = gr.State(None)  # the rater id: this browser session's hash (see _rater); never an IP
+        last_skeleton = gr.State(None)  # the Skeleton tab's latest result, for Generate
         gr.Markdown("# Hallo4 Studio\nA portrait photo plus speech becomes a video of that person talking. "
                     f"Engine ready: **lite** (CPU){'; **hallo4** (diffusion)' if status['hallo4']['ready'] else ''}.")
         with gr.Tab("Generate", id="generate"):
@@ -302,8 +343,8 @@ def build_demo() -> gr.Blocks:
                     portrait, _ = portrait_input("Portrait", 260, elem_id="portrait-file")
                     audio = gr.Audio(label="Speech (wav/mp3/m4a/flac/ogg, or record)", type="filepath", sources=["upload", "microphone"], elem_id="speech-input")
                     with gr.Row():
-                        skeleton_mode = gr.Radio(["none (idle motion)", "skeleton file"], value="none (idle motion)", label="Body motion")
-                        skeleton_file = gr.File(label="Skeleton (JSON or rendered video)", file_types=[".json", ".mp4", ".webm", ".mov"])
+                        skeleton_mode = gr.Radio([SKELETON_NONE, SKELETON_TAB, SKELETON_FILE], value=SKELETON_NONE, label="Body motion")
+                        skeleton_file = gr.File(label="Skeleton (JSON or rendered video)", file_types=SKELETON_TYPES, height=120)
                     with gr.Row():
                         engine = gr.Dropdown(["lite", "hallo4"], value=default_engine, label="Engine")
                         preset = gr.Dropdown(list(studio.PRESETS), value="fast" if default_engine == "lite" else "balanced", label="Quality preset")
@@ -318,27 +359,31 @@ def build_demo() -> gr.Blocks:
                     with gr.Row():
                         preview_btn = gr.Button("Preview (1 s)")
                         gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                        cancel_btn = gr.Button("Cancel", variant="stop")
+                        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
                 with gr.Column():
+                    preview_video = gr.Video(label="Quick preview (first second, lite engine)", height=220, elem_id="preview-video")
                     out_video = gr.Video(label="Result", autoplay=False, elem_id="result-video")
                     seed_used = gr.Number(label="Seed used", interactive=False, precision=0)
                     info = gr.JSON(label="Timings and parameters")
             gr.Examples(studio.examples(), inputs=[portrait, audio], label="Examples (offline)")
-            gen_event = gen_btn.click(generate_clip, [portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps,
-                                                      guidance, seed, size, max_seconds], [out_video, seed_used, info],
-                                      api_name="generate", concurrency_limit=2, concurrency_id="lite")
-            prev_event = preview_btn.click(preview_clip, [portrait, audio, seed], [out_video], api_name="preview",
-                                           concurrency_limit=2, concurrency_id="lite")
-            cancel_btn.click(cancel_job, None, None, api_name="cancel", cancels=[gen_event, prev_event], queue=False)
+            auto_event = gen_btn.click(auto_preview, [portrait, audio, engine, seed], [preview_video], api_visibility="private",
+                                       concurrency_limit=2, concurrency_id="preview")
+            gen_event = auto_event.then(generate_clip, [portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps,
+                                                        guidance, seed, size, max_seconds, last_skeleton], [out_video, seed_used, info],
+                                        api_name="generate", concurrency_limit=3, concurrency_id="generate")
+            prev_event = preview_btn.click(preview_clip, [portrait, audio, seed], [preview_video], api_name="preview",
+                                           concurrency_limit=2, concurrency_id="preview")
+            cancel_btn.click(cancel_job, None, None, api_name="cancel", cancels=[auto_event, gen_event, prev_event], queue=False)
 
         with gr.Tab("Skeleton", id="skeleton"):
             gr.Markdown("Extract body, hand and face motion from a driving video, or load a saved skeleton; see it over the portrait.")
             with gr.Row():
                 with gr.Column():
                     drive = gr.Video(label="Driving video", sources=["upload"])
-                    sk_file = gr.File(label="…or a skeleton JSON (ours or OpenPose)", file_types=[".json"])
+                    sk_file = gr.File(label="…or a skeleton file: keypoint JSON (ours / OpenPose) or a rendered skeleton video",
+                                      file_types=SKELETON_TYPES, height=120)
                     sk_portrait, _ = portrait_input("Portrait (for retargeting and the overlay)", 200)
-                    sk_audio = gr.Audio(label="Speech (to fit the length)", type="filepath")
+                    sk_audio = gr.Audio(label="Speech (to fit the length)", type="filepath", sources=["upload"])
                     with gr.Row():
                         retarget = gr.Checkbox(value=True, label="Retarget to the portrait")
                         fit_mode = gr.Radio(["pingpong", "hold", "trim", "keep"], value="pingpong", label="Fit to the audio length")
@@ -349,10 +394,13 @@ def build_demo() -> gr.Blocks:
                     sk_preview = gr.Video(label="Preview over the portrait")
                     sk_download = gr.File(label="Skeleton sequence (JSON) to download and reuse")
                     sk_notes = gr.Textbox(label="Notes", lines=3)
+                    gr.Markdown("The result is handed to the Generate tab (Body motion: *from the Skeleton tab*).")
             extract_btn.click(skeleton_extract, [drive, sk_portrait, retarget, fit_mode, sk_audio], [sk_preview, sk_download, sk_notes],
-                              api_name="skeleton_extract", concurrency_limit=1)
+                              api_name="skeleton_extract", concurrency_limit=1, concurrency_id="skeleton_extract").then(
+                _use_skeleton_in_generate, [sk_download], [last_skeleton, skeleton_mode], api_visibility="private", queue=False)
             load_btn.click(skeleton_load, [sk_file, sk_portrait, retarget, fit_mode, sk_audio], [sk_preview, sk_download, sk_notes],
-                           api_name="skeleton_load", concurrency_limit=2)
+                           api_name="skeleton_load", concurrency_limit=2).then(
+                _use_skeleton_in_generate, [sk_download], [last_skeleton, skeleton_mode], api_visibility="private", queue=False)
 
         with gr.Tab("Arena", id="arena"):
             gr.Markdown("Two anonymous clips of the same portrait and speech. Vote for the one that looks more like the person "
@@ -371,15 +419,19 @@ def build_demo() -> gr.Blocks:
                     a_portrait, _ = portrait_input("Portrait", 200, value=studio.examples()[0][0])
                     a_audio = gr.Audio(label="Speech", type="filepath", value=studio.examples()[0][1])
                 new_btn = gr.Button("Generate a new pair", elem_id="new-pair-btn")
-            rates = gr.Dataframe(headers=["system", "wins", "losses", "ties", "votes", "win rate"], value=studio.win_rate_rows(),
-                                 label="Running win rates", interactive=False, elem_id="win-rates")
+            with gr.Row():
+                rates = gr.Dataframe(headers=["system", "wins", "losses", "ties", "votes", "win rate"], value=studio.win_rate_rows(),
+                                     label="Running win rates", interactive=False, elem_id="win-rates", scale=3)
+                chart = gr.BarPlot(x="system", y="win rate (%)", y_lim=[0, 100], label="Win rate by system", height=220, scale=2,
+                                   elem_id="win-chart")
             outputs = [left, right, match, arena_status, *vote_btns]
             next_btn.click(arena_next, [rater], outputs, api_name="arena_next")
             new_btn.click(arena_generate, [a_portrait, a_audio, rater], outputs, api_name="arena_new_pair",
-                          concurrency_limit=2, concurrency_id="lite")
+                          concurrency_limit=2, concurrency_id="generate")
             for label, btn in zip(VOTE_CHOICES, vote_btns):
                 btn.click(_vote_fn(label), [match, rater], [arena_status, match, rates, *vote_btns],
-                          api_name=f"vote_{VOTE_CHOICES[label]}")
+                          api_name=f"vote_{VOTE_CHOICES[label]}").then(
+                    win_rate_chart, None, [chart], api_visibility="private", queue=False)
 
         with gr.Tab("Train (DPO)", id="train"):
             overview = gr.Markdown()
@@ -395,8 +447,11 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 activate_btn = gr.Button("Activate for Generate")
                 refresh_btn = gr.Button("Refresh")
-            plot = gr.LinePlot(x="step", y="value", color="metric", label="Loss and implicit accuracy")
-            start_btn.click(train_start, [token, t_steps, t_beta, t_lr, t_rank], [train_msg], api_name="train_start")
+            plot = gr.LinePlot(x="step", y="value", color="metric", label="Loss and implicit accuracy (live while a round runs)")
+            timer = gr.Timer(2.0, active=False)
+            start_btn.click(train_start, [token, t_steps, t_beta, t_lr, t_rank], [train_msg], api_name="train_start").success(
+                _timer_on, [train_msg], [timer], api_visibility="private", queue=False)
+            timer.tick(train_tick, [round_pick], [overview, round_pick, plot, timer], api_visibility="private", queue=False)
             activate_btn.click(train_activate, [token, round_pick], [train_msg], api_name="train_activate")
             refresh_btn.click(train_overview, None, [overview, round_pick], api_name="train_overview").then(
                 train_metrics, [round_pick], [plot], api_name="train_metrics")
@@ -416,6 +471,7 @@ def build_demo() -> gr.Blocks:
 
         demo.load(models_status, None, [st_json], api_name="models_status")
         demo.load(train_overview, None, [overview, round_pick], api_visibility="private")
+        demo.load(lambda: (studio.win_rate_rows(), win_rate_chart()), None, [rates, chart], api_visibility="private")
     return demo
 
 

@@ -6,6 +6,7 @@ from Python and testable on its own.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib.util
 import json
 import os
@@ -170,6 +171,13 @@ def _engine_kwargs(engine: str) -> dict[str, Any]:
             "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"]}
 
 
+# How many jobs of each engine may run at once in this process (the app's queue admits a few more).
+ENGINE_SLOTS: dict[str, threading.BoundedSemaphore] = {
+    "lite": threading.BoundedSemaphore(int(os.environ.get("HALLO4_LITE_CONCURRENCY", "2"))),
+    "hallo4": threading.BoundedSemaphore(int(os.environ.get("HALLO4_DIFFUSION_CONCURRENCY", "1"))),
+}
+
+
 def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = None, *, use_cache: bool = True) -> GenerationResult:
     """Run an engine; identical inputs with an explicit seed return the cached clip at once."""
     portrait = _check_input(args.portrait, "portrait", "a portrait photo")
@@ -203,11 +211,18 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         meta["video"] = cached_video
         meta["warnings"] = list(meta.get("warnings", [])) + ["Served from the result cache (same inputs and seed)."]
         return GenerationResult(**{k: v for k, v in meta.items() if k in GenerationResult.__dataclass_fields__})
-    engine = get_engine(args.engine, **_engine_kwargs(args.engine))
-    out = paths.outputs_dir() / f"{args.engine}_{key}_{int(time.time())}.mp4"
-    req = GenerationRequest(portrait=portrait, audio=audio, skeleton=skeleton, seed=args.seed, size=size,
-                            max_seconds=args.max_seconds, output=out, options=options)
-    result = engine.generate(req, progress)
+    prog = as_progress(progress)
+    slot = ENGINE_SLOTS.get(args.engine) or threading.BoundedSemaphore(1)
+    while not slot.acquire(timeout=0.5):  # per-engine concurrency: hallo4 needs the whole GPU
+        prog(0.0, f"Waiting for a free {args.engine} slot (other jobs are running)")
+    try:
+        engine = get_engine(args.engine, **_engine_kwargs(args.engine))
+        out = paths.outputs_dir() / f"{args.engine}_{key}_{int(time.time())}.mp4"
+        req = GenerationRequest(portrait=portrait, audio=audio, skeleton=skeleton, seed=args.seed, size=size,
+                                max_seconds=args.max_seconds, output=out, options=options)
+        result = engine.generate(req, prog)
+    finally:
+        slot.release()
     # Cache under the seed actually used, so "same seed again" is instant.
     key_used = hashlib.sha256(key_src.replace(f'"seed": {json.dumps(args.seed)}', f'"seed": {result.seed}').encode()).hexdigest()[:24]
     shutil.copyfile(result.video, cache / f"{key_used}.mp4")
@@ -381,12 +396,113 @@ def activate_round(name: str | None) -> dict[str, Any]:
     return save_settings(adapter=None)
 
 
+def is_public() -> bool:
+    """True on a Hugging Face Space or when launched with a public share link (HALLO4_SHARE=1)."""
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("HALLO4_SHARE") == "1"
+
+
 def admin_ok(token: str | None) -> bool:
-    """Train actions need HALLO4_ADMIN_TOKEN when set; on a Space they need it to be set at all."""
+    """Admin actions (train, activate, settings, downloads) need HALLO4_ADMIN_TOKEN when it is set;
+    on a Space or a share link they need it to be set at all (no token configured = locked)."""
     expected = os.environ.get("HALLO4_ADMIN_TOKEN")
     if expected:
-        return bool(token) and hashlib.sha256(token.encode()).digest() == hashlib.sha256(expected.encode()).digest()
-    return not os.environ.get("SPACE_ID")
+        return bool(token) and hmac.compare_digest(hashlib.sha256(token.encode()).digest(),
+                                                   hashlib.sha256(expected.encode()).digest())
+    return not is_public()
+
+
+def public_info(result: GenerationResult) -> dict[str, Any]:
+    """What the Generate tab shows: seed, timings, parameters; file paths reduced to their names."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if k != "output"}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (str, Path)) and ("/" in str(v) or "\\" in str(v)):
+            return Path(str(v)).name
+        return v
+
+    return {"seed": result.seed, "engine": result.engine, "frames": result.num_frames, "fps": result.fps,
+            "seconds": round(result.num_frames / result.fps, 2) if result.fps else None,
+            "timings_s": {k: round(v, 2) for k, v in result.timings.items()}, "warnings": list(result.warnings),
+            "parameters": clean(result.parameters)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Skeleton tab
+# ----------------------------------------------------------------------------------------------
+VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"}
+
+
+@dataclass
+class SkeletonOutput:
+    preview: Path  # mp4: the skeleton over the portrait (or on black)
+    skeleton: Path  # the file to reuse in Generate (our JSON, or the rendered skeleton video as given)
+    notes: str
+
+
+def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, retarget: bool = True,
+                     fit_mode: str = "pingpong", audio: str | Path | None = None, extract: bool = False,
+                     progress: Progress | ProgressCallback | None = None) -> SkeletonOutput:
+    """Skeleton tab: extract from a driving video (extract=True), or load a keypoint JSON / a rendered
+    skeleton video; retarget to the portrait; loop/trim to the audio; render a preview over the portrait."""
+    import uuid
+
+    import numpy as np
+
+    from . import media
+    from . import skeleton as sk
+
+    prog = as_progress(progress)
+    src = _check_input(source, "driving video" if extract else "skeleton file",
+                       "a video of a person moving" if extract else "a skeleton JSON (ours or OpenPose) or a rendered skeleton video")
+    image = np.asarray(media.load_image(portrait)) if portrait else None
+    n_audio = None
+    if audio:
+        n_audio = int(np.ceil(len(media.load_audio(audio)) / 16000 * 25))
+    out_dir = paths.outputs_dir()
+    tag = uuid.uuid4().hex[:8]
+    if not extract and src.suffix.lower() in VIDEO_SUFFIXES:
+        # A rendered (DWPose-style) skeleton video: no keypoints to retarget; shown and reused as is.
+        h, w = image.shape[:2] if image is not None else (512, 512)
+        h, w = h - h % 2, w - w % 2
+        prog(0.2, "Reading the skeleton video")
+        frames = sk.load_skeleton_video(src, w, h)
+        notes = [f"Rendered skeleton video: {len(frames)} frames at 25 fps ({len(frames) / 25:.1f} s)."]
+        if n_audio and len(frames) < n_audio:
+            notes.append(f"It is shorter than the audio ({n_audio / 25:.1f} s): the engine holds the last pose. "
+                         "Upload a keypoint JSON to loop it instead.")
+        notes.append("A rendered video carries no keypoints: it cannot be retargeted, and the lite engine uses idle "
+                     "head motion with it (hallo4 uses it directly).")
+        if image is not None:
+            frames = np.maximum(frames, (image[:h, :w] * 0.5).astype(np.uint8)[None])
+        preview = media.write_mp4(out_dir / f"skeleton_{tag}.mp4", frames, fps=25)
+        kept = out_dir / f"skeleton_{tag}{src.suffix.lower()}"
+        shutil.copyfile(src, kept)
+        return SkeletonOutput(preview, kept, "\n".join(notes))
+    if extract:
+        seq = sk.extract_skeleton(src, progress=prog.sub(0, 0.8))
+    else:
+        seq = sk.SkeletonSequence.load(src)
+    notes = [f"{seq.num_frames} frames at {seq.fps:g} fps ({seq.num_frames / seq.fps:.1f} s)."]
+    if retarget and image is not None:
+        seq = sk.retarget(seq, image)
+        notes.append("Retargeted to the portrait's shoulders and head.")
+    elif retarget:
+        notes.append("Not retargeted: add a portrait to retarget to it.")
+    if n_audio and fit_mode != "keep":
+        seq, message = sk.fit_length(seq, n_audio, fit_mode)
+        if message:
+            notes.append(message)
+    out_json = seq.save(out_dir / f"skeleton_{tag}.json")
+    prog(0.85, "Rendering the preview")
+    h, w = image.shape[:2] if image is not None else (seq.height, seq.width)
+    h, w = h - h % 2, w - w % 2
+    frames = sk.render_skeleton(seq, w, h, background=image[:h, :w] if image is not None else None)
+    preview = media.write_mp4(out_dir / f"skeleton_{tag}.mp4", frames, fps=25)
+    prog(1.0, "Done")
+    return SkeletonOutput(preview, Path(out_json), "\n".join(notes))
 
 
 def examples() -> list[list[str]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
+from pathlib import Path
+
+import numpy as np
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -86,8 +88,41 @@ def test_hallo4_without_weights_says_what_to_do(client, portrait_path, speech_pa
 
 def test_skeleton_file_required_when_chosen(client, portrait_path, speech_path):
     with pytest.raises(Exception, match="no skeleton file"):
-        client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "skeleton file", None, "lite", "fast",
+        client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "uploaded file", None, "lite", "fast",
                        None, None, 1, 192, 1.0, api_name="/generate")
+
+
+@pytest.fixture(scope="module")
+def skeleton_json(tmp_path_factory, portrait_path):
+    import numpy as np
+    from PIL import Image
+
+    from hallo4 import skeleton as sk
+
+    seq = sk.idle_skeleton(np.asarray(Image.open(portrait_path).convert("RGB")), 40, seed=3)
+    return seq.save(tmp_path_factory.mktemp("sk") / "idle.json")
+
+
+def test_skeleton_load_preview_fit_and_use_in_generate(client, portrait_path, speech_path, skeleton_json):
+    preview, skel, notes = client.predict(handle_file(str(skeleton_json)), handle_file(str(portrait_path)), True, "pingpong",
+                                          handle_file(str(speech_path)), api_name="/skeleton_load")
+    assert "40 frames" in notes and "Retargeted" in notes
+    info = media.probe(preview)
+    assert info.kind == "video" and info.num_frames == int(np.ceil(media.probe(speech_path).duration * 25))
+    assert skel.endswith(".json")
+    video, _, gen = client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "uploaded file",
+                                   handle_file(skel), "lite", "fast", None, None, 2, 160, 1.2, api_name="/generate")
+    assert media.probe(video).num_frames == 30 and gen["parameters"]["skeleton"] == Path(skel).name
+
+
+def test_skeleton_bad_inputs(client, tmp_path, portrait_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    with pytest.raises(Exception) as exc:
+        client.predict(handle_file(str(bad)), None, True, "keep", None, api_name="/skeleton_load")
+    assert "skeleton" in str(exc.value).lower() and "Traceback" not in str(exc.value)
+    with pytest.raises(Exception, match="Driving video: missing"):
+        client.predict(None, handle_file(str(portrait_path)), True, "keep", None, api_name="/skeleton_extract")
 
 
 def test_arena_pair_vote_reveal_and_win_rates(client, server, portrait_path, speech_path):
@@ -132,7 +167,7 @@ def test_load_500_votes_from_20_sessions(server, tmp_path, portrait_path, speech
     eng = get_engine("lite")
     clips = []
     for seed in range(8):  # 8 real clips -> 28 possible pairs
-        res = eng.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=seed, size=96, max_seconds=0.4,
+        res = eng.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=seed, size=96, max_seconds=1.2,
                                              output=tmp_path / f"c{seed}.mp4"))
         clips.append(store.add_clip(cond, res.video, engine="lite", seed=seed))
     pairs = [store.add_pair(a, b) for i, a in enumerate(clips) for b in clips[i + 1:]][:25]
