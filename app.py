@@ -217,7 +217,8 @@ def win_rate_chart():
     import pandas as pd
 
     rows = [r for r in studio.store().win_rates() if r["win_rate"] is not None]
-    return pd.DataFrame({"system": [r["system"] for r in rows], "win rate (%)": [round(100 * r["win_rate"], 1) for r in rows]})
+    return pd.DataFrame({"system": pd.Series([r["system"] for r in rows], dtype=str),
+                         "win_rate": pd.Series([round(100 * r["win_rate"], 1) for r in rows], dtype=float)})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,7 +262,8 @@ def train_metrics(round_name):
 
     rows = studio.round_metrics(None if round_name in (None, "(base model)") else round_name)
     if not rows:
-        return pd.DataFrame({"step": [], "value": [], "metric": []})
+        return pd.DataFrame({"step": pd.Series([], dtype=float), "value": pd.Series([], dtype=float),
+                             "metric": pd.Series([], dtype=str)})
     recs = []
     for r in rows:
         for m in ("loss", "implicit_acc"):
@@ -379,21 +381,21 @@ def build_demo() -> gr.Blocks:
             gr.Markdown("Extract body, hand and face motion from a driving video, or load a saved skeleton; see it over the portrait.")
             with gr.Row():
                 with gr.Column():
-                    drive = gr.Video(label="Driving video", sources=["upload"])
+                    drive = gr.Video(label="Driving video", sources=["upload"], height=240)
                     sk_file = gr.File(label="…or a skeleton file: keypoint JSON (ours / OpenPose) or a rendered skeleton video",
-                                      file_types=SKELETON_TYPES, height=120)
-                    sk_portrait, _ = portrait_input("Portrait (for retargeting and the overlay)", 200)
+                                      file_types=SKELETON_TYPES, height=120, elem_id="sk-file")
+                    sk_portrait, _ = portrait_input("Portrait (for retargeting and the overlay)", 200, elem_id="sk-portrait-file")
                     sk_audio = gr.Audio(label="Speech (to fit the length)", type="filepath", sources=["upload"])
                     with gr.Row():
                         retarget = gr.Checkbox(value=True, label="Retarget to the portrait")
                         fit_mode = gr.Radio(["pingpong", "hold", "trim", "keep"], value="pingpong", label="Fit to the audio length")
                     with gr.Row():
                         extract_btn = gr.Button("Extract from video", variant="primary")
-                        load_btn = gr.Button("Load skeleton file")
+                        load_btn = gr.Button("Load skeleton file", elem_id="sk-load-btn")
                 with gr.Column():
-                    sk_preview = gr.Video(label="Preview over the portrait")
+                    sk_preview = gr.Video(label="Preview over the portrait", elem_id="sk-preview")
                     sk_download = gr.File(label="Skeleton sequence (JSON) to download and reuse")
-                    sk_notes = gr.Textbox(label="Notes", lines=3)
+                    sk_notes = gr.Textbox(label="Notes", lines=3, elem_id="sk-notes")
                     gr.Markdown("The result is handed to the Generate tab (Body motion: *from the Skeleton tab*).")
             extract_btn.click(skeleton_extract, [drive, sk_portrait, retarget, fit_mode, sk_audio], [sk_preview, sk_download, sk_notes],
                               api_name="skeleton_extract", concurrency_limit=1, concurrency_id="skeleton_extract").then(
@@ -422,7 +424,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 rates = gr.Dataframe(headers=["system", "wins", "losses", "ties", "votes", "win rate"], value=studio.win_rate_rows(),
                                      label="Running win rates", interactive=False, elem_id="win-rates", scale=3)
-                chart = gr.BarPlot(x="system", y="win rate (%)", y_lim=[0, 100], label="Win rate by system", height=220, scale=2,
+                chart = gr.BarPlot(x="system", y="win_rate", y_title="win rate (%)", x_title="", y_lim=[0, 100], label="Win rate by system", height=220, scale=2,
                                    elem_id="win-chart")
             outputs = [left, right, match, arena_status, *vote_btns]
             next_btn.click(arena_next, [rater], outputs, api_name="arena_next")

@@ -269,6 +269,9 @@ def _match(pair) -> ArenaMatch:
     return ArenaMatch(pair.id, left.id, right.id, left.video_path, right.video_path)
 
 
+LITE_VARIANTS = [0.7, 1.0, 1.3]  # lite "systems" the Arena compares while no diffusion weights exist
+
+
 def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress | ProgressCallback | None = None,
                    max_seconds: float = 4.0, size: int = 384) -> ArenaMatch:
     """Generate two candidates of the same conditions (different engines/seeds/settings) and pair them."""
@@ -282,12 +285,15 @@ def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress |
     if hallo4_weights_present():
         engines[1] = "hallo4"
     clips = []
+    # Two different lite settings (so the win rates compare something), or lite vs hallo4.
+    variants = rng.sample(LITE_VARIANTS, 2)
     for k, engine in enumerate(engines):
         seed = rng.randrange(2**31 - 1)
-        extra = {"expressiveness": rng.choice([0.7, 1.0, 1.3])} if engine == "lite" else {}
+        extra = {"expressiveness": variants[k]} if engine == "lite" else {}
         res = generate(GenerateArgs(portrait=portrait, audio=audio, engine=engine, preset="fast", seed=seed, size=size,
                                     max_seconds=max_seconds, extra=extra), prog.sub(k / 2, (k + 1) / 2), use_cache=False)
         clips.append(st.add_clip(cond, res.video, engine=engine, adapter=_engine_kwargs(engine).get("adapter"),
+                                 model_id=f"expressiveness-{variants[k]:g}" if engine == "lite" else None,
                                  parameters=res.parameters, seed=res.seed, timings=res.timings))
     pair_id = st.add_pair(clips[0], clips[1])
     return _match(st.get_pair(pair_id))
@@ -312,7 +318,10 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
 
     def who(c):
         p = c.parameters
-        extra = f", expressiveness {p.get('expressiveness')}" if c.engine == "lite" else f", {p.get('options', {}).get('steps', '?')} steps"
+        if c.engine == "lite":
+            extra = "" if c.model_id else f", expressiveness {p.get('expressiveness')}"
+        else:
+            extra = f", {p.get('options', {}).get('steps', '?')} steps"
         return f"{c.system} (seed {c.seed}{extra})"
 
     return {"left": who(left), "right": who(right), "label": label, "votes": st.vote_count()}

@@ -130,7 +130,9 @@ def test_arena_pair_vote_reveal_and_win_rates(client, server, portrait_path, spe
     assert media.probe(left).kind == "video" and media.probe(right).kind == "video" and "pair" in status.lower()
     status, rates = client.predict(api_name="/vote_left")
     assert "Recorded 'A better'" in status and "lite" in status and "seed" in status
-    assert rates["data"][0][0] == "lite"
+    systems = [row[0] for row in rates["data"]]
+    assert len(systems) == 2 and all(x.startswith("lite/expressiveness-") for x in systems)  # two lite variants compared
+    assert sorted(row[4] for row in rates["data"]) == [1, 1]  # one decisive vote counted for each side
     with pytest.raises(Exception, match="no pair on screen"):  # one vote per pair on screen
         client.predict(api_name="/vote_right")
     with sqlite3.connect(server.data_dir / "store" / "preferences.sqlite3") as con:

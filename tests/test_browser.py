@@ -72,10 +72,34 @@ def test_arena_vote_is_counted(page, server):
 
     with sqlite3.connect(server.data_dir / "store" / "preferences.sqlite3") as con:
         assert con.execute("SELECT COUNT(*) FROM votes WHERE label IN ('a', 'b')").fetchone()[0] == 1
+    page.wait_for_timeout(2000)  # the win-rate chart redraws after the vote
     page.screenshot(path=str(SHOTS / "arena.png"), full_page=True)
 
 
-@pytest.mark.parametrize("tab,name", [("Skeleton", "skeleton"), ("Train (DPO)", "train"), ("Models", "models")])
+def test_skeleton_tab_loads_previews_and_hands_over(page, tmp_path, portrait_path, speech_path):
+    import numpy as np
+    from PIL import Image
+
+    from hallo4 import skeleton as sk
+
+    seq = sk.idle_skeleton(np.asarray(Image.open(portrait_path).convert("RGB")), 50, seed=1)
+    skel = seq.save(tmp_path / "idle.json")
+    page.get_by_role("tab", name="Skeleton").click()
+    page.locator("#sk-file input[type=file]").set_input_files(str(skel))
+    page.locator("#sk-portrait-file input[type=file]").set_input_files(str(portrait_path))
+    page.wait_for_timeout(1500)
+    page.locator("#sk-load-btn").click()
+    page.wait_for_function("() => { const v = document.querySelector('#sk-preview video'); return v && v.readyState >= 1 && v.duration > 0; }",
+                           timeout=90_000)
+    page.wait_for_function("() => document.querySelector('#sk-notes textarea').value.includes('50 frames')", timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "skeleton.png"), full_page=True)
+    page.get_by_role("tab", name="Generate").click()
+    assert page.get_by_label("from the Skeleton tab").is_checked()  # handed over to Generate
+    page.get_by_label("none (idle motion)").check()
+
+
+@pytest.mark.parametrize("tab,name", [("Train (DPO)", "train"), ("Models", "models")])
 def test_other_tabs_render(page, tab, name):
     page.get_by_role("tab", name=tab).click()
     page.wait_for_timeout(800)
