@@ -177,3 +177,11 @@ def test_vae_tiling_option_runs(pipe, portrait_path, speech):
     out = pipe(portrait_path, speech, skeleton=False, seed=5, vae_tiling=True, **SMALL).frames
     pipe.disable_vae_tiling()
     assert out.shape == (13, 32, 32, 3)
+
+
+def test_model_cpu_offload_gives_the_same_frames(tiny_dir, pipe, portrait_path, speech, tmp_path):
+    ref = pipe(portrait_path, speech, skeleton=False, seed=8, **SMALL).frames
+    p = Hallo4Pipeline.from_pretrained(tiny_dir)
+    p.prompt_cache_dir = pipe.prompt_cache_dir
+    p.enable_model_cpu_offload(device="cpu")  # accelerate hooks; on a GPU machine device="cuda"
+    assert np.array_equal(p(portrait_path, speech, skeleton=False, seed=8, **SMALL).frames, ref)
