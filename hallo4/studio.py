@@ -29,6 +29,7 @@ from .progress import Progress, ProgressCallback, as_progress
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 OFFICIAL_REPO = "fudan-generative-ai/hallo4"
+BASE_REPO = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"  # vae, umT5 text encoder, tokenizer, scheduler
 
 # Quality presets: what a user picks instead of raw numbers (hallo4 steps / guidance; lite size).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -67,9 +68,39 @@ def save_settings(**changes: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 # Models
 # ----------------------------------------------------------------------------------------------
+def _has_weights(d: Path) -> bool:
+    return (d / "config.json").is_file() and any(any(d.glob(p)) for p in ("*.safetensors", "*.bin", "*.safetensors.index.json"))
+
+
+def _has_tokenizer(d: Path) -> bool:
+    return any((d / f).is_file() for f in ("tokenizer.json", "spiece.model", "tokenizer_config.json"))
+
+
+def hallo4_components(model: str | None = None) -> dict[str, Path | None]:
+    """Where each hallo4 component would be loaded from (None = missing), looking where
+    Hallo4Pipeline.from_pretrained looks: the model folder (or the bare `hallo4.convert` output), the
+    Wan2.1-VACE base beside it (vae, text encoder, tokenizer) and wav2vec2 beside it. Loads nothing."""
+    root = Path(model or load_settings()["model"]).expanduser()
+    bases = [root, root.parent / "wan2.1-vace-1.3b"]
+    audio_dirs = [root / "audio_encoder", root.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h",
+                  root / "wav2vec" / "wav2vec2-base-960h"]
+
+    def first(cands, check):
+        return next((c for c in cands if c.is_dir() and check(c)), None)
+
+    return {
+        "transformer": first([root / "transformer", root], _has_weights),
+        "vae": first([b / "vae" for b in bases], _has_weights),
+        "text_encoder": first([b / "text_encoder" for b in bases], _has_weights),
+        "tokenizer": first([b / "tokenizer" for b in bases], _has_tokenizer),
+        "audio_encoder": first(audio_dirs, _has_weights),
+        "feature_extractor": first([root / "feature_extractor"] + audio_dirs,
+                                   lambda p: (p / "preprocessor_config.json").is_file()),
+    }
+
+
 def hallo4_weights_present(model: str | None = None) -> bool:
-    path = Path(model or load_settings()["model"])
-    return (path / "model_index.json").is_file() and (path / "transformer").is_dir()
+    return all(v is not None for v in hallo4_components(model).values())
 
 
 def default_engine() -> str:
@@ -87,10 +118,9 @@ def model_status() -> dict[str, Any]:
         cuda = bool(torch.cuda.is_available())
     except Exception:  # pragma: no cover - torch always installed
         pass
-    present = hallo4_weights_present(str(model))
-    components = {}
-    for comp in ("transformer", "vae", "text_encoder", "tokenizer", "audio_encoder", "feature_extractor", "scheduler"):
-        components[comp] = (model / comp).is_dir()
+    found = hallo4_components(str(model))
+    present = all(v is not None for v in found.values())
+    components = {k: v is not None for k, v in found.items()}
     return {
         "lite": {"ready": True, "needs": "nothing (mediapipe models ship inside the wheel)"},
         "hallo4": {
@@ -101,29 +131,56 @@ def model_status() -> dict[str, Any]:
             "quantize": s["quantize"],
             "offload": s["offload"],
             "adapter": s["adapter"],
+            "where": {k: (str(v) if v else None) for k, v in found.items()},
             "how_to_get": (
-                f"huggingface-cli download {OFFICIAL_REPO} --local-dir {paths.models_dir() / 'hallo4-official'} && "
-                f"python -m hallo4.convert --official {paths.models_dir() / 'hallo4-official' / 'hallo4' / 'model_weight.pth'} "
-                f"-o {model}"
+                f"huggingface-cli download {OFFICIAL_REPO} --local-dir {model.parent / 'hallo4-official'} && "
+                f"python -m hallo4.convert --official {model.parent / 'hallo4-official' / 'hallo4' / 'model_weight.pth'} "
+                f"-o {model} && huggingface-cli download {BASE_REPO} --exclude 'transformer/*' "
+                f"--local-dir {model.parent / 'wan2.1-vace-1.3b'}"
             ),
         },
     }
 
 
 def download_official(progress: Progress | ProgressCallback | None = None) -> Path:
-    """Fetch the published checkpoint with huggingface_hub (needs a network; fails clearly without)."""
+    """Fetch and convert everything the hallo4 engine needs (needs a network; fails clearly without):
+    the published checkpoint (+ wav2vec2), its conversion to our layout, and the Wan2.1-VACE base
+    components (no transformer). Returns the converted model folder."""
     from huggingface_hub import snapshot_download
 
-    dest = paths.models_dir() / "hallo4-official"
-    as_progress(progress)(0.0, f"Downloading {OFFICIAL_REPO} to {dest}")
-    try:
-        snapshot_download(repo_id=OFFICIAL_REPO, local_dir=dest)
-    except Exception as exc:  # network errors come in many types
-        raise MissingWeightsError(
-            f"Could not download {OFFICIAL_REPO}: {type(exc).__name__}: {str(exc)[:200]}",
-            hint="Check the network connection (or HF_HUB_OFFLINE), or download on another machine and copy the folder to "
-                 f"{dest}.") from exc
-    return dest
+    prog = as_progress(progress)
+    model = Path(load_settings()["model"])
+    official = model.parent / "hallo4-official"
+    base = model.parent / "wan2.1-vace-1.3b"
+
+    def fetch(repo: str, dest: Path, **kw: Any) -> None:
+        try:
+            snapshot_download(repo_id=repo, local_dir=dest, **kw)
+        except Exception as exc:  # network errors come in many types
+            raise MissingWeightsError(
+                f"Could not download {repo}: {type(exc).__name__}: {str(exc)[:200]}",
+                hint="Check the network connection (or HF_HUB_OFFLINE), or download on another machine and copy the "
+                     f"folder to {dest}.") from exc
+
+    prog(0.02, f"Downloading {OFFICIAL_REPO} to {official}")
+    fetch(OFFICIAL_REPO, official)
+    prog(0.5, f"Converting to {model}")
+    ckpt = official / "hallo4" / "model_weight.pth"
+    if not ckpt.is_file():
+        found = sorted(official.rglob("model_weight.pth"))
+        if not found:
+            raise MissingWeightsError(f"{OFFICIAL_REPO} has no model_weight.pth in {official}.",
+                                      hint="The repository layout may have changed; convert by hand with python -m hallo4.convert.")
+        ckpt = found[0]
+    run = subprocess.run([sys.executable, "-m", "hallo4.convert", "--official", str(ckpt), "-o", str(model), "--dtype", "bf16"],
+                         capture_output=True, text=True, cwd=ROOT)
+    if run.returncode != 0:
+        raise Hallo4Error(f"Converting {ckpt.name} failed: {(run.stderr or run.stdout).strip()[-400:]}",
+                          hint=f"Run python -m hallo4.convert --official {ckpt} -o {model} to see the whole message.")
+    prog(0.6, f"Downloading the {BASE_REPO} VAE and text encoder to {base}")
+    fetch(BASE_REPO, base, ignore_patterns=["transformer/*"])
+    prog(1.0, "Done")
+    return model
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,6 +228,25 @@ def _engine_kwargs(engine: str) -> dict[str, Any]:
             "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"]}
 
 
+_engines: dict[str, Any] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine(name: str):
+    """One engine per (name, settings): the diffusion weights load once and stay in memory; a settings
+    change (precision, offload, model, adapter) builds a new one and drops the old."""
+    kwargs = _engine_kwargs(name)
+    key = name + json.dumps(kwargs, sort_keys=True, default=str)
+    with _engines_lock:
+        if key not in _engines:
+            for old in [k for k in _engines if k.startswith(name + "{")]:
+                unload = getattr(_engines.pop(old), "unload", None)
+                if unload:
+                    unload()
+            _engines[key] = get_engine(name, **kwargs)
+        return _engines[key]
+
+
 # How many jobs of each engine may run at once in this process (the app's queue admits a few more).
 ENGINE_SLOTS: dict[str, threading.BoundedSemaphore] = {
     "lite": threading.BoundedSemaphore(int(os.environ.get("HALLO4_LITE_CONCURRENCY", "2"))),
@@ -193,7 +269,8 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         options.setdefault("guidance", float(args.guidance if args.guidance is not None else preset["guidance"]))
         if not hallo4_weights_present(_engine_kwargs("hallo4")["model"]):
             st = model_status()["hallo4"]
-            raise MissingWeightsError(f"The hallo4 engine needs its weights, which are not in {st['path']}.",
+            missing = ", ".join(k for k, ok in st["components"].items() if not ok)
+            raise MissingWeightsError(f"The hallo4 engine needs its weights, which are not in {st['path']} (missing: {missing}).",
                                       hint=f"Get them in the Models tab, or run: {st['how_to_get']}. The lite engine works without weights.")
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise InputError("max length", "must be more than 0 seconds", "Set a positive number, or leave it empty for the whole audio.")
@@ -216,7 +293,7 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
     while not slot.acquire(timeout=0.5):  # per-engine concurrency: hallo4 needs the whole GPU
         prog(0.0, f"Waiting for a free {args.engine} slot (other jobs are running)")
     try:
-        engine = get_engine(args.engine, **_engine_kwargs(args.engine))
+        engine = _engine(args.engine)
         out = paths.outputs_dir() / f"{args.engine}_{key}_{int(time.time())}.mp4"
         req = GenerationRequest(portrait=portrait, audio=audio, skeleton=skeleton, seed=args.seed, size=size,
                                 max_seconds=args.max_seconds, output=out, options=options)

@@ -50,3 +50,26 @@ def test_prepare_skeleton_needs_a_file():
         studio.prepare_skeleton(None, extract=True)
     with pytest.raises(InputError, match="skeleton file"):
         studio.prepare_skeleton("/nonexistent/skeleton.json")
+
+
+def test_weights_check_looks_where_the_pipeline_looks(tmp_path):
+    """A converted transformer alone is not enough; with the Wan base and wav2vec2 beside it, it is."""
+    model = tmp_path / "models" / "hallo4"
+
+    def weights(d: Path, extra: str | None = None):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text("{}")
+        (d / "model.safetensors").write_bytes(b"x")
+        if extra:
+            (d / extra).write_text("{}")
+
+    weights(model)  # bare `python -m hallo4.convert` output
+    found = studio.hallo4_components(str(model))
+    assert found["transformer"] == model and not studio.hallo4_weights_present(str(model))
+    base = model.parent / "wan2.1-vace-1.3b"
+    weights(base / "vae")
+    weights(base / "text_encoder")
+    (base / "tokenizer").mkdir(parents=True)
+    (base / "tokenizer" / "tokenizer.json").write_text("{}")
+    weights(model.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h", "preprocessor_config.json")
+    assert studio.hallo4_weights_present(str(model))
