@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -301,25 +302,14 @@ def write_mp4(
     if first.ndim != 3 or first.shape[2] != 3:
         raise ValueError(f"frames must be (H, W, 3) RGB, got {first.shape}")
     h, w = first.shape[:2]
-    tmp_audio: str | None = None
+    # Pass 1 streams the frames into H.264. Pass 2 (with audio) muxes the audio, padded with silence
+    # and cut to exactly frames / fps with -t: `-shortest` alone overshoots by up to ~0.5 s under load.
+    video_path = out_path if audio is None else out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-"]
-    if audio is not None:
-        if isinstance(audio, np.ndarray):
-            if not audio_sr:
-                raise ValueError("audio_sr is required with an audio array")
-            import soundfile as sf
-
-            fd, tmp_audio = tempfile.mkstemp(suffix=".wav")
-            os.close(fd)
-            sf.write(tmp_audio, np.asarray(audio, dtype=np.float32).reshape(-1), int(audio_sr), subtype="PCM_16")
-            cmd += ["-i", tmp_audio]
-        else:
-            cmd += ["-i", str(audio)]
-        cmd += ["-map", "0:v:0", "-map", "1:a:0", "-af", "apad", "-c:a", "aac", "-b:a", "160k", "-ac", "1", "-shortest"]
-    # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
-    cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out_path)]
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-",
+           # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
+           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(video_path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     n = 0
     try:
@@ -336,12 +326,37 @@ def write_mp4(
     except BaseException:
         proc.kill()
         proc.wait()
+        if video_path != out_path:
+            video_path.unlink(missing_ok=True)
         raise
-    finally:
-        if tmp_audio:
-            Path(tmp_audio).unlink(missing_ok=True)
     if rc != 0:
         raise Hallo4Error(f"Video encoding failed: {err.strip()[-500:]}")
+    if audio is None:
+        return out_path
+    tmp_audio: str | None = None
+    try:
+        if isinstance(audio, np.ndarray):
+            if not audio_sr:
+                raise ValueError("audio_sr is required with an audio array")
+            import soundfile as sf
+
+            fd, tmp_audio = tempfile.mkstemp(suffix=".wav")
+            os.close(fd)
+            sf.write(tmp_audio, np.asarray(audio, dtype=np.float32).reshape(-1), int(audio_sr), subtype="PCM_16")
+            audio_in = tmp_audio
+        else:
+            audio_in = str(audio)
+        mux = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(video_path), "-i", audio_in,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "160k", "-ac", "1",
+               "-t", f"{n / fps:.6f}", "-movflags", "+faststart", str(out_path)]
+        res = subprocess.run(mux, capture_output=True, timeout=600)
+        if res.returncode != 0:
+            raise InputError("audio", f"could not be muxed into the video ({res.stderr.decode(errors='replace').strip()[-300:]})",
+                             "Convert the audio to WAV or MP3 and try again.", path=audio_in)
+    finally:
+        video_path.unlink(missing_ok=True)
+        if tmp_audio:
+            Path(tmp_audio).unlink(missing_ok=True)
     return out_path
 
 

@@ -33,7 +33,7 @@ def test_write_mp4_is_browser_safe_and_audio_cut(tmp_path, speech_path):
     assert info.fps == pytest.approx(25)
     assert info.num_frames == 50
     assert info.has_audio and info.audio_codec == "aac"
-    assert info.duration == pytest.approx(2.0, abs=0.1)  # audio cut to the video length
+    assert info.duration == pytest.approx(2.0, abs=0.03)  # audio cut to exactly the video length
     audio = media.load_audio(out)
     assert len(audio) / 16000 == pytest.approx(2.0, abs=0.1)
 
