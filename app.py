@@ -131,7 +131,7 @@ def cancel_job(request: gr.Request = None):
     key = request.session_hash if request is not None else "local"
     if key in _cancel_events:
         _cancel_events[key].set()
-    return "Cancel requested."
+    gr.Info("Cancel requested: the job stops at its next step.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -486,7 +486,12 @@ def main() -> None:
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         max_file_size=MAX_FILE_SIZE,
-        allowed_paths=[str(paths.data_dir()), str(studio.EXAMPLES)],
+        # Served: generated videos, cached results, the store's clips, the examples. Never the vote
+        # database, settings, weights or training rounds.
+        allowed_paths=[str(paths.outputs_dir()), str(paths.cache_dir() / "results"), str(paths.store_dir() / "media"),
+                       str(studio.EXAMPLES)],
+        blocked_paths=[str(paths.store_dir() / n) for n in ("preferences.sqlite3", "preferences.sqlite3-wal", "preferences.sqlite3-shm")]
+        + [str(studio.settings_path()), str(paths.models_dir()), str(paths.rounds_dir()), str(paths.data_dir() / "app.log")],
         share=os.environ.get("HALLO4_SHARE") == "1",
         show_error=True,  # messages only (our errors are written for users); never tracebacks
     )

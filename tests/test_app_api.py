@@ -80,6 +80,25 @@ def test_silent_audio_and_no_face_errors(client, tmp_path, portrait_path):
         _gen(client, tmp_path / "wall.png", portrait_path.parent.parent / "audio" / "hello.wav")
 
 
+def test_cancel_stops_a_running_generation(client, portrait_path, examples_dir):
+    """Cancel (same session) stops the job at its next progress report; nothing is returned."""
+    import time
+
+    job = client.submit(handle_file(str(portrait_path)), handle_file(str(examples_dir / "audio" / "story.wav")),
+                        *GEN_DEFAULTS, 99, 640, None, api_name="/generate")
+    deadline = time.time() + 60
+    while time.time() < deadline and not (job.status().progress_data or job.done()):
+        time.sleep(0.1)  # wait until the engine reports progress: the job is really running
+    assert not job.done(), "the generation finished before it could be cancelled"
+    t0 = time.time()
+    client.predict(api_name="/cancel")
+    with pytest.raises(Exception):
+        job.result(timeout=30)
+    assert time.time() - t0 < 15
+    assert job.status().code.name in ("CANCELLED", "FINISHED")
+    assert not job.outputs()  # no video came back
+
+
 def test_hallo4_without_weights_says_what_to_do(client, portrait_path, speech_path):
     with pytest.raises(Exception, match=r"hallo4 engine needs its weights.*huggingface-cli download"):
         client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "none (idle motion)", None, "hallo4", "fast",
@@ -153,7 +172,9 @@ def test_files_outside_the_app_are_not_served(server):
     import urllib.error
     import urllib.request
 
-    for path in ("gradio_api/file=/etc/passwd", "gradio_api/file=" + str(server.data_dir.parent.parent / "README.md")):
+    secret = [server.data_dir / "store" / "preferences.sqlite3", server.data_dir / "settings.json", server.data_dir / "app.log"]
+    for path in ["gradio_api/file=/etc/passwd", "gradio_api/file=" + str(Path(__file__).resolve().parents[1] / "README.md")] + [
+            f"gradio_api/file={p}" for p in secret if p.exists()]:
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(server.url + path, timeout=10)
 
