@@ -291,7 +291,8 @@ def models_status() -> str:
         f"| hallo4 | {'**ready**' if h['ready'] else '**weights missing**'} in `{h['path']}` ({comps}) |",
         "", f"Device: {h['device']}. Precision: {h['quantize'] if h['quantize'] != 'none' else 'bf16 (GPU) / fp32 (CPU)'}. "
         f"Offload: {h['offload']}. Active DPO round: {h['adapter'] or 'none (base model)'}.",
-        "" if h["ready"] else f"\nTo get the weights: `{h['how_to_get']}`",
+        "" if h["ready"] else "\nTo get the weights (or press *Download* below where this machine has a network):\n\n```bash\n"
+        + h["how_to_get"].replace(" && ", "\n") + "\n```",
     ])
 
 
@@ -308,7 +309,9 @@ def models_download(token, request: gr.Request = None, progress=gr.Progress()):
     if not studio.admin_ok(token):
         raise gr.Error("Models: admin token required to download weights.")
     dest = studio.download_official(_progress(request, progress))
-    return f"Downloaded to {dest}. Convert it with: python -m hallo4.convert --official {dest}/hallo4/model_weight.pth -o {studio.load_settings()['model']}"
+    ready = studio.hallo4_weights_present(str(dest))
+    return f"Downloaded and converted to {dest}. " + ("The hallo4 engine is ready (reload the page)." if ready else
+                                                      "Still missing: see the status above.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -348,7 +351,10 @@ def build_demo() -> gr.Blocks:
                         skeleton_mode = gr.Radio([SKELETON_NONE, SKELETON_TAB, SKELETON_FILE], value=SKELETON_NONE, label="Body motion")
                         skeleton_file = gr.File(label="Skeleton (JSON or rendered video)", file_types=SKELETON_TYPES, height=120)
                     with gr.Row():
-                        engine = gr.Dropdown(["lite", "hallo4"], value=default_engine, label="Engine")
+                        engine = gr.Dropdown([("lite (CPU, no weights needed)", "lite"),
+                                              ("hallo4 (diffusion)" if status["hallo4"]["ready"] else
+                                               "hallo4 (weights missing: see the Models tab)", "hallo4")],
+                                             value=default_engine, label="Engine")
                         preset = gr.Dropdown(list(studio.PRESETS), value="fast" if default_engine == "lite" else "balanced", label="Quality preset")
                     with gr.Accordion("Advanced", open=False):
                         with gr.Row():
@@ -461,12 +467,15 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Models", id="models"):
             st_json = gr.Markdown(label="Engines and weights")
             with gr.Row():
-                quantize = gr.Radio(["none", "8bit"], value=studio.load_settings()["quantize"], label="hallo4 precision (none = bf16 on GPU)")
-                offload = gr.Radio(["none", "model", "group"], value=studio.load_settings()["offload"], label="Offload")
+                quantize = gr.Radio([("bf16 on GPU / fp32 on CPU", "none"), ("8-bit weights (bitsandbytes)", "8bit")],
+                                    value=studio.load_settings()["quantize"], label="hallo4 precision")
+                offload = gr.Radio([("none (all on the GPU)", "none"), ("model (one component at a time)", "model"),
+                                    ("group (block by block, least memory)", "group")],
+                                   value=studio.load_settings()["offload"], label="Offload (GPU memory)")
             m_token = gr.Textbox(label="Admin token", type="password")
             with gr.Row():
                 save_btn = gr.Button("Save settings")
-                dl_btn = gr.Button(f"Download {studio.OFFICIAL_REPO}")
+                dl_btn = gr.Button("Download and convert the hallo4 weights")
             dl_msg = gr.Textbox(label="Download")
             save_btn.click(models_save, [quantize, offload, m_token], [st_json], api_name="models_save")
             dl_btn.click(models_download, [m_token], [dl_msg], api_name="models_download", concurrency_limit=1)
@@ -479,7 +488,12 @@ def build_demo() -> gr.Blocks:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    print(f"ffmpeg: {media.check_ffmpeg()}")
+    if os.environ.get("SPACE_ID") and not os.environ.get("HALLO4_DATA_DIR") and os.access("/data", os.W_OK):
+        os.environ["HALLO4_DATA_DIR"] = "/data/hallo4"  # a Space's persistent storage, when it has one
+    try:  # start-up check: videos must encode (H.264 + AAC) or nothing else matters
+        log.info("ffmpeg: %s", media.check_ffmpeg())
+    except Hallo4Error as exc:
+        raise SystemExit(f"Hallo4 Studio cannot start: {exc}")
     demo = build_demo()
     demo.queue(default_concurrency_limit=4, max_size=64)
     demo.launch(
