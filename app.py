@@ -253,6 +253,13 @@ def train_start(token, steps, beta, lr, rank):
     return studio.start_round(int(steps), float(beta), float(lr), int(rank))
 
 
+@user_errors
+def train_stop(token):
+    if not studio.admin_ok(token):
+        raise gr.Error("Train: admin token required to stop a round.")
+    return studio.stop_round()
+
+
 def _timer_on(_msg):
     return gr.Timer(active=True)
 
@@ -453,7 +460,8 @@ def build_demo() -> gr.Blocks:
             train_msg = gr.Textbox(label="Status")
             round_pick = gr.Dropdown(["(base model)"], value="(base model)", label="Round")
             with gr.Row():
-                activate_btn = gr.Button("Activate for Generate")
+                activate_btn = gr.Button("Activate for Generate (base model = roll back)")
+                stop_btn = gr.Button("Stop the round", variant="stop")
                 refresh_btn = gr.Button("Refresh")
             plot = gr.LinePlot(x="step", y="value", color="metric", label="Loss and implicit accuracy (live while a round runs)")
             timer = gr.Timer(2.0, active=False)
@@ -461,6 +469,7 @@ def build_demo() -> gr.Blocks:
                 _timer_on, [train_msg], [timer], api_visibility="private", queue=False)
             timer.tick(train_tick, [round_pick], [overview, round_pick, plot, timer], api_visibility="private", queue=False)
             activate_btn.click(train_activate, [token, round_pick], [train_msg], api_name="train_activate")
+            stop_btn.click(train_stop, [token], [train_msg], api_name="train_stop")
             refresh_btn.click(train_overview, None, [overview, round_pick], api_name="train_overview").then(
                 train_metrics, [round_pick], [plot], api_name="train_metrics")
 

@@ -457,11 +457,36 @@ def start_round(steps: int, beta: float, lr: float, rank: int) -> str:
         raise MissingWeightsError(f"Training needs the hallo4 weights, which are not in {model}.",
                                   hint="Get them in the Models tab first.")
     log = paths.rounds_dir() / "train.log"
-    cmd = [sys.executable, "-m", "trainer.dpo", "--store", str(paths.store_dir()), "--model", model,
+    cmd = train_command(steps, beta, lr, rank, model=model)
+    _training["current"] = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
+    return f"Started a DPO round on {usable} usable pairs ({steps} steps). Log: {log.name} in the rounds folder."
+
+
+def train_command(steps: int, beta: float, lr: float, rank: int, *, model: str | None = None) -> list[str]:
+    """The `python -m trainer.dpo` command line for a round from the app's store (bf16 + checkpointing on a GPU)."""
+    cmd = [sys.executable, "-m", "trainer.dpo", "--store", str(paths.store_dir()), "--model", model or load_settings()["model"],
            "--out", str(paths.rounds_dir()), "--steps", str(int(steps)), "--beta", str(float(beta)),
            "--lr", str(float(lr)), "--rank", str(int(rank))]
-    _training["current"] = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
-    return f"Started a DPO round on {usable} usable pairs ({steps} steps). Log: {log}"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            cmd += ["--mixed-precision", "bf16", "--gradient-checkpointing"]
+    except Exception:  # pragma: no cover
+        pass
+    return cmd
+
+
+def stop_round() -> str:
+    proc = _training.get("current")
+    if proc is None or proc.poll() is not None:
+        return "No round is running."
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return "Stopped the running round (its last checkpoint can be resumed with python -m trainer.dpo --resume)."
 
 
 def training_status() -> str:

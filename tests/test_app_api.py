@@ -163,6 +163,8 @@ def test_train_and_models_endpoints(client):
     assert "Usable pairs" in overview and rounds["choices"][0][0] == "(base model)"
     with pytest.raises(Exception, match=r"(no usable pairs|hallo4 weights|trainer)"):
         client.predict("", 5, 2500, 1e-4, 4, api_name="/train_start")
+    assert client.predict("", api_name="/train_stop") == "No round is running."
+    assert "base model" in client.predict("", "(base model)", api_name="/train_activate")  # roll back
     status = client.predict(api_name="/models_status")
     assert "| lite | ready" in status and "**weights missing**" in status
     assert "huggingface-cli download fudan-generative-ai/hallo4" in status

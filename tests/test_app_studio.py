@@ -73,3 +73,32 @@ def test_weights_check_looks_where_the_pipeline_looks(tmp_path):
     (base / "tokenizer" / "tokenizer.json").write_text("{}")
     weights(model.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h", "preprocessor_config.json")
     assert studio.hallo4_weights_present(str(model))
+
+
+def test_train_command_matches_the_trainer_cli(monkeypatch, tmp_path):
+    """The app's command line parses with trainer.dpo's own CLI, knobs included."""
+    dpo = pytest.importorskip("trainer.dpo")
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    seen = {}
+
+    def fake_round(store, model, out, cfg, **kw):
+        seen.update(store=store, model=model, out=out, cfg=cfg)
+        return tmp_path / "rounds" / "round-001"
+
+    monkeypatch.setattr(dpo, "run_round", fake_round)
+    cmd = studio.train_command(7, 1000.0, 3e-5, 4, model=str(tmp_path / "m"))
+    assert cmd[1:3] == ["-m", "trainer.dpo"]
+    assert dpo.main(cmd[3:]) == 0
+    assert (seen["cfg"].steps, seen["cfg"].beta, seen["cfg"].lr, seen["cfg"].rank) == (7, 1000.0, 3e-5, 4)
+    assert Path(seen["store"]) == tmp_path / "store" and Path(seen["out"]) == tmp_path / "rounds"
+
+
+def test_activate_and_roll_back_a_round(monkeypatch, tmp_path):
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    with pytest.raises(InputError, match="adapter_model.safetensors"):
+        (tmp_path / "rounds" / "round-001").mkdir(parents=True)
+        studio.activate_round("round-001")
+    (tmp_path / "rounds" / "round-001" / "adapter_model.safetensors").write_bytes(b"x")
+    assert studio.list_rounds() == ["round-001"]
+    assert studio.activate_round("round-001")["adapter"].endswith("round-001")
+    assert studio.activate_round(None)["adapter"] is None  # roll back to the base model
