@@ -134,6 +134,19 @@ def test_skeleton_load_preview_fit_and_use_in_generate(client, portrait_path, sp
     assert media.probe(video).num_frames == 30 and gen["parameters"]["skeleton"] == Path(skel).name
 
 
+def test_skeleton_extract_from_a_driving_video(client, portrait_path, speech_path):
+    """A talking clip as the driving video: extracted, retargeted, looped to the speech, previewed."""
+    video, _, _ = _gen(client, portrait_path, speech_path, seed=21, size=256, seconds=1.2)
+    preview, skel, notes = client.predict(handle_file(video), handle_file(str(portrait_path)), True, "pingpong",
+                                          handle_file(str(speech_path)), api_name="/skeleton_extract")
+    assert notes.startswith("30 frames at 25 fps") and "Retargeted" in notes
+    assert media.probe(preview).num_frames == int(np.ceil(media.probe(speech_path).duration * 25))
+    from hallo4.skeleton import SkeletonSequence
+
+    seq = SkeletonSequence.load(skel)
+    assert seq.num_frames == media.probe(preview).num_frames and (seq.body[..., 2] > 0).any()
+
+
 def test_skeleton_bad_inputs(client, tmp_path, portrait_path):
     bad = tmp_path / "broken.json"
     bad.write_text("{not json")
