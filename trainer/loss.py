@@ -40,12 +40,18 @@ class DPOOutput:
 
 
 def dpo_loss(model_pred_w: torch.Tensor, model_pred_l: torch.Tensor, ref_pred_w: torch.Tensor, ref_pred_l: torch.Tensor,
-             target_w: torch.Tensor, target_l: torch.Tensor, beta: float = 2500.0, *,
+             target_w: torch.Tensor | None = None, target_l: torch.Tensor | None = None, beta: float = 2500.0, *,
              weights: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> DPOOutput:
     """Diffusion-DPO from velocity predictions of policy and reference and the targets (eps - x0).
 
     All tensors (B, ...); winner and loser must share timestep and noise. `mask` (broadcastable,
-    1 = counts) drops e.g. the clean reference frame; `weights` (B,) are per-pair weights."""
+    1 = counts) drops e.g. the clean reference frame; `weights` (B,) are per-pair weights.
+    Without targets (`target_w = target_l = None`) the first four arguments are already the per-sample
+    errors L_theta(w), L_theta(l), L_ref(w), L_ref(l) (each (B,))."""
+    if target_w is None and target_l is None:
+        return dpo_loss_from_errors(model_pred_w, model_pred_l, ref_pred_w, ref_pred_l, beta, weights)
+    if target_w is None or target_l is None:
+        raise ValueError("give both target_w and target_l, or neither (errors mode)")
     with torch.no_grad():
         ref_w = per_sample_mse(ref_pred_w, target_w, mask)
         ref_l = per_sample_mse(ref_pred_l, target_l, mask)
