@@ -6,12 +6,10 @@ Run: python app.py   (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT honoured; HALLO4_D
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import threading
 import traceback
-import uuid
 from dataclasses import asdict
 
 import gradio as gr
@@ -116,7 +114,8 @@ def auto_preview(portrait, audio, engine, seed, request: gr.Request = None, prog
     if engine != "hallo4" or not portrait or not audio:
         return gr.update()
     try:
-        return str(studio.preview(portrait, audio, seed=_seed(seed), progress=_progress(request, progress)).video)
+        video = studio.preview(portrait, audio, seed=_seed(seed), progress=_progress(request, progress)).video
+        return gr.update(value=str(video), visible=True)
     except Hallo4Error:
         return gr.update()  # the full run reports the problem properly
 
@@ -372,11 +371,12 @@ def build_demo() -> gr.Blocks:
                             size = gr.Number(label="Size: long side in px (empty = preset)", value=None, precision=0, minimum=64, maximum=2048)
                             max_seconds = gr.Number(label="Max seconds (empty = whole audio)", value=None, minimum=0.1, maximum=600)
                     with gr.Row():
-                        preview_btn = gr.Button("Preview (1 s)")
+                        preview_btn = gr.Button("Preview (1 s)", elem_id="preview-btn")
                         gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
                 with gr.Column():
-                    preview_video = gr.Video(label="Quick preview (first second, lite engine)", height=220, elem_id="preview-video")
+                    preview_video = gr.Video(label="Quick preview (first second, lite engine)", height=220, elem_id="preview-video",
+                                             visible=False)
                     out_video = gr.Video(label="Result", autoplay=False, elem_id="result-video")
                     seed_used = gr.Number(label="Seed used", interactive=False, precision=0)
                     info = gr.JSON(label="Timings and parameters")
@@ -388,6 +388,7 @@ def build_demo() -> gr.Blocks:
                                         api_name="generate", concurrency_limit=3, concurrency_id="generate")
             prev_event = preview_btn.click(preview_clip, [portrait, audio, seed], [preview_video], api_name="preview",
                                            concurrency_limit=2, concurrency_id="preview")
+            prev_event.success(lambda: gr.update(visible=True), None, [preview_video], api_visibility="private", queue=False)
             cancel_btn.click(cancel_job, None, None, api_name="cancel", cancels=[auto_event, gen_event, prev_event], queue=False)
 
         with gr.Tab("Skeleton", id="skeleton"):

@@ -44,6 +44,11 @@ def test_generate_in_the_browser(page, portrait_path, speech_path):
     page.locator("#portrait-file input[type=file]").set_input_files(str(portrait_path))
     page.locator("#speech-input input[type=file]").set_input_files(str(speech_path))
     page.wait_for_timeout(1500)
+    page.locator("#preview-btn").click()  # the quick look first: one second, shown in its own box
+    preview = page.wait_for_function(
+        "() => { const v = document.querySelector('#preview-video video'); return v && v.readyState >= 1 && v.duration > 0 ? v.duration : null; }",
+        timeout=60_000).json_value()
+    assert preview == pytest.approx(1.0, abs=0.1)
     page.locator("#generate-btn").click()
     video = page.locator("#result-video video")
     video.wait_for(state="attached", timeout=120_000)
