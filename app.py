@@ -192,6 +192,7 @@ def arena_next(rater, request: gr.Request = None):
 
 
 @user_errors
+@gpu
 def arena_generate(portrait, audio, rater, request: gr.Request = None, progress=gr.Progress()):
     match = studio.arena_new_pair(portrait, audio, _progress(request, progress))
     return _arena_view(match, f"New pair #{match.pair_id}: which clip looks more like the person really talking?")
