@@ -450,7 +450,7 @@ def build_demo() -> gr.Blocks:
                           api_name=f"vote_{VOTE_CHOICES[label]}").then(
                     win_rate_chart, None, [chart], api_visibility="private", queue=False)
 
-        with gr.Tab("Train (DPO)", id="train"):
+        with gr.Tab("Train (DPO)", id="train") as train_tab:
             overview = gr.Markdown()
             token = gr.Textbox(label="Admin token", type="password")
             with gr.Row():
@@ -462,7 +462,7 @@ def build_demo() -> gr.Blocks:
             train_msg = gr.Textbox(label="Status")
             round_pick = gr.Dropdown(["(base model)"], value="(base model)", label="Round")
             with gr.Row():
-                activate_btn = gr.Button("Activate for Generate (base model = roll back)")
+                activate_btn = gr.Button("Activate (base model = roll back)")
                 stop_btn = gr.Button("Stop the round", variant="stop")
                 refresh_btn = gr.Button("Refresh")
             plot = gr.LinePlot(x="step", y="value", color="metric", label="Loss and implicit accuracy (live while a round runs)")
@@ -472,6 +472,7 @@ def build_demo() -> gr.Blocks:
             timer.tick(train_tick, [round_pick], [overview, round_pick, plot, timer], api_visibility="private", queue=False)
             activate_btn.click(train_activate, [token, round_pick], [train_msg], api_name="train_activate")
             stop_btn.click(train_stop, [token], [train_msg], api_name="train_stop")
+            train_tab.select(train_tick, [round_pick], [overview, round_pick, plot, timer], api_visibility="private", queue=False)
             refresh_btn.click(train_overview, None, [overview, round_pick], api_name="train_overview").then(
                 train_metrics, [round_pick], [plot], api_name="train_metrics")
 

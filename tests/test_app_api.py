@@ -183,6 +183,22 @@ def test_train_and_models_endpoints(client):
     assert "huggingface-cli download fudan-generative-ai/hallo4" in status
 
 
+def test_train_metrics_plot_reads_a_rounds_metrics(client, server):
+    import json
+
+    rd = server.data_dir / "rounds" / "round-001"
+    rd.mkdir(parents=True, exist_ok=True)
+    rows = [{"step": i, "loss": 0.69 - 0.01 * i, "implicit_acc": 0.5 + 0.02 * i} for i in range(1, 6)]
+    (rd / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 6, "lo')  # a line mid-write
+    _, rounds = client.predict(api_name="/train_overview")
+    assert ["round-001", "round-001"] in rounds["choices"]
+    plot = client.predict("round-001", api_name="/train_metrics")
+    values = plot["value"] if "value" in plot else plot
+    assert len(values["data"]) == 10 and {r[2] for r in values["data"]} == {"loss", "implicit_acc"}
+    with pytest.raises(Exception, match="no adapter_model.safetensors"):
+        client.predict("", "round-001", api_name="/train_activate")
+
+
 def test_files_outside_the_app_are_not_served(server):
     import urllib.error
     import urllib.request
