@@ -257,30 +257,27 @@ def _parse_dtype(dtype) -> torch.dtype:
     return names[str(dtype).lower()]
 
 
-def _int_opt(opts: dict, key: str, default: int, lo: int, hi: int) -> int:
+def _num_opt(opts: dict, key: str, default, lo, hi, cast=float):
+    """An option from request.options, cast and range-checked, with a message saying what to use."""
     value = opts.get(key)
     if value is None:
         return default
     try:
-        v = int(value)
+        v = cast(value)
     except (TypeError, ValueError):
-        raise InputError(key, f"{value!r} is not a whole number", f"Use a value between {lo} and {hi}.") from None
+        kind = "a whole number" if cast is int else "a number"
+        raise InputError(key, f"{value!r} is not {kind}", f"Use a value between {lo} and {hi}.") from None
     if not lo <= v <= hi:
         raise InputError(key, f"{v} is out of range", f"Use a value between {lo} and {hi}.")
     return v
+
+
+def _int_opt(opts: dict, key: str, default: int, lo: int, hi: int) -> int:
+    return _num_opt(opts, key, default, lo, hi, int)
 
 
 def _float_opt(opts: dict, key: str, default: float, lo: float, hi: float) -> float:
-    value = opts.get(key)
-    if value is None:
-        return default
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(key, f"{value!r} is not a number", f"Use a value between {lo} and {hi}.") from None
-    if not lo <= v <= hi:
-        raise InputError(key, f"{v} is out of range", f"Use a value between {lo} and {hi}.")
-    return v
+    return _num_opt(opts, key, default, lo, hi, float)
 
 
 def _find_adapter_file(directory: Path) -> Path:
