@@ -117,6 +117,7 @@ class MediaInfo:
     sample_rate: int = 0
     pix_fmt: str | None = None
     container: str | None = None
+    rotation: int = 0  # display rotation in degrees; width/height are already the displayed size
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,11 +141,21 @@ _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Video: (\w+)([^\n]*)")
 _AUDIO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Audio: (\w+)[^\n]*?(\d+) Hz")
 _INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
+# Phone videos store landscape frames plus a display rotation; ffmpeg autorotates when decoding.
+_ROTATION_RE = re.compile(r"(?:rotation of (-?[\d.]+) degrees|^\s*rotate\s*:\s*(-?\d+))", re.IGNORECASE | re.MULTILINE)
 
 
-def _ffmpeg_info(path: Path) -> str:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace", timeout=60)
-    return out.stderr
+def _run(cmd: list[str], name: str, path: Path, timeout: float, **kw) -> subprocess.CompletedProcess:
+    """Run ffmpeg; a file that makes it hang (damaged streams) becomes an InputError, not a traceback."""
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as exc:
+        raise InputError(name, f"took longer than {timeout:.0f} s to decode (damaged or very long file)",
+                         "Re-export it (shorter, in a common format) and upload it again.", path=str(path)) from exc
+
+
+def _ffmpeg_info(path: Path, name: str = "file") -> str:
+    return _run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], name, path, 60, text=True, errors="replace").stderr
 
 
 def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = True) -> MediaInfo:
@@ -153,7 +164,7 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
     if p.suffix.lower() in IMAGE_EXTENSIONS:
         img = load_image(p, name=name)
         return MediaInfo(str(p), "image", width=img.width, height=img.height, container=p.suffix.lower().lstrip("."))
-    text = _ffmpeg_info(p)
+    text = _ffmpeg_info(p, name)
     cont = _INPUT_RE.search(text)
     if not cont:
         raise InputError(name, "is not a media file ffmpeg can read (unknown or damaged container)", "Use a common format: mp4/mov/webm/mkv video or wav/mp3/m4a/flac/ogg audio.", path=str(p))
@@ -168,9 +179,14 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
         rest = v.group(2)
         pix = re.match(r"\s*(?:\([^)]*\)\s*)*,\s*(\w+)", rest)
         info.pix_fmt = pix.group(1) if pix else None
-        size = re.search(r"(\d{2,5})x(\d{2,5})", rest)
+        size = re.search(r",\s*(\d+)x(\d+)\b", rest)
         if size:
             info.width, info.height = int(size.group(1)), int(size.group(2))
+        rot = _ROTATION_RE.search(text)
+        if rot:
+            info.rotation = int(round(float(rot.group(1) or rot.group(2)))) % 360
+            if info.rotation in (90, 270):
+                info.width, info.height = info.height, info.width
         fps = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
         if fps:
             info.fps = float(fps.group(1)) * (1000 if fps.group(2) else 1)
@@ -192,7 +208,7 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
 
 def _count_frames(path: Path) -> int:
     """Exact frame count by decoding (null muxer); cheap for the short clips the app handles."""
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], capture_output=True, text=True, errors="replace", timeout=300)
+    out = _run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], "video", path, 300, text=True, errors="replace")
     counts = re.findall(r"frame=\s*(\d+)", out.stderr)
     return int(counts[-1]) if counts else 0
 
@@ -209,7 +225,7 @@ def load_audio(
     if max_seconds is not None:
         cmd += ["-t", f"{float(max_seconds):.3f}"]
     cmd += ["-f", "f32le", "-"]
-    out = subprocess.run(cmd, capture_output=True, timeout=600)
+    out = _run(cmd, name, p, 600)
     err = out.stderr.decode(errors="replace")
     if out.returncode != 0:
         if "matches no streams" in err or "Stream map" in err:
@@ -266,7 +282,7 @@ def read_video(
     if max_frames:
         cmd += ["-frames:v", str(int(max_frames))]
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    out = subprocess.run(cmd, capture_output=True, timeout=1800)
+    out = _run(cmd, name, p, 1800)
     if out.returncode != 0 and not out.stdout:
         raise InputError(name, "could not be decoded (damaged file or unsupported codec)", "Re-export it as an H.264 mp4 and upload it again.", path=str(p))
     frame_bytes = w * h * 3
