@@ -3,7 +3,9 @@ retargeting onto the portrait, length fitting and idle motion for audio-only gen
 
 from .extract import MESH_TO_68, POSE33_TO_COCO18, extract_skeleton
 from .format import SkeletonSequence
-from .motion import fit_length, idle_skeleton, portrait_pose, retarget
+from .fit import fit_length
+from .idle import idle_skeleton
+from .retarget import portrait_pose, retarget
 from .render import load_skeleton_video, render_skeleton
 
 __all__ = [
