@@ -90,6 +90,8 @@ def load_image(path: str | os.PathLike, *, name: str = "portrait") -> Image.Imag
         with Image.open(p) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
+            if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+                img = _to_8bit_gray(img)
             if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -97,6 +99,17 @@ def load_image(path: str | os.PathLike, *, name: str = "portrait") -> Image.Imag
             return img.convert("RGB")
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(name, f"the image file is damaged or truncated ({exc})", "Re-export or re-download the photo and upload it again.", path=str(p)) from exc
+
+
+def _to_8bit_gray(img: Image.Image) -> Image.Image:
+    """16-bit / float grayscale -> 8-bit. Pillow's own convert("RGB") clips them to white."""
+    arr = np.asarray(img, dtype=np.float32)
+    peak = float(arr.max()) if arr.size else 0.0
+    if img.mode == "F":
+        scale = 255.0 if peak <= 1.0 else 1.0
+    else:
+        scale = 1.0 / 257.0 if peak > 255 else 1.0
+    return Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8))
 
 
 # ----------------------------------------------------------------------------------------------

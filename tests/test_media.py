@@ -128,6 +128,17 @@ def test_load_image_exif_and_alpha(tmp_path):
     assert media.load_image(tmp_path / "r.jpg").size == (80, 120)
 
 
+def test_load_image_16bit_gray_and_cmyk(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 128), (96, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")  # 16-bit grayscale PNG (scanners, medical)
+    got = np.asarray(media.load_image(tmp_path / "g16.png"))
+    assert got.shape == (96, 128, 3) and got.dtype == np.uint8
+    assert got[0, 0, 0] < 5 and got[0, -1, 0] > 250 and 110 < got[0, 64, 0] < 145  # a ramp, not clipped to white
+    Image.new("CMYK", (80, 70), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")  # print-shop JPEG, red
+    r, g, b = media.load_image(tmp_path / "cmyk.jpg").getpixel((40, 35))
+    assert r > 200 and g < 60 and b < 60
+
+
 # ---- bad input: each gives an InputError naming the input and saying what to do -------------
 def test_not_an_image(tmp_path):
     p = tmp_path / "fake.png"
