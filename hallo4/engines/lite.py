@@ -388,25 +388,42 @@ class FaceRig:
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         cx = float(dst[[13, 14], 0].mean())
         half_w = max(float(np.ptp(inner[:, 0])) / 2, 1.0)
-        top = float(dst[13, 1])
+        # Lip lines per column, so teeth and tongue follow the curve of the lips (not a flat band).
+        up = dst[list(UPPER_INNER)]
+        lo = dst[list(LOWER_INNER)]
+        up = up[np.argsort(up[:, 0])]
+        lo = lo[np.argsort(lo[:, 0])]
+        xs = np.arange(x0, x1, dtype=np.float32)
+        # A parabola through each lip line: the inner lip points are noisy (cupid's bow), teeth are not.
+        top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)[None, :]
+        bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)[None, :]
         horiz = np.clip(1 - ((xx - cx) / half_w) ** 2, 0, 1)
         shade = 0.55 + 0.45 * horiz  # darker towards the corners
         lum = float(self.skin.mean()) / 180.0
-        cavity = np.array([58, 22, 26], np.float32) * (0.8 + 0.2 * lum)
+        cavity = np.array([52, 18, 22], np.float32) * (0.8 + 0.2 * lum)
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         out[:] = cavity
-        # Tongue: a soft ellipse resting low in the mouth.
-        ty = float(dst[14, 1]) - 0.18 * gap
-        tongue = np.clip(1 - ((xx - cx) / (0.62 * half_w)) ** 2 - ((yy - ty) / (0.42 * gap + 1)) ** 2, 0, 1)
-        out += (np.array([150, 62, 68], np.float32) - cavity) * (np.sqrt(tongue) * 0.85)[..., None]
-        # Upper teeth: a band under the upper lip, height grows with the opening then saturates.
-        teeth_h = min(0.42 * gap, 0.045 * self.face_h)
-        band = np.clip((top + teeth_h - yy) / 1.5, 0, 1) * np.clip(1 - ((xx - cx) / (0.85 * half_w)) ** 4, 0, 1)
-        teeth = np.array([226, 222, 212], np.float32) * (0.75 + 0.25 * lum)
-        out = out * (1 - band[..., None]) + (teeth * (0.7 + 0.3 * horiz[..., None])) * band[..., None]
+        # Tongue: a soft ellipse resting low in the mouth, visible once the jaw is well open.
+        ty = float(dst[14, 1]) - 0.15 * gap
+        tongue = np.clip(1 - ((xx - cx) / (0.6 * half_w)) ** 2 - ((yy - ty) / (0.38 * gap + 1)) ** 2, 0, 1)
+        tongue_amt = float(np.clip((gap / self.face_h - 0.03) / 0.04, 0, 1))
+        out += (np.array([140, 58, 64], np.float32) - cavity) * (np.sqrt(tongue) * 0.8 * tongue_amt)[..., None]
+        # Upper teeth: a band just under the upper lip, a hint of a few millimetres, not a white block.
+        teeth_h = min(0.3 * gap, 0.03 * self.face_h)
+        band = np.clip((top + teeth_h - yy) / 1.2, 0, 1) * np.clip(1 - ((xx - cx) / (0.8 * half_w)) ** 2, 0, 1) ** 0.5
+        teeth = np.array([236, 226, 206], np.float32) * (0.8 + 0.2 * lum)
+        out = out * (1 - band[..., None]) + (teeth * (0.72 + 0.28 * horiz[..., None])) * band[..., None]
+        # Lower teeth: a fainter, thinner edge above the lower lip when the mouth is wide open.
+        low_h = teeth_h * 0.45 * float(np.clip((gap / self.face_h - 0.045) / 0.03, 0, 1))
+        lband = np.clip((yy - (bottom - low_h)) / 1.2, 0, 1) * np.clip(1 - ((xx - cx) / (0.55 * half_w)) ** 2, 0, 1)
+        out = out * (1 - 0.6 * lband[..., None]) + teeth * 0.8 * (0.6 * lband[..., None])
         out *= shade[..., None] * 0.3 + 0.7
+        # Shadow cast by the lips onto the interior: darkest right at the lip line.
+        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+        out *= (0.72 + 0.28 * np.clip(depth / max(1.5, 0.12 * gap), 0, 1))[..., None]
         alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0
-        alpha *= float(np.clip((gap - 1.5) / 3.0, 0, 1))
+        # Fade in with the jaw: a photo with parted lips keeps its own mouth at rest.
+        alpha *= float(np.clip((gap - 1.5) / 3.0, 0, 1) * np.clip(open_amt / 0.1, 0, 1))
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + out * alpha[..., None], 0, 255).astype(np.uint8)
 
