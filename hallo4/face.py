@@ -155,9 +155,21 @@ def _solution(kind: str):
     return _solutions[kind]
 
 
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB for mediapipe: grayscale (H, W) / (H, W, 1) is expanded, alpha dropped."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr[..., :3], dtype=np.uint8)
+
+
 def detect_faces(image: np.ndarray) -> list[tuple[int, int, int, int, float]]:
     """Face boxes (x0, y0, x1, y1, score), largest first."""
-    image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    image = _rgb(image)
     h, w = image.shape[:2]
     boxes: list[tuple[int, int, int, int, float]] = []
     with _lock:
@@ -202,7 +214,7 @@ def _mesh(image: np.ndarray) -> np.ndarray | None:
 
 def analyze_face(image: np.ndarray, *, require: bool = False, name: str = "portrait") -> FaceAnalysis:
     """Largest face's 478 landmarks and box; whole-image fallback (with a warning) when none."""
-    image = np.ascontiguousarray(np.asarray(image)[..., :3], dtype=np.uint8)
+    image = _rgb(image)
     h, w = image.shape[:2]
     boxes = detect_faces(image)
     warnings: list[str] = []
@@ -220,9 +232,11 @@ def analyze_face(image: np.ndarray, *, require: bool = False, name: str = "portr
             crop_lm[:, 0] += cx0
             crop_lm[:, 1] += cy0
             landmarks = crop_lm
-    if landmarks is None and not boxes:
-        landmarks = _mesh(image)  # the detector can miss large close-up faces the mesh still finds
-        if landmarks is not None:
+    if landmarks is None:
+        # The detector can miss large close-up faces the mesh still finds (and the crop can cut a
+        # face the mesh needs whole): try the mesh on the full image before giving up.
+        landmarks = _mesh(image)
+        if landmarks is not None and not boxes:
             boxes = [_box_of(landmarks, w, h) + (1.0,)]
     if landmarks is None:
         if require:
@@ -267,7 +281,8 @@ class FaceMesher:
         )
 
     def process(self, frame: np.ndarray) -> np.ndarray | None:
-        frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+        """(478, 3) pixel landmarks of the frame's face, or None when no face is seen."""
+        frame = _rgb(frame)
         h, w = frame.shape[:2]
         res = self._mesh.process(frame)
         if not res.multi_face_landmarks:

@@ -66,3 +66,16 @@ def test_face_mesher_tracks_video_frames(portraits):
     assert all(p is not None for p in pts)
     shift = pts[2][face.NOSE_TIP, 0] - pts[0][face.NOSE_TIP, 0]
     assert shift == pytest.approx(8, abs=3)
+
+
+def test_grayscale_and_rgba_portraits(portraits):
+    img = portraits["astronaut.png"]
+    ref = face.analyze_face(img, require=True)
+    gray = np.asarray(img, np.float32).mean(axis=2).astype(np.uint8)  # (H, W): a black-and-white photo
+    res = face.analyze_face(gray, require=True)
+    assert res.landmarks.shape == (478, 3)
+    assert np.abs(res.landmarks[face.NOSE_TIP, :2] - ref.landmarks[face.NOSE_TIP, :2]).max() < 12
+    rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    assert face.analyze_face(rgba, require=True).box == ref.box
+    with pytest.raises(ValueError, match="shape"):
+        face.analyze_face(np.zeros((4, 64, 64, 3), np.uint8))
