@@ -189,9 +189,13 @@ def test_video_without_a_person(tmp_path):
 
 
 def test_three_frame_video(tmp_path, astronaut):
-    p = media.write_mp4(tmp_path / "short.mp4", [astronaut] * 2, fps=25)
+    small = cv2.resize(astronaut, (256, 256))
+    # Three frames is the shortest clip accepted (too short to smooth; gaps still filled)...
+    seq = extract_skeleton(media.write_mp4(tmp_path / "three.mp4", [small] * 3, fps=25))
+    assert seq.num_frames == 3 and (seq.body[:, 1, 2] > 0).all()
+    # ...two is refused with a message naming the frame count.
     with pytest.raises(InputError, match="frame"):
-        extract_skeleton(p)
+        extract_skeleton(media.write_mp4(tmp_path / "two.mp4", [small] * 2, fps=25))
 
 
 @pytest.mark.parametrize("fps,n", [(24, 24), (60, 60)])
@@ -235,3 +239,16 @@ def test_cli(tmp_path, driving_video, portrait_path):
     bad.write_text("{")
     r = subprocess.run([sys.executable, "-m", "hallo4.skeleton", "render", str(bad), "-o", str(vid)], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_resample_and_trim_mode(extracted):
+    seq = extracted.slice(0, 10)
+    up = seq.resample(50.0)
+    assert up.fps == 50.0 and up.num_frames == 20
+    assert np.allclose(up.body[2, :, :2], seq.body[1, :, :2], atol=1e-4)  # even frames are the originals
+    mid = (seq.body[1, :, :2] + seq.body[2, :, :2]) / 2
+    assert np.allclose(up.body[3, :, :2], mid, atol=1e-4)  # odd frames halfway between
+    back = up.resample(25.0)
+    assert back.num_frames == 10 and np.allclose(back.body[:, :, :2], seq.body[:, :, :2], atol=1e-3)
+    kept, msg = fit_length(seq, 25, "trim")
+    assert kept.num_frames == 10 and "trim" in msg  # trim never lengthens, and says so
