@@ -143,6 +143,8 @@ class MediaInfo:
             parts.append(f"{self.duration:.3f} s")
         if self.kind == "video":
             parts.append(f"{self.fps:g} fps, {self.num_frames} frames, {self.video_codec} {self.pix_fmt}")
+            if self.rotation:
+                parts.append(f"rotated {self.rotation} deg (size shown upright)")
         if self.has_audio:
             parts.append(f"audio {self.audio_codec} {self.sample_rate} Hz")
         elif self.kind == "video":
@@ -181,6 +183,10 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
     cont = _INPUT_RE.search(text)
     if not cont:
         raise InputError(name, "is not a media file ffmpeg can read (unknown or damaged container)", "Use a common format: mp4/mov/webm/mkv video or wav/mp3/m4a/flac/ogg audio.", path=str(p))
+    if cont.group(1) == "image2" or cont.group(1).endswith("_pipe"):
+        # A still image under another name (uploads often lose their extension): probe it as one.
+        img = load_image(p, name=name)
+        return MediaInfo(str(p), "image", width=img.width, height=img.height, container=cont.group(1))
     info = MediaInfo(str(p), "audio", container=cont.group(1))
     m = _DURATION_RE.search(text)
     if m:

@@ -228,6 +228,13 @@ def test_video_without_audio_gives_clear_audio_error(tmp_path):
         media.load_audio(out)
 
 
+def test_probe_image_without_extension(tmp_path, portrait_path):
+    p = tmp_path / "upload_without_suffix"
+    p.write_bytes(portrait_path.read_bytes())
+    info = media.probe(p)
+    assert (info.kind, info.width, info.height) == ("image", 512, 512)
+
+
 def test_probe_cli(tmp_path, speech_path):
     out = _encode(tmp_path / "c.mp4", 25, 25, audio=speech_path)
     res = subprocess.run([sys.executable, "-m", "hallo4.media", "probe", str(out)], capture_output=True, text=True)
