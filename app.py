@@ -109,6 +109,14 @@ def generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset,
 
 
 @user_errors
+def example_clip(portrait, audio, request: gr.Request = None, progress=gr.Progress()):
+    """One click on an example: a lite clip of it (fast preset, fixed seed, so a repeat is cached)."""
+    res = studio.generate(studio.GenerateArgs(portrait=portrait, audio=audio, engine="lite", preset="fast", seed=2025),
+                          _progress(request, progress))
+    return str(res.video), res.seed, studio.public_info(res)
+
+
+@user_errors
 def auto_preview(portrait, audio, engine, seed, request: gr.Request = None, progress=gr.Progress()):
     """Before an expensive hallo4 run: the first second with the lite engine, so the user sees something at once."""
     if engine != "hallo4" or not portrait or not audio:
@@ -381,7 +389,9 @@ def build_demo() -> gr.Blocks:
                     out_video = gr.Video(label="Result", autoplay=False, elem_id="result-video")
                     seed_used = gr.Number(label="Seed used", interactive=False, precision=0)
                     info = gr.JSON(label="Timings and parameters")
-            gr.Examples(studio.examples(), inputs=[portrait, audio], label="Examples (offline)")
+            gr.Examples(studio.examples(), inputs=[portrait, audio], outputs=[out_video, seed_used, info], fn=example_clip,
+                        run_on_click=True, cache_examples=False, label="Examples (offline): one click makes a lite clip",
+                        api_name="example", elem_id="examples")
             auto_event = gen_btn.click(auto_preview, [portrait, audio, engine, seed], [preview_video], api_visibility="private",
                                        concurrency_limit=2, concurrency_id="preview")
             gen_event = auto_event.then(generate_clip, [portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps,

@@ -114,3 +114,14 @@ def test_other_tabs_render(page, tab, name):
         page.get_by_text("Usable pairs").first.wait_for(timeout=30_000)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_one_click_example_generates_a_clip(page):
+    page.get_by_role("tab", name="Generate").click()
+    before = page.evaluate("() => { const v = document.querySelector('#result-video video'); return v ? v.currentSrc : null; }")
+    page.locator("#examples").get_by_text("grace_hopper.jpg").first.click()
+    page.wait_for_function(
+        "(b) => { const v = document.querySelector('#result-video video'); return v && v.currentSrc && v.currentSrc !== b && v.readyState >= 1 && v.duration > 0; }",
+        arg=before, timeout=120_000)
+    seed = page.locator("input[type=number]").evaluate_all("els => els.map(e => e.value)")
+    assert "2025" in seed
