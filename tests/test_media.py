@@ -147,11 +147,12 @@ def test_not_an_image(tmp_path):
         media.load_image(p)
 
 
-def test_truncated_image(tmp_path, portrait_path):
-    data = portrait_path.read_bytes()
-    p = tmp_path / "trunc.png"
+@pytest.mark.parametrize("src", ["astronaut.png", "grace_hopper.jpg"])
+def test_truncated_image(tmp_path, examples_dir, src):
+    data = (examples_dir / "portraits" / src).read_bytes()
+    p = tmp_path / f"trunc{(examples_dir / 'portraits' / src).suffix}"
     p.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputError, match=r"portrait \(.*trunc\.png\): .*(damaged or truncated|not a readable image)"):
+    with pytest.raises(InputError, match=r"portrait \(.*trunc\.(png|jpg)\): .*(damaged or truncated|not a readable image)"):
         media.load_image(p)
 
 
