@@ -31,6 +31,9 @@ MIN_IMAGE_SIDE = 64
 MAX_IMAGE_SIDE = 8192
 MAX_IMAGE_PIXELS = 40_000_000
 SILENCE_PEAK = 1e-4
+# Decoded frames are held in memory: refuse a video whose raw RGB frames would exceed this
+# (1080p at 25 fps is ~155 MB/s, so ~40 s) rather than let the process be killed mid-way.
+MAX_VIDEO_BYTES = 6 * 1024**3
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
@@ -295,6 +298,15 @@ def read_video(
         scale = max_side / max(w, h)
         w, h = max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)
         filters.append(f"scale={w}:{h}")
+    frame_bytes = w * h * 3
+    est_frames = info.duration * (fps or info.fps or 25.0)
+    if max_frames:
+        est_frames = min(est_frames, max_frames)
+    if est_frames * frame_bytes > MAX_VIDEO_BYTES:
+        fit = MAX_VIDEO_BYTES / (frame_bytes * (fps or info.fps or 25.0))
+        raise InputError(name, f"is too long to load at {w}x{h}: {info.duration:.1f} s would need "
+                         f"{est_frames * frame_bytes / 1024**3:.1f} GB of memory",
+                         f"Trim it to under {fit:.0f} s or lower its resolution, and upload it again.", path=str(p))
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:v:0"]
     if filters:
         cmd += ["-vf", ",".join(filters)]
@@ -304,7 +316,6 @@ def read_video(
     out = _run(cmd, name, p, 1800)
     if out.returncode != 0 and not out.stdout:
         raise InputError(name, "could not be decoded (damaged file or unsupported codec)", "Re-export it as an H.264 mp4 and upload it again.", path=str(p))
-    frame_bytes = w * h * 3
     n = len(out.stdout) // frame_bytes
     if n == 0:
         raise InputError(name, "contains no video frames", "Upload a video that plays and is at least a few frames long.", path=str(p))
