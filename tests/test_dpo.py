@@ -75,7 +75,8 @@ def test_learning_moves_towards_the_winners_and_adapter_off_is_the_reference(tmp
     with torch.no_grad():
         before = model(hidden_states=x_t, **kwargs)[0].clone()
     add_lora(model, cfg)
-    assert implicit_accuracy(model, held_out, cfg) == pytest.approx(0.0, abs=0.01) or True  # zero-init LoRA: policy == reference
+    # Zero-initialised LoRA: the policy equals the reference, so no draw favours the winner yet.
+    assert implicit_accuracy(model, held_out, cfg) == 0.0
     round_dir = train(model, train_files, [1.0] * 8, tmp_path / "round-001", cfg)
     acc = implicit_accuracy(model, held_out, cfg, draws=6)
     assert acc > 0.75, acc  # clearly above chance on pairs it never saw
