@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from hallo4.errors import CancelledError
 from hallo4.progress import Progress
-from trainer.dpo import DPOConfig, add_lora, dpo_step_losses, implicit_accuracy, run_round, train
+from trainer.dpo import DPOConfig, add_lora, implicit_accuracy, run_round, train
 from trainer.loss import dpo_loss, flow_matching_inputs
 
 

@@ -26,7 +26,6 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
