@@ -156,5 +156,8 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
     engine.load_adapter(out)
     res = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=1, size=64, max_seconds=0.3,
                                             output=tmp_path / "h2.mp4", options={"steps": 2, "frames_per_segment": 9}))
-    assert res.parameters.get("adapter") or res.video.exists()
+    assert res.parameters["adapter"] == str(out) and res.video.exists()
     engine.unload_adapter()
+    base = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=1, size=64, max_seconds=0.3,
+                                             output=tmp_path / "h3.mp4", options={"steps": 2, "frames_per_segment": 9}))
+    assert base.parameters["adapter"] is None
