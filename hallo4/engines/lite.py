@@ -233,13 +233,16 @@ class FaceRig:
         # Head pivot for roll: the neck, below the chin.
         self.pivot = lm[F.CHIN] + np.array([0.0, 0.25 * self.face_h], np.float32)
 
+        # The face oval in polar form around its centre, sorted by angle: the rings hug the head.
+        rel = oval - centre
+        oval_ang = np.mod(np.arctan2(rel[:, 1], rel[:, 0]), 2 * np.pi)
+        order = np.argsort(oval_ang)
+        oval_ang, oval_r = oval_ang[order], np.linalg.norm(rel, axis=1)[order]
+
         def ring(scale: float, count: int) -> np.ndarray:
             ang = np.linspace(0, 2 * np.pi, count, endpoint=False)
-            # Radius follows the face oval so the ring hugs the head (hair included above).
-            rel = oval - centre
-            r_oval = np.interp(ang, np.mod(np.arctan2(rel[:, 1], rel[:, 0]), 2 * np.pi)[np.argsort(np.mod(np.arctan2(rel[:, 1], rel[:, 0]), 2 * np.pi))],
-                               np.linalg.norm(rel, axis=1)[np.argsort(np.mod(np.arctan2(rel[:, 1], rel[:, 0]), 2 * np.pi))], period=2 * np.pi)
-            pts = centre + (r_oval * scale)[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
+            r = np.interp(ang, oval_ang, oval_r, period=2 * np.pi)
+            pts = centre + (r * scale)[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
             return pts.astype(np.float32)
 
         ring1 = ring(1.45, 28)  # moves with the head (hair, ears)
