@@ -90,7 +90,7 @@ class LiteEngine:
         blinks = blink_track(n, rng)
         head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
         head[:, :2] *= expressiveness
-        head[:, 2] *= expressiveness
+        head[:, 2:] *= expressiveness  # roll, yaw, pitch
         timings["motion"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -122,7 +122,7 @@ class LiteEngine:
 
     # ------------------------------------------------------------------------------------------
     def _head_motion(self, request, image, analysis, n, seed, audio, warnings, prog) -> np.ndarray:
-        """(n, 3): x, y translation in inter-ocular distances and roll in radians, relative to frame 0."""
+        """(n, 5): x, y translation in inter-ocular distances, roll, yaw and pitch in radians, relative to frame 0."""
         seq = None
         skeleton = request.skeleton
         if skeleton is not None:
@@ -145,7 +145,10 @@ class LiteEngine:
             from ..skeleton import idle_skeleton
 
             seq = idle_skeleton(image, n, seed=seed, audio=audio, sr=SR, fps=FPS)
-        return head_motion_from_skeleton(seq, n)
+        from ..head_pose import depth_68, head_turn_track
+
+        # x, y, roll from the eyes and nose; yaw and pitch from a 3D fit with the portrait's mesh depth.
+        return np.concatenate([head_motion_from_skeleton(seq, n), head_turn_track(seq, n, depth_68(analysis.landmarks))], 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,6 +267,9 @@ class FaceRig:
         # Exact duplicates (possible on tiny images) are left out of every simplex by qhull: harmless.
         self.tri = Delaunay(pts).simplices.astype(np.int32)
         self._local_weights(lm)
+        from ..head_pose import HeadTurn
+
+        self.turn = HeadTurn(landmarks, pts, self.head_weight > 0, self.tri, F.FACE_OVAL)
         # Pixels outside the moving area never change: restrict all work to its bounding box.
         moving = pts[: self.n_face + self.n_ring1]
         pad = int(0.6 * self.face_h)
@@ -335,6 +341,8 @@ class FaceRig:
         d[:, 0] += self.w_spread * self.spread_dir * spread_px
         d[:, 1] += self.lid_dy * blink
         dst[:n] += d
+        if len(head) >= 5:  # yaw and pitch: a 3D turn with the mesh's depth (hallo4.head_pose)
+            dst = self.turn.apply(dst, float(head[3]), float(head[4]))
         # Rigid head motion: roll about the neck pivot, then translate.
         tx, ty, roll = float(head[0]) * self.iod, float(head[1]) * self.iod, float(head[2])
         c, s = math.cos(roll), math.sin(roll)

@@ -6,6 +6,8 @@ driving video's own canvas only matters for `keep=True`, which letterboxes it wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import face as F
@@ -32,11 +34,10 @@ def portrait_pose(image: np.ndarray) -> SkeletonSequence:
     if analysis.found:
         lm = analysis.landmarks
         fh = F.face_height(lm)
-        if body[0, 2] < 0.5:
-            body[0] = (*lm[F.NOSE_TIP, :2], 1.0)
+        # The face mesh places the nose and eyes more precisely than the body model: use it for them.
+        body[0] = (*lm[F.NOSE_TIP, :2], 1.0)
         for k, idx in ((14, F.RIGHT_EYE), (15, F.LEFT_EYE)):
-            if body[k, 2] < 0.5:
-                body[k] = (*lm[list(idx), :2].mean(0), 1.0)
+            body[k] = (*lm[list(idx), :2].mean(0), 1.0)
         if body[2, 2] < 0.5 or body[5, 2] < 0.5:  # no shoulders: synthesise them under the chin
             chin = lm[F.CHIN, :2]
             neck = chin + (0, 0.35 * fh)
@@ -60,40 +61,119 @@ def _anchor(seq_body: np.ndarray) -> tuple[np.ndarray, float] | None:
     return None
 
 
-def retarget(seq: SkeletonSequence, portrait: np.ndarray, *, keep: bool = False) -> SkeletonSequence:
-    """Scale and move the sequence so its first frame's shoulders/neck sit on the portrait's own.
+HEAD_BODY = (0, 14, 15, 16, 17)  # COCO-18 points that move with the head: nose, eyes, ears
 
-    The result is on the portrait's canvas (its width x height), whatever the driving video's aspect.
+
+@dataclass
+class HeadFrame:
+    """Where a head is and how it is turned in the image plane, from its face (or body) keypoints."""
+
+    centre: np.ndarray  # (2,) the eyes' midpoint
+    angle: float  # the eye line's angle (roll), radians
+    size: float  # the eye distance, pixels
+
+
+def head_frame(body: np.ndarray, face: np.ndarray) -> HeadFrame | None:
+    """From the 68 face points (eye centres) when seen, else from COCO-18's eyes; None without eyes."""
+    if face[36:48, 2].min() > 0.3:
+        right, left = face[36:42, :2].mean(0), face[42:48, :2].mean(0)
+    elif body[14, 2] > 0.3 and body[15, 2] > 0.3:
+        right, left = body[14, :2], body[15, :2]
+    else:
+        return None
+    d = left - right
+    return HeadFrame((left + right) / 2, float(np.arctan2(d[1], d[0])), float(np.linalg.norm(d)) + 1e-6)
+
+
+def _rot(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]], np.float32)
+
+
+def _shoulder_similarity(sb: np.ndarray, tb: np.ndarray) -> tuple[complex, complex] | None:
+    """z -> a z + b taking the driving first frame's shoulders exactly onto the portrait's."""
+    if min(sb[2, 2], sb[5, 2], tb[2, 2], tb[5, 2]) <= 0.3:
+        return None
+    s1, s2 = complex(*sb[2, :2]), complex(*sb[5, :2])
+    d1, d2 = complex(*tb[2, :2]), complex(*tb[5, :2])
+    a = (d2 - d1) / (s2 - s1) if abs(s2 - s1) > 1e-3 else complex(1, 0)
+    return a, d1 - a * s1
+
+
+def _apply(arr: np.ndarray, a: complex, b: complex) -> None:
+    seen = arr[..., 2] > 0
+    z = (arr[..., 0] + 1j * arr[..., 1]) * a + b
+    arr[..., 0] = np.where(seen, z.real, arr[..., 0])
+    arr[..., 1] = np.where(seen, z.imag, arr[..., 1])
+
+
+def retarget(seq: SkeletonSequence, portrait: np.ndarray, *, keep: bool = False) -> SkeletonSequence:
+    """Put the driving motion on the portrait's own body and face; the result is on the portrait's canvas.
+
+    1. Body (shoulders, arms, hands, hips): the similarity taking the driving video's first-frame shoulders
+       onto the portrait's (scale, rotation, offset from the portrait), applied to every frame.
+    2. Head (the 68 face points and COCO's nose/eyes/ears): the portrait's own detected points, moved by
+       the driving head's motion relative to its first frame: the head frame (eye midpoint, eye-line
+       angle) is followed in translation (scaled by the eye-distance ratio) and roll, and each point's
+       own change in the driving head's frame (a turn, a blink, a zoom) is added, scaled the same way.
+       Frame 0 is therefore exactly the portrait's pose: the skeleton lands on the face it animates.
+    3. The neck is the midpoint of the retargeted shoulders. Points the driving video never saw stay missing.
+
     `keep=True` only moves the canvas (a letterbox onto the portrait), for users who want raw motion.
     """
-    target = portrait_pose(portrait)
     h, w = np.asarray(portrait).shape[:2]
     out = seq.copy()
     if keep:
         from .render import placement_for
 
         pl = placement_for(seq, w, h)
-        a, b = complex(pl.scale, 0), complex(pl.offset_x, pl.offset_y)
-    else:
-        sb, tb = seq.body[0], target.body[0]
-        if min(sb[2, 2], sb[5, 2], tb[2, 2], tb[5, 2]) > 0.3:
-            # Similarity (scale + rotation + shift) taking both shoulders exactly onto the portrait's.
-            s1, s2 = complex(*sb[2, :2]), complex(*sb[5, :2])
-            d1, d2 = complex(*tb[2, :2]), complex(*tb[5, :2])
-            a = (d2 - d1) / (s2 - s1) if abs(s2 - s1) > 1e-3 else complex(1, 0)
-            b = d1 - a * s1
-        else:
-            src = _anchor(sb)
-            dst = _anchor(tb)
-            if src is None or dst is None:
-                raise InputError("skeleton", "the first frame has no shoulders or eyes to align with the portrait",
-                                 "Trim the driving video so the person is visible from the first frame, or turn retargeting off.")
-            a = complex(dst[1] / max(src[1], 1e-3), 0)
-            b = complex(*(dst[0] - src[0] * a.real))
+        for arr in (out.body, out.hands, out.face):
+            _apply(arr, complex(pl.scale, 0), complex(pl.offset_x, pl.offset_y))
+        out.width, out.height = w, h
+        return out
+    target = portrait_pose(portrait)
+    tb, tf = target.body[0], target.face[0]
+    # 1. Body by the shoulders (or by the eyes' anchor when shoulders are missing on either side).
+    sim = _shoulder_similarity(seq.body[0], tb)
+    if sim is None:
+        src, dst = _anchor(seq.body[0]), _anchor(tb)
+        if src is None or dst is None:
+            raise InputError("skeleton", "the first frame has no shoulders or eyes to align with the portrait",
+                             "Trim the driving video so the person is visible from the first frame, or turn retargeting off.")
+        a = complex(dst[1] / max(src[1], 1e-3), 0)
+        sim = (a, complex(*(dst[0] - src[0] * a.real)))
     for arr in (out.body, out.hands, out.face):
-        seen = arr[..., 2] > 0
-        z = (arr[..., 0] + 1j * arr[..., 1]) * a + b
-        arr[..., 0] = np.where(seen, z.real, arr[..., 0])
-        arr[..., 1] = np.where(seen, z.imag, arr[..., 1])
+        _apply(arr, *sim)
+    # 2. Head: the portrait's own points, moved as the driving head moves.
+    ref_i = next((i for i in range(seq.num_frames) if head_frame(seq.body[i], seq.face[i]) is not None), None)
+    target_head = head_frame(tb, tf)
+    if ref_i is not None and target_head is not None:
+        ref = head_frame(seq.body[ref_i], seq.face[ref_i])
+        k = target_head.size / ref.size
+        r_t = _rot(target_head.angle)
+        for i in range(seq.num_frames):
+            cur = head_frame(seq.body[i], seq.face[i]) or ref
+            d_angle = cur.angle - ref.angle
+            centre = target_head.centre + k * (cur.centre - ref.centre)
+            r_now = _rot(target_head.angle + d_angle)
+            for src_arr, ref_arr, tgt, dst_arr, idx in (
+                    (seq.face[i], seq.face[ref_i], tf, out.face[i], slice(None)),
+                    (seq.body[i], seq.body[ref_i], tb, out.body[i], list(HEAD_BODY))):
+                s_now, s_ref, tg = src_arr[idx], ref_arr[idx], tgt[idx]
+                # Each point in its head's own frame (eye midpoint, eye line), in driving eye distances.
+                local_now = (s_now[:, :2] - cur.centre) @ _rot(-cur.angle).T / ref.size
+                local_ref = (s_ref[:, :2] - ref.centre) @ _rot(-ref.angle).T / ref.size
+                local_tgt = (tg[:, :2] - target_head.centre) @ r_t / target_head.size  # r_t.T^-1 = r_t
+                # The portrait's point plus the driving change where both exist; else the driving point.
+                use_delta = (tg[:, 2] > 0.3) & (s_ref[:, 2] > 0)
+                local = np.where(use_delta[:, None], local_tgt + (local_now - local_ref), local_now)
+                pos = centre + (local * target_head.size) @ r_now.T
+                res = dst_arr[idx]
+                seen = s_now[:, 2] > 0
+                res[seen, :2] = pos[seen]
+                dst_arr[idx] = res
+    # 3. Neck between the shoulders.
+    both = (out.body[:, 2, 2] > 0) & (out.body[:, 5, 2] > 0)
+    out.body[both, 1, :2] = (out.body[both, 2, :2] + out.body[both, 5, :2]) / 2
     out.width, out.height = w, h
     return out
