@@ -31,11 +31,12 @@ EXAMPLES = ROOT / "examples"
 OFFICIAL_REPO = "fudan-generative-ai/hallo4"
 BASE_REPO = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"  # vae, umT5 text encoder, tokenizer, scheduler
 
-# Quality presets: what a user picks instead of raw numbers (hallo4 steps / guidance; lite size).
+# Quality presets: what a user picks instead of raw numbers (hallo4 steps / guidance / size; lite's
+# long side, capped at the portrait's own: the warp is cheap, so even "fast" keeps a photo's detail).
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"steps": 12, "guidance": 4.5, "size": 384},
-    "balanced": {"steps": 25, "guidance": 6.0, "size": 512},
-    "best": {"steps": 40, "guidance": 6.0, "size": 832},
+    "fast": {"steps": 12, "guidance": 4.5, "size": 384, "lite_size": 768},
+    "balanced": {"steps": 25, "guidance": 6.0, "size": 512, "lite_size": 1024},
+    "best": {"steps": 40, "guidance": 6.0, "size": 832, "lite_size": 1536},
 }
 
 
@@ -262,7 +263,14 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
     preset = PRESETS.get(args.preset)
     if preset is None:
         raise InputError("quality preset", f"unknown preset {args.preset!r}", f"Choose one of {', '.join(PRESETS)}.")
-    size = int(args.size or preset["size"])
+    if args.size:
+        size = int(args.size)
+    elif args.engine == "lite":
+        from .ui import lite_size
+
+        size = lite_size(preset["lite_size"], portrait)
+    else:
+        size = int(preset["size"])
     options: dict[str, Any] = dict(args.extra)
     if args.engine == "hallo4":
         options.setdefault("steps", int(args.steps or preset["steps"]))
@@ -352,9 +360,13 @@ LITE_VARIANTS = [0.7, 1.0, 1.3]  # lite "systems" the Arena compares while no di
 def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress | ProgressCallback | None = None,
                    max_seconds: float = 4.0, size: int = 384) -> ArenaMatch:
     """Generate two candidates of the same conditions (different engines/seeds/settings) and pair them."""
+    from .ui import speech_window
+
     portrait = _check_input(portrait, "portrait", "a portrait photo")
     audio = _check_input(audio, "audio", "a speech recording")
     prog = progress if isinstance(progress, Progress) else Progress(progress)
+    # The clips cover speech, not the silence before it: cut the leading pause, then max_seconds.
+    audio = speech_window(audio, max_seconds, paths.cache_dir() / "arena_audio")
     st = store()
     cond = st.add_conditions(portrait, audio)
     rng = random.Random()
@@ -367,8 +379,11 @@ def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress |
     for k, engine in enumerate(engines):
         seed = rng.randrange(2**31 - 1)
         extra = {"expressiveness": variants[k]} if engine == "lite" else {}
+        def clip_progress(fraction: float, message: str, k: int = k) -> None:
+            prog((k + fraction) / 2, f"Clip {k + 1} of 2: {message}")
+
         res = generate(GenerateArgs(portrait=portrait, audio=audio, engine=engine, preset="fast", seed=seed, size=size,
-                                    max_seconds=max_seconds, extra=extra), prog.sub(k / 2, (k + 1) / 2), use_cache=False)
+                                    max_seconds=max_seconds, extra=extra), clip_progress, use_cache=False)
         clips.append(st.add_clip(cond, res.video, engine=engine, adapter=_engine_kwargs(engine).get("adapter"),
                                  model_id=f"expressiveness-{variants[k]:g}" if engine == "lite" else None,
                                  parameters=res.parameters, seed=res.seed, timings=res.timings))
@@ -394,18 +409,19 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
     right = st.get_clip(match.right_clip)
 
     def who(c):
+        from .ui import system_label
+
         p = c.parameters
-        if c.engine == "lite":
-            extra = "" if c.model_id else f", expressiveness {p.get('expressiveness')}"
-        else:
-            extra = f", {p.get('options', {}).get('steps', '?')} steps"
-        return f"{c.system} (seed {c.seed}{extra})"
+        extra = f", {p.get('options', {}).get('steps', '?')} steps" if c.engine == "hallo4" else ""
+        return f"{system_label(c.system)}{extra}"
 
     return {"left": who(left), "right": who(right), "label": label, "votes": st.vote_count()}
 
 
 def win_rate_rows() -> list[list[Any]]:
-    return [[r["system"], r["wins"], r["losses"], r["ties"], r["votes"],
+    from .ui import system_label
+
+    return [[system_label(r["system"]), r["wins"], r["losses"], r["ties"], r["votes"],
              "" if r["win_rate"] is None else f"{r['win_rate'] * 100:.0f}%"] for r in store().win_rates()]
 
 

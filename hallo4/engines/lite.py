@@ -75,8 +75,7 @@ class LiteEngine:
             raise InputError(
                 "portrait",
                 "no face could be detected, and the lite engine animates a visible face",
-                "Use a front-facing photo where the face is clearly visible (at least ~100 px tall), "
-                "or choose the hallo4 engine.",
+                "Use a front-facing photo where the face is clearly visible (at least ~100 px tall).",
                 path=str(request.portrait),
             )
         warnings += analysis.warnings

@@ -1,0 +1,237 @@
+"""What the app tells a newcomer, without Gradio: upload checks with the file's own name, optional
+number fields ("empty = preset"), sizes that keep the portrait's aspect, Arena wording, the Train
+tab's checklist. `app.py` shows these strings; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import Hallo4Error, InputError
+
+SR = 16000
+FPS = 25.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Messages without server paths
+# ----------------------------------------------------------------------------------------------
+# An absolute path: starts after a space, quote or bracket (so "wav/mp3/ogg" is left alone).
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/()'\",:;]+)+[\\/]([^\s\\/()'\",:;]+)")
+
+
+def public_message(exc: BaseException | str) -> str:
+    """The message with every absolute path reduced to its file name (an upload's own name: Gradio keeps it)."""
+    text = str(exc)
+    if isinstance(exc, InputError) and exc.path:
+        text = text.replace(exc.path, Path(exc.path).name)
+    return _PATH.sub(lambda m: m.group(1), text)
+
+
+def missing_inputs(portrait: Any, audio: Any) -> str | None:
+    """One message naming every missing input, or None."""
+    missing = [name for name, v in (("the portrait photo", portrait), ("the speech recording", audio)) if not v]
+    if not missing:
+        return None
+    return f"Missing: {' and '.join(missing)}. Upload {'both' if len(missing) == 2 else 'it'} above, or click an example."
+
+
+# ----------------------------------------------------------------------------------------------
+# Upload checks
+# ----------------------------------------------------------------------------------------------
+def check_portrait(path: str | Path | None, *, hallo4_ready: bool = False) -> tuple[bool, str]:
+    """(usable by lite, message) for an uploaded portrait: decodes it and looks for a face."""
+    if not path:
+        return False, ""
+    from . import face as F
+    from . import media
+
+    name = Path(path).name
+    try:
+        img = media.load_image(path, name="portrait")
+    except Hallo4Error as exc:
+        return False, f"✗ {public_message(exc)}"
+    analysis = F.analyze_face(np.asarray(img))
+    if not analysis.found:
+        fix = ("the hallo4 engine can still animate it from the whole image" if hallo4_ready else
+               "use a front-facing photo where the face is clearly visible (at least ~100 px tall)")
+        return False, f"✗ {name}: no face found ({img.width}x{img.height}). The lite engine animates a visible face: {fix}."
+    x0, y0, x1, y1 = analysis.box
+    msg = f"✓ {name}: face found ({img.width}x{img.height}, face {x1 - x0}x{y1 - y0} px)."
+    if analysis.warnings:
+        msg += " " + " ".join(analysis.warnings)
+    return True, msg
+
+
+def check_audio(path: str | Path | None) -> tuple[bool, str]:
+    """(usable, message) for an uploaded speech file: decodes it and measures where speech is."""
+    if not path:
+        return False, ""
+    from . import media
+
+    name = Path(path).name
+    try:
+        if Path(path).stat().st_size == 0:
+            return False, f"✗ {name}: the file is empty (0 bytes). Upload a recording with speech (wav/mp3/m4a/flac/ogg)."
+        audio = media.load_audio(path, SR, name="speech")
+    except Hallo4Error as exc:
+        return False, f"✗ {public_message(exc)}"
+    except OSError as exc:
+        return False, f"✗ {name}: could not be read ({type(exc).__name__}). Upload it again."
+    seconds = len(audio) / SR
+    onset = speech_onset(audio)
+    msg = f"✓ {name}: {seconds:.1f} s of audio"
+    if onset >= 0.5:
+        msg += f", speech starts at {onset:.1f} s"
+    return True, msg + "."
+
+
+def speech_onset(audio: np.ndarray, sr: int = SR, threshold: float = 0.3) -> float:
+    """Seconds of leading silence: the first 25 fps frame whose loudness envelope passes `threshold`."""
+    from .audio_features import speech_envelope
+
+    env = speech_envelope(audio, sr, FPS)
+    loud = np.flatnonzero(env > threshold)
+    return float(loud[0] / FPS) if len(loud) else 0.0
+
+
+def speech_window(audio_path: str | Path, max_seconds: float, out_dir: str | Path, lead: float = 0.25) -> Path:
+    """A wav of at most `max_seconds` that starts just before the speech (leading silence cut), so a
+    short clip shows talking rather than the pause before it. Returns the input when nothing is cut."""
+    import soundfile as sf
+
+    from . import media
+
+    audio = media.load_audio(audio_path, SR, name="speech")
+    start = max(0.0, speech_onset(audio) - lead)
+    if start < 0.1 and len(audio) <= max_seconds * SR:
+        return Path(audio_path)
+    seg = audio[int(start * SR): int((start + max_seconds) * SR)]
+    out = Path(out_dir) / f"{Path(audio_path).stem}_speech_{int(start * 1000)}ms_{int(max_seconds * 1000)}ms.wav"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(out, seg, SR, subtype="PCM_16")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# "Empty = preset" fields
+# ----------------------------------------------------------------------------------------------
+def optional_number(value: Any, name: str, *, integer: bool = False, lo: float | None = None,
+                    hi: float | None = None) -> float | int | None:
+    """A field where empty means "use the preset": None for empty, else the number, range-checked."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        num = float(str(value).strip())
+    except ValueError:
+        raise InputError(name, f"{value!r} is not a number", "Type a number, or leave it empty to use the preset.") from None
+    if integer:
+        if num != int(num):
+            raise InputError(name, f"{value!r} is not a whole number", "Type a whole number, or leave it empty.")
+        num = int(num)
+    if (lo is not None and num < lo) or (hi is not None and num > hi):
+        raise InputError(name, f"{value} is out of range", f"Use a value from {lo:g} to {hi:g}, or leave it empty to use the preset.")
+    return num
+
+
+def lite_size(preset_size: int, portrait: str | Path | None) -> int:
+    """The lite engine's long side for a preset: the preset's, never above the portrait's own long side
+    (no upscaling), so a 1024x1536 photo at "fast" becomes 512x768 rather than 256x384."""
+    if not portrait:
+        return preset_size
+    try:
+        from PIL import Image
+
+        with Image.open(portrait) as im:
+            return int(min(preset_size, max(im.size)))
+    except Exception:  # noqa: BLE001 - the real load reports a bad file properly
+        return preset_size
+
+
+# ----------------------------------------------------------------------------------------------
+# Arena wording
+# ----------------------------------------------------------------------------------------------
+LITE_STYLE = {0.7: "calm head motion", 1.0: "natural head motion", 1.3: "expressive head motion"}
+
+
+def system_label(system: str) -> str:
+    """A stored system id in words: 'lite/expressiveness-1.3' -> 'lite, expressive head motion'."""
+    base, _, adapter = system.partition("@")
+    engine, _, model = base.partition("/")
+    words = engine
+    m = re.fullmatch(r"expressiveness-([0-9.]+)", model or "")
+    if m:
+        words += ", " + LITE_STYLE.get(float(m.group(1)), f"head motion x{float(m.group(1)):g}")
+    elif model:
+        words += f", {model}"
+    if engine == "hallo4":
+        words = "hallo4 diffusion" + (f", {model}" if model else "")
+    if adapter:
+        words += f", trained round {Path(adapter).name}"
+    return words
+
+
+# ----------------------------------------------------------------------------------------------
+# Admin token and the Train tab's checklist
+# ----------------------------------------------------------------------------------------------
+def admin_token_required() -> bool:
+    """The token box matters only when a token is configured or the app is public (then it is locked without one)."""
+    from .studio import is_public
+
+    return bool(os.environ.get("HALLO4_ADMIN_TOKEN")) or is_public()
+
+
+def admin_note() -> str:
+    if admin_token_required():
+        return "Admin actions (start/stop a round, activate, settings, downloads) need the admin token (`HALLO4_ADMIN_TOKEN`)."
+    return "Served locally without `HALLO4_ADMIN_TOKEN`: admin actions need no token here."
+
+
+MIN_PAIRS = 1  # the trainer accepts one decisive pair; a useful round wants ~100 or more
+
+
+def train_needs() -> tuple[bool, str]:
+    """(ready, Markdown checklist) of what a DPO round needs: the trainer, hallo4 weights, a GPU, votes."""
+    from . import studio
+
+    st = studio.store()
+    usable = len(st.usable_pairs())
+    try:
+        import torch
+
+        cuda = bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001
+        cuda = False
+    rows = [
+        (studio.trainer_available(), "the DPO trainer (`trainer/dpo.py`)", "not in this build"),
+        (studio.hallo4_weights_present(), "the **hallo4** weights (it is the model a round refines)",
+         "missing: get them in the Models tab"),
+        (cuda, "a CUDA GPU", "none found: a round on the CPU is impractically slow"),
+        (usable >= MIN_PAIRS, f"decisive Arena votes: **{usable}** usable pair{'s' if usable != 1 else ''} "
+                              f"(at least {MIN_PAIRS}; ~100 or more for a useful round)", "vote A or B in the Arena"),
+    ]
+    lines = ["**A training round needs:**", ""] + [f"- {'✓' if ok else '✗'} {what}" + ("" if ok else f": {why}")
+                                                   for ok, what, why in rows]
+    ready = all(ok for ok, _, _ in rows[:2]) and rows[3][0]  # a GPU is advised, not required
+    return ready, "\n".join(lines)
+
+
+def skeleton_summary(path: str | Path | None) -> str:
+    """What Generate will use as body motion, in one line."""
+    if not path:
+        return "Body motion: idle (natural head sway and blinks made from the portrait)."
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        try:
+            from .skeleton import SkeletonSequence
+
+            seq = SkeletonSequence.load(p)
+            return f"Body motion: skeleton **{p.name}** ({seq.num_frames} frames, {seq.num_frames / seq.fps:.1f} s)."
+        except Hallo4Error as exc:
+            return f"Body motion: **{p.name}** cannot be used: {public_message(exc)}"
+    return f"Body motion: rendered skeleton video **{p.name}**."
