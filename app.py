@@ -33,11 +33,13 @@ MAX_FILE_SIZE = "50mb"
 _cancel_events: dict[str, threading.Event] = {}
 _running: dict[str, int] = {}  # jobs running per browser session, so Cancel can say what it did
 _running_lock = threading.Lock()
-# Phones: the action buttons stay in view (sticky), the portrait's large preview is hidden (the check line
+# Phones: the action buttons stay in view (fixed at the bottom), the portrait's large preview is hidden (the check line
 # under the file says what was found), and the engine/preset row does not cut its labels.
 CSS = """
 @media (max-width: 640px) {
-  #actions { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary); padding: 6px 0; }
+  #actions { position: fixed; left: 0; right: 0; bottom: 0; z-index: 20; margin: 0; padding: 6px 10px;
+             background: var(--background-fill-primary); box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.15); }
+  .gradio-container { padding-bottom: 72px !important; }
   .portrait-preview { display: none !important; }
   #engine-row > * { min-width: 100% !important; }
 }
@@ -588,7 +590,7 @@ def build_demo() -> gr.Blocks:
                 activate_btn = gr.Button("Activate (base model = roll back)")
                 stop_btn = gr.Button("Stop the round", variant="secondary", interactive=False, elem_id="train-stop")
                 refresh_btn = gr.Button("Refresh")
-            plot = gr.LinePlot(x="step", y="value", color="metric", x_title="training step", y_title="loss / implicit accuracy",
+            plot = gr.LinePlot(x="step", y="value", color="metric", x_title="training step", y_title="loss / implicit accuracy", color_title="",
                                label="Loss and implicit accuracy of the latest round (live while a round runs)", elem_id="train-plot")
             gr.Markdown("*The chart stays empty until a round has logged its first steps.*", elem_id="train-plot-note")
             timer = gr.Timer(2.0, active=False)

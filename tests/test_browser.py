@@ -195,6 +195,7 @@ def media_files(tmp_path_factory, portrait_path, speech_path):
     (d / "broken.mp3").write_text("not audio " * 100)
     speech = media.load_audio(speech_path, 16000)
     sf.write(d / "late start.wav", np.concatenate([np.zeros(3 * 16000, np.float32), speech]), 16000)
+    sf.write(d / "late short.wav", np.concatenate([np.zeros(3 * 16000, np.float32), speech[:24000]]), 16000)  # 4.5 s
     return d
 
 
@@ -292,7 +293,7 @@ def test_skeleton_hands_portrait_speech_and_shows_it_in_generate(browser, server
     pg.get_by_role("tab", name="Generate").click()
     pg.wait_for_function("() => document.querySelector('#skeleton-summary').innerText.includes('frames')", timeout=30_000)
     assert ".json" in _text(pg, "#skeleton-summary")
-    assert "astronaut.png" in _text(pg, "#portrait-file")
+    assert "astronaut.png" in _text(pg, "#portrait-file").replace("\n", "")
     pg.wait_for_function("() => document.querySelector('#speech-input audio, #speech-input [data-testid=waveform-controls]') !== null",
                          timeout=30_000)
     pg.close()
@@ -303,13 +304,13 @@ def test_arena_flow_at_1280x800(browser, server, media_files):
     pg.get_by_role("tab", name="Arena").click()
     # A pair of speech that starts after 3 s of silence: the 4 s clips cover the speech, not the pause.
     pg.get_by_text("Make a new pair").click()
-    pg.locator("#arena-audio input[type=file]").set_input_files(str(media_files / "late start.wav"))
+    _upload(pg, "#arena-audio", media_files / "late short.wav")
     pg.wait_for_timeout(1500)
     pg.locator("#new-pair-btn").click()
     pg.wait_for_function("() => document.body.innerText.includes('Clip 2 of 2')", timeout=120_000)
     pg.wait_for_function("() => !document.querySelector('#vote-left').disabled", timeout=120_000)
     duration = pg.wait_for_function(READY, arg="#arena-left", timeout=60_000).json_value()
-    assert duration < 3.3  # hello.wav's speech plus a breath of lead-in, not 4 s starting with silence
+    assert duration < 2.5  # 1.5 s of speech plus a breath of lead-in, not 4 s that are mostly the silence
     pg.evaluate("() => window.scrollTo(0, 0)")
     pg.get_by_role("tab", name="Arena").scroll_into_view_if_needed()
     for sel in ("#vote-left", "#vote-right", "#next-pair-btn"):
