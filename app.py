@@ -482,7 +482,7 @@ def build_demo() -> gr.Blocks:
                                              visible=False)
                     out_video = gr.Video(label="Result", autoplay=False, elem_id="result-video")
                     seed_used = gr.Textbox(label="Seed used", interactive=False, elem_id="seed-used")
-                    info = gr.JSON(label="Timings and parameters")
+                    info = gr.JSON(label="Timings and parameters", elem_id="result-info")
             gr.Examples(studio.examples(), inputs=[portrait, audio], outputs=[out_video, seed_used, info], fn=example_clip,
                         run_on_click=True, cache_examples=False, label="Examples (offline): one click makes a lite clip",
                         api_name="example", elem_id="examples")
