@@ -40,7 +40,9 @@ class HeadPoseLimits:
 
 def rotation(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
     """R = Ry(yaw) @ Rx(pitch) @ Rz(roll) (3x3)."""
-    cy, sy, cp, sp, cr, sr = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]], np.float64)
     rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]], np.float64)
     rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]], np.float64)
@@ -152,8 +154,10 @@ class HeadTurn:
         # The centre the skeleton's head translation is measured at (eyes and nose tip, see
         # lite.head_motion_from_skeleton): turning about it leaves that point where the translation puts it.
         p68 = mesh[MESH_TO_68]
-        c3 = 0.25 * p68[36:42, :3].mean(0) + 0.25 * p68[42:48, :3].mean(0) + 0.5 * p68[30, :3] if mesh.shape[1] > 2 else None
-        self.centre = c3 if c3 is not None else np.array([*p68[30, :2], 0.0], np.float32)
+        if mesh.shape[1] > 2:
+            self.centre = 0.25 * p68[36:42, :3].mean(0) + 0.25 * p68[42:48, :3].mean(0) + 0.5 * p68[30, :3]
+        else:
+            self.centre = np.array([*p68[30, :2], 0.0], np.float32)
         self.tri = triangles[self.moving[triangles].any(axis=1)]
 
     def apply(self, dst: np.ndarray, yaw: float, pitch: float) -> np.ndarray:

@@ -38,8 +38,8 @@ def head_tracks(num_frames: int, *, yaw_deg: float = 20.0, pitch_deg: float = 7.
         x = x - x[0]
         return (amp * x / (np.abs(x).max() + 1e-6)).astype(np.float32)
 
-    return {"yaw": np.radians(track(yaw_deg)), "pitch": np.radians(track(pitch_deg)), "roll": np.radians(track(roll_deg)),
-            "shift": np.stack([track(shift), track(shift * 0.5)], 1)}
+    return {"yaw": np.radians(track(yaw_deg)), "pitch": np.radians(track(pitch_deg)),
+            "roll": np.radians(track(roll_deg)), "shift": np.stack([track(shift), track(shift * 0.5)], 1)}
 
 
 def talking_head_clip(portrait: str | Path | np.ndarray, out: str | Path, seconds: float = 2.0, *,
@@ -63,7 +63,7 @@ def talking_head_clip(portrait: str | Path | np.ndarray, out: str | Path, second
     else:
         sound, open_, spread = None, np.zeros(n, np.float32), np.zeros(n, np.float32)
     blinks = blink_track(n, np.random.default_rng(seed))
-    frames = (rig.render(open_[i], spread[i], blinks[i], np.array([*tr["shift"][i], tr["roll"][i], tr["yaw"][i], tr["pitch"][i]],
-                                                                   np.float32)) for i in range(n))
+    head = np.concatenate([tr["shift"], np.stack([tr["roll"], tr["yaw"], tr["pitch"]], 1)], 1).astype(np.float32)
+    frames = (rig.render(open_[i], spread[i], blinks[i], head[i]) for i in range(n))
     path = media.write_mp4(out, frames, fps=FPS, audio=sound, audio_sr=SR)
     return MotionClip(Path(path), tr["yaw"], tr["pitch"], tr["roll"], tr["shift"])

@@ -38,7 +38,8 @@ def missing_inputs(portrait: Any, audio: Any) -> str | None:
     missing = [name for name, v in (("the portrait photo", portrait), ("the speech recording", audio)) if not v]
     if not missing:
         return None
-    return f"Missing: {' and '.join(missing)}. Upload {'both' if len(missing) == 2 else 'it'} above, or click an example."
+    which = "both" if len(missing) == 2 else "it"
+    return f"Missing: {' and '.join(missing)}. Upload {which} above, or click an example."
 
 
 # ----------------------------------------------------------------------------------------------
@@ -60,7 +61,8 @@ def check_portrait(path: str | Path | None, *, hallo4_ready: bool = False) -> tu
     if not analysis.found:
         fix = ("the hallo4 engine can still animate it from the whole image" if hallo4_ready else
                "use a front-facing photo where the face is clearly visible (at least ~100 px tall)")
-        return False, f"✗ {name}: no face found ({img.width}x{img.height}). The lite engine animates a visible face: {fix}."
+        return False, (f"✗ {name}: no face found ({img.width}x{img.height}). "
+                       f"The lite engine animates a visible face: {fix}.")
     x0, y0, x1, y1 = analysis.box
     msg = f"✓ {name}: face found ({img.width}x{img.height}, face {x1 - x0}x{y1 - y0} px)."
     if analysis.warnings:
@@ -77,7 +79,8 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
     name = Path(path).name
     try:
         if Path(path).stat().st_size == 0:
-            return False, f"✗ {name}: the file is empty (0 bytes). Upload a recording with speech (wav/mp3/m4a/flac/ogg)."
+            return False, (f"✗ {name}: the file is empty (0 bytes). "
+                           "Upload a recording with speech (wav/mp3/m4a/flac/ogg).")
         audio = media.load_audio(path, SR, name="speech")
     except Hallo4Error as exc:
         return False, f"✗ {public_message(exc)}"
@@ -129,13 +132,15 @@ def optional_number(value: Any, name: str, *, integer: bool = False, lo: float |
     try:
         num = float(str(value).strip())
     except ValueError:
-        raise InputError(name, f"{value!r} is not a number", "Type a number, or leave it empty to use the preset.") from None
+        raise InputError(name, f"{value!r} is not a number",
+                         "Type a number, or leave it empty to use the preset.") from None
     if integer:
         if num != int(num):
             raise InputError(name, f"{value!r} is not a whole number", "Type a whole number, or leave it empty.")
         num = int(num)
     if (lo is not None and num < lo) or (hi is not None and num > hi):
-        raise InputError(name, f"{value} is out of range", f"Use a value from {lo:g} to {hi:g}, or leave it empty to use the preset.")
+        raise InputError(name, f"{value} is out of range",
+                         f"Use a value from {lo:g} to {hi:g}, or leave it empty to use the preset.")
     return num
 
 
@@ -188,7 +193,8 @@ def admin_token_required() -> bool:
 
 def admin_note() -> str:
     if admin_token_required():
-        return "Admin actions (start/stop a round, activate, settings, downloads) need the admin token (`HALLO4_ADMIN_TOKEN`)."
+        return ("Admin actions (start/stop a round, activate, settings, downloads) need the admin token "
+                "(`HALLO4_ADMIN_TOKEN`).")
     return "Served locally without `HALLO4_ADMIN_TOKEN`: admin actions need no token here."
 
 

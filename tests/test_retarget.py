@@ -14,7 +14,7 @@ import pytest
 
 from hallo4 import face as F
 from hallo4 import media
-from hallo4.head_pose import HeadTurn, _signed_area, depth_68, fit_pose, head_pose_track, rotation
+from hallo4.head_pose import _signed_area, depth_68, fit_pose, head_pose_track, rotation
 from hallo4.motion_clips import talking_head_clip
 from hallo4.skeleton import extract_skeleton, retarget
 from hallo4.skeleton.extract import MESH_TO_68, face_points
@@ -27,8 +27,8 @@ def hopper(examples_dir):
 
 @pytest.fixture(scope="module")
 def driving(tmp_path_factory, portrait_path, speech_path):
-    clip = talking_head_clip(portrait_path, tmp_path_factory.mktemp("drive") / "talk.mp4", seconds=2.0, audio=speech_path,
-                             size=384, seed=3)
+    clip = talking_head_clip(portrait_path, tmp_path_factory.mktemp("drive") / "talk.mp4", seconds=2.0,
+                             audio=speech_path, size=384, seed=3)
     return clip, extract_skeleton(clip.video)
 
 

@@ -147,7 +147,8 @@ class LiteEngine:
         from ..head_pose import depth_68, head_turn_track
 
         # x, y, roll from the eyes and nose; yaw and pitch from a 3D fit with the portrait's mesh depth.
-        return np.concatenate([head_motion_from_skeleton(seq, n), head_turn_track(seq, n, depth_68(analysis.landmarks))], 1)
+        turn = head_turn_track(seq, n, depth_68(analysis.landmarks))
+        return np.concatenate([head_motion_from_skeleton(seq, n), turn], 1)
 
 
 # ----------------------------------------------------------------------------------------------

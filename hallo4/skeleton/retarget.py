@@ -139,7 +139,8 @@ def retarget(seq: SkeletonSequence, portrait: np.ndarray, *, keep: bool = False)
         src, dst = _anchor(seq.body[0]), _anchor(tb)
         if src is None or dst is None:
             raise InputError("skeleton", "the first frame has no shoulders or eyes to align with the portrait",
-                             "Trim the driving video so the person is visible from the first frame, or turn retargeting off.")
+                             "Trim the driving video so the person is visible from the first frame, "
+                             "or turn retargeting off.")
         a = complex(dst[1] / max(src[1], 1e-3), 0)
         sim = (a, complex(*(dst[0] - src[0] * a.real)))
     for arr in (out.body, out.hands, out.face):
