@@ -244,6 +244,9 @@ class FaceRig:
         self.head_weight = np.zeros(len(pts), np.float32)
         self.head_weight[: self.n_face + self.n_ring1] = 1.0
         self.tri = rig_triangles(pts, self.n_face)  # face mesh + mouth hole + Delaunay outside the face
+        big = np.float32(1e9)  # id -1 (no triangle): identity, unclamped
+        self._src_lo = np.concatenate([pts[self.tri].min(1) - 1.0, [[-big, -big]]]).astype(np.float32)
+        self._src_hi = np.concatenate([pts[self.tri].max(1) + 1.0, [[big, big]]]).astype(np.float32)
         self._local_weights(lm)
         self.mouth = MouthRenderer(self.image, landmarks)
         # Pixels outside the moving area never change: restrict all work to its bounding box.
@@ -281,6 +284,9 @@ class FaceRig:
         soft = 0.5 + 0.4 * inner_half_w * np.clip(np.abs(u) - 0.9, 0, 1)
         below = np.clip((p[:, 1] - mid_y + soft) / (2 * soft), 0, 1)
         below = below * below * (3 - 2 * below)  # smoothstep
+        between = np.abs(u) <= 1.0  # within the corners, the inner lip lines decide exactly
+        below[between & (p[:, 1] <= upper_y)] = 0.0
+        below[between & (p[:, 1] >= lower_y)] = 1.0
         below[list(UPPER_INNER)] = 0.0  # on a closed mouth the two inner lips can swap heights
         below[list(LOWER_INNER)] = 1.0
         # Below the lower lip the whole jaw moves together; the chin a little less than the lip.
@@ -381,6 +387,12 @@ class FaceRig:
         sel = A[ids]  # (H, W, 3, 2)
         map_x = self.gx * sel[..., 0, 0] + self.gy * sel[..., 1, 0] + sel[..., 2, 0]
         map_y = self.gx * sel[..., 0, 1] + self.gy * sel[..., 1, 1] + sel[..., 2, 1]
+        # A pixel rasterised into a thin neighbour triangle extrapolates that triangle's affine map and
+        # can fetch a far-away pixel (a bright speck at the mouth corner): keep every sample within a
+        # pixel of its source triangle.
+        lo, hi = self._src_lo[ids], self._src_hi[ids]
+        map_x = np.clip(map_x, lo[..., 0], hi[..., 0])
+        map_y = np.clip(map_y, lo[..., 1], hi[..., 1])
         frame = self.image.copy()
         frame[ry0:ry1, rx0:rx1] = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return frame

@@ -187,7 +187,7 @@ class MouthRenderer:
         # A portrait with its mouth open keeps its own interior: the part above the middle of the opening
         # travels with the upper lip, the part below with the lower lip, and the gap between them is
         # painted. At rest this reproduces the photo exactly, so opening never jumps to a painted look.
-        self.photo_interior = self.rest_gap > max(2.0, 0.012 * self.face_h)
+        self.photo_interior = self.photo_teeth or self.rest_gap > 0.03 * self.face_h
         if self.photo_interior:
             self._src = image
             self._src_up = lm[list(UPPER_INNER)].copy()
@@ -244,7 +244,7 @@ class MouthRenderer:
         rgb = self.cavity_edge[None, None] * (1 - depth[..., None]) + self.cavity_deep[None, None] * depth[..., None]
         rgb *= (0.75 + 0.25 * _smoothstep((ys - top) / max(2.0, 0.35 * gap)))[..., None]  # upper-lip shadow
         # 3. Tongue (wide openings): a rounded mound on the floor of the mouth, lit on top.
-        tongue_amt = float(_smoothstep(np.array((open_rel - 0.045) / 0.035)))
+        tongue_amt = float(_smoothstep(np.array((open_rel - 0.058) / 0.035)))
         tongue = np.zeros_like(sd)
         if tongue_amt > 0:
             mound = 1 - u**2 / 0.5 - ((v - 1.0) / 0.42) ** 2
@@ -267,7 +267,7 @@ class MouthRenderer:
             colour = self.teeth[None, None] * (shade * trans)[..., None]
             rgb = rgb * (1 - teeth[..., None]) + colour * teeth[..., None]
         # 5. Lower teeth: a thin, shadowed edge above the lower lip on wide openings.
-        low_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.05) / 0.03)))
+        low_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.062) / 0.03)))
         if low_amt > 0:
             lh = 0.018 * fh * (1 - 0.5 * u**2)
             lower = np.clip((ys - (bottom - lh)) + 0.5, 0, 1) * (1 - _smoothstep((np.abs(u) - 0.3) / 0.3)) * low_amt
@@ -301,7 +301,7 @@ class MouthRenderer:
         my = (b * xs + a * ys + ty).astype(np.float32)
         order = np.argsort(src_pts[:, 0])
         edge = np.interp(mx, src_pts[order, 0], src_pts[order, 1])
-        my = np.maximum(my, edge + 1.0) if upper else np.minimum(my, edge - 1.0)
+        my = (np.maximum(my, edge + 1.0) if upper else np.minimum(my, edge - 1.0)).astype(np.float32)
         sx0, sy0 = self._src_box
         mask = cv2.remap(src_mask, mx - sx0, my - sy0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         colour = cv2.remap(self._src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
