@@ -60,9 +60,17 @@ def closure_track(feats: ArticulatoryFeatures, cfg: ArticulationConfig = Articul
     closure lasts 60-100 ms, and a one-frame closure would read as a flicker.
     """
     silence = feats.level_db < cfg.silence_db
-    stop = (feats.dip > cfg.stop_dip_db) & (feats.level_db < cfg.stop_level_db)
-    nasal = (feats.murmur > cfg.murmur_share) & (feats.dip > cfg.murmur_dip_db)
-    closed = (stop | nasal | silence) if include_silence else (stop | nasal)
+    # Stops and nasals are judged on 10 ms sub-frames; a video frame is closed when at least 20 ms
+    # of it is, or 10 ms of it and 10 ms of a neighbour (a short closure across a frame boundary).
+    stop = (feats.sub_dip > cfg.stop_dip_db) & (feats.sub_level_db < cfg.stop_level_db)
+    nasal = (feats.sub_murmur > cfg.murmur_share) & (feats.sub_dip_either > cfg.murmur_dip_db)
+    n = len(feats.level_db)
+    frac = np.bincount(feats.sub_frame_of, weights=(stop | nasal).astype(float), minlength=n)[:n]
+    frac /= np.maximum(np.bincount(feats.sub_frame_of, minlength=n)[:n], 1)
+    some = frac >= 0.25
+    paired = some & (np.concatenate([[False], some[:-1]]) | np.concatenate([some[1:], [False]]))
+    consonant = (frac >= 0.5) | paired
+    closed = (consonant | silence) if include_silence else consonant
     n = len(closed)
     out = closed.copy()
     i = 0

@@ -111,7 +111,8 @@ class ArticulatoryFeatures:
 
     f1/f2 are the first two formants in Hz (NaN where the frame is not a clear vowel); `level_db` is
     the frame level relative to the loudest 2% of the clip; `dip` is how far (dB) the quietest 10 ms
-    inside the frame falls below the loud speech around it (a stop closure is a short silence);
+    inside the frame falls below the speech on both sides of it (a stop closure is a short silence),
+    `dip_either` below the louder side (a nasal can start or end a word);
     `murmur` is the share of energy below 400 Hz (a nasal or voice bar: the lips are shut and sound
     leaves through the nose or throat); `vowelness` is 0..1 confidence that the frame is a vowel.
     """
@@ -120,9 +121,16 @@ class ArticulatoryFeatures:
     f2: np.ndarray
     level_db: np.ndarray
     dip: np.ndarray
+    dip_either: np.ndarray
     murmur: np.ndarray
     vowelness: np.ndarray
     envelope: np.ndarray
+    # The same closure cues on 10 ms sub-frames (a 50 ms closure can straddle two video frames):
+    sub_level_db: np.ndarray
+    sub_dip: np.ndarray
+    sub_dip_either: np.ndarray
+    sub_murmur: np.ndarray
+    sub_frame_of: np.ndarray  # (S,) the video frame each sub-frame belongs to
 
 
 def _formants(frames: np.ndarray, sr: int, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,13 +186,15 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     starts = np.clip((np.arange(n) * per).astype(int), 0, max(len(db_sub) - 1, 0))
     stops = np.clip(starts + int(round(per)), starts + 1, len(db_sub))
     level = np.array([db_sub[a:b].mean() for a, b in zip(starts, stops)], np.float32)
-    low = np.array([db_sub[a:b].min() for a, b in zip(starts, stops)], np.float32)
-    # Loud speech around each frame (+-120 ms): a closure is a dip below it.
+    # A closure is a dip below loud speech on BOTH sides (within 120 ms): the quiet before the first
+    # word is silence, not a stop.
     span = int(round(0.12 * sr / sub))
-    from scipy.ndimage import maximum_filter1d
-
-    around = maximum_filter1d(db_sub, size=2 * span + 1, mode="nearest")
-    dip = np.array([(around[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    padded = np.pad(db_sub, span, mode="constant", constant_values=-60.0)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span + 1)
+    before, after = windows[: len(db_sub)].max(1), windows[span:span + len(db_sub)].max(1)
+    both, either = np.minimum(before, after), np.maximum(before, after)
+    dip = np.array([(both[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    dip_either = np.array([(either[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
     # 3. Murmur: share of 80-4000 Hz energy below 400 Hz on a 32 ms window.
     win2 = int(0.032 * sr)
     spec = np.abs(np.fft.rfft(_frames(audio, sr, fps, win2) * np.hanning(win2)[None, :], axis=1)) ** 2
@@ -195,5 +205,14 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     # 4. Vowel confidence: loud, voiced, and the formants are where vowels put them.
     valid = np.isfinite(f1) & np.isfinite(f2) & (f1 > 200) & (f1 < 1100) & (f2 > 600) & (f2 < 3200)
     vowelness = np.clip((level + 30.0) / 15.0, 0, 1) * valid * np.clip((0.97 - murmur) / 0.2, 0, 1)
-    del low
-    return ArticulatoryFeatures(f1, f2, level, dip, murmur, vowelness.astype(np.float32), env)
+    # 5. Sub-frame murmur (32 ms windows every 10 ms, centred on each sub-frame).
+    stft = np.abs(librosa.stft(audio, n_fft=win2, hop_length=sub, win_length=win2, center=True)) ** 2 if m else np.zeros((1, 1))
+    sf = librosa.fft_frequencies(sr=sr, n_fft=win2)
+    slo = stft[(sf >= 80) & (sf < 400)].sum(0)[:m]
+    smid = stft[(sf >= 400) & (sf < 4000)].sum(0)[:m]
+    sub_murmur = (slo / (slo + smid + 1e-12)).astype(np.float32)
+    sub_murmur = np.pad(sub_murmur, (0, len(db_sub) - len(sub_murmur)))
+    sub_frame_of = np.minimum((np.arange(len(db_sub)) / per).astype(int), n - 1)
+    return ArticulatoryFeatures(f1, f2, level, dip, dip_either, murmur, vowelness.astype(np.float32), env,
+                                db_sub.astype(np.float32), (both - db_sub).astype(np.float32),
+                                (either - db_sub).astype(np.float32), sub_murmur, sub_frame_of)
