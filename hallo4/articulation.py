@@ -157,6 +157,10 @@ def articulate(audio: np.ndarray, sr: int = 16000, fps: float = 25.0, expressive
     approach = np.concatenate([hard[1:], hard[-1:]]) if n else hard
     gate = np.maximum(hard, 0.5 * approach * (1 - hard))
     open_ = open_ * (1 - gate)
+    # A single open frame between two closures (a 40 ms schwa in "n-a-p") only half opens: the jaw
+    # cannot travel there and back in one frame, and a full flash would flicker.
+    lone = (closure[:-2] > 0) & (closure[1:-1] == 0) & (closure[2:] > 0) if n > 2 else np.zeros(0, bool)
+    open_[1:-1][lone] *= 0.5
     # Silence: shut, except the lead-in before speech and the settling after it.
     quiet = closure > 0
     near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * cfg.lead_frames + 1), mode="same") > 0
