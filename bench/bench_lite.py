@@ -57,7 +57,45 @@ def main() -> None:
     for i in range(n):
         rig.render(0.5 + 0.5 * np.sin(i / 5), 0.2, 0.0, np.array([0.01 * np.sin(i / 9), 0.0, 0.01]))
     warp_fps = n / (time.perf_counter() - t)
-    write("lite", {"runs": runs, "warp_plus_mouth_fps_512": round(warp_fps, 1), "peak_rss_MiB": round(peak_rss_mib(), 1)})
+    write("lite", {"runs": runs, "warp_plus_mouth_fps_512": round(warp_fps, 1), "articulation": articulation(tmp),
+                   "peak_rss_MiB": round(peak_rss_mib(), 1)})
+
+
+def articulation(tmp: Path) -> dict:
+    """Vowel shapes and bilabial closures from espeak-ng speech, rendered on Grace Hopper's rig.
+
+    ee/oo: inner-mouth width / height at the middle of a sustained vowel. Closures: the smallest
+    opening between the two vowels of papa / mama / baba (0 = lips shut) and how many frames it is held.
+    """
+    import subprocess
+
+    from hallo4.articulation import articulate
+
+    img = np.asarray(media.load_image(EX / "portraits" / "grace_hopper.jpg").resize((436, 512)))
+    rig = FaceRig(img, F.analyze_face(img, require=True).landmarks)
+
+    def speak(text: str) -> np.ndarray:
+        wav = tmp / "say.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, capture_output=True)
+        return np.concatenate([np.zeros(4800, np.float32), media.load_audio(wav, 16000)])
+
+    out: dict = {}
+    for name, text in (("ee", "[[i::::::]]"), ("oo", "[[u::::::]]")):
+        art = articulate(speak(text))
+        voiced = np.flatnonzero(art.open > 0.05)
+        mid = voiced[len(voiced) // 4: 3 * len(voiced) // 4]
+        o, sp = float(np.median(art.open[mid])), float(np.median(art.spread[mid]))
+        dst = rig.landmarks_at(o, sp, 0.0, np.zeros(3))
+        ratio = float(np.linalg.norm(dst[308, :2] - dst[78, :2]) / (dst[14, 1] - dst[13, 1]))
+        out[name] = {"open": round(o, 3), "spread": round(sp, 3), "width_over_height": round(ratio, 2)}
+    for word in ("papa", "mama", "baba"):
+        art = articulate(speak(word))
+        vowels = np.flatnonzero(art.open > 0.3)
+        split = np.flatnonzero(np.diff(vowels) > 1)
+        between = art.open[vowels[split[0]] + 1:vowels[split[0] + 1]] if len(split) else np.array([np.nan])
+        out[word] = {"min_open_between_vowels": round(float(np.min(between)), 3),
+                     "closed_frames": int(np.sum(between < 0.02))}
+    return out
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from hallo4.engines.lite import FaceRig
 SR = 16000
 NO_HEAD = np.zeros(3, np.float32)
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is a system dependency (packages.txt)")
-
-
 def speak(tmp_path, text: str, lead_silence: float = 0.0) -> np.ndarray:
+    """Synthetic speech from espeak-ng (a system package listed in packages.txt), written into tmp_path."""
+    assert shutil.which("espeak-ng"), "espeak-ng is missing: apt-get install espeak-ng (it is listed in packages.txt)"
     wav = tmp_path / f"{abs(hash(text))}.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, capture_output=True)
     audio = media.load_audio(wav, SR)
