@@ -348,7 +348,7 @@ class FaceRig:
             d[:, 1] += self.w_jaw * jaw - self.w_lift * jaw
         else:
             d[:, 1] += self.close_dy * (jaw / max(self.rest_gap, 1e-6))
-        spread_px = (0.10 * max(spread, 0.0) + 0.2 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
+        spread_px = (0.12 * max(spread, 0.0) + 0.28 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += self.w_spread * self.spread_dir * spread_px
         d[:, 1] += self.lid_dy * blink
         dst[:n] += d

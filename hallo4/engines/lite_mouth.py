@@ -172,7 +172,7 @@ class MouthRenderer:
         teeth_px = inside[(inside.min(1) > 0.6 * inside.max(1)) & (inside.mean(1) > 0.9 * self.skin.mean())] if len(inside) else inside
         # Otherwise ivory under the portrait's light: the skin's colour cast, a little of its brightness.
         lum = float(self.skin.mean()) / 170.0
-        cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.3
+        cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.4
         ivory = np.array([236, 230, 218], np.float32) * cast * float(np.clip(0.9 + 0.2 * (lum - 1), 0.55, 1.05))
         self.photo_teeth = len(teeth_px) >= 12
         self.teeth = np.median(teeth_px, 0) if self.photo_teeth else ivory
