@@ -8,7 +8,7 @@ silence. Speakers move the mouth before the sound comes (coarticulation), so ons
 audio by about two frames; closures are held at least two frames so nothing flickers for one frame.
 
 Hand-written on purpose: no maintained library maps speech to lip shapes without a learned model.
-The acoustic measures come from `hallo4.audio_features.articulatory_features` (librosa LPC).
+The acoustic measures come from `hallo4.audio_features.articulatory_features` (LPC formants, level dips, nasal murmur).
 """
 
 from __future__ import annotations

@@ -375,24 +375,30 @@ class FaceRig:
         polys = local[tri]
         for k in range(len(tri)):
             cv2.fillConvexPoly(ids, polys[k], int(k), lineType=cv2.LINE_8, shift=4)
-        # Affine dst -> src per triangle: [x y 1] @ A = [sx sy]
-        D = np.concatenate([dst[tri], np.ones((len(tri), 3, 1), np.float32)], axis=2)
-        S = self.src[tri]
-        det = np.linalg.det(D)
+        # Affine dst -> src per triangle: [x y 1] @ A = [sx sy]. The 3x3 inverse is written out (adjugate
+        # over determinant): batched LAPACK solves of a thousand 3x3 systems cost more than the warp.
+        P = dst[tri].astype(np.float64)
+        x0, y0, x1, y1, x2, y2 = P[:, 0, 0], P[:, 0, 1], P[:, 1, 0], P[:, 1, 1], P[:, 2, 0], P[:, 2, 1]
+        det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1)
         ok = np.abs(det) > 1e-6
-        A = np.zeros((len(tri), 3, 2), np.float32)
-        A[ok] = np.linalg.solve(D[ok], S[ok])
+        inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        adj = np.stack([
+            np.stack([y1 - y2, y2 - y0, y0 - y1], 1),
+            np.stack([x2 - x1, x0 - x2, x1 - x0], 1),
+            np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], 1),
+        ], 1) * inv_det[:, None, None]  # inverse of D = [[x y 1] per vertex]
+        A = np.einsum("nij,njk->nik", adj, self.src[tri].astype(np.float64)).astype(np.float32)
         A[~ok] = np.array([[1, 0], [0, 1], [0, 0]], np.float32)
-        A = np.concatenate([A, np.array([[[1, 0], [0, 1], [0, 0]]], np.float32)])  # id -1 -> identity
-        sel = A[ids]  # (H, W, 3, 2)
-        map_x = self.gx * sel[..., 0, 0] + self.gy * sel[..., 1, 0] + sel[..., 2, 0]
-        map_y = self.gx * sel[..., 0, 1] + self.gy * sel[..., 1, 1] + sel[..., 2, 1]
-        # A pixel rasterised into a thin neighbour triangle extrapolates that triangle's affine map and
-        # can fetch a far-away pixel (a bright speck at the mouth corner): keep every sample within a
-        # pixel of its source triangle.
-        lo, hi = self._src_lo[ids], self._src_hi[ids]
-        map_x = np.clip(map_x, lo[..., 0], hi[..., 0])
-        map_y = np.clip(map_y, lo[..., 1], hi[..., 1])
+        # One gather per pixel: the affine (6 numbers) and, so that a pixel rasterised into a thin
+        # neighbour triangle cannot extrapolate its map to a far-away pixel (a bright speck at the mouth
+        # corner), the source triangle's box grown by a pixel (4 numbers). Id -1: identity, unclamped.
+        table = np.concatenate([A.reshape(len(tri), 6), self._src_lo[:-1], self._src_hi[:-1]], axis=1)
+        table = np.concatenate([table, np.array([[1, 0, 0, 1, 0, 0, -1e9, -1e9, 1e9, 1e9]], np.float32)]).astype(np.float32)
+        sel = table[ids]  # (H, W, 10)
+        map_x = self.gx * sel[..., 0] + self.gy * sel[..., 2] + sel[..., 4]
+        map_y = self.gx * sel[..., 1] + self.gy * sel[..., 3] + sel[..., 5]
+        np.clip(map_x, sel[..., 6], sel[..., 8], out=map_x)
+        np.clip(map_y, sel[..., 7], sel[..., 9], out=map_y)
         frame = self.image.copy()
         frame[ry0:ry1, rx0:rx1] = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return frame
