@@ -12,7 +12,6 @@ stay visible.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -75,7 +74,8 @@ def bearded(img: np.ndarray) -> np.ndarray:
         x, y = xs[k], ys[k]
         ang = np.pi / 2 + rng.normal(0, 0.35)
         ln = rng.uniform(0.01, 0.025) * fh
-        cv2.line(hair, (int(x), int(y)), (int(x + ln * np.cos(ang)), int(y + ln * np.sin(ang))), float(rng.uniform(0.5, 1.0)), 1, cv2.LINE_AA)
+        end = (int(x + ln * np.cos(ang)), int(y + ln * np.sin(ang)))
+        cv2.line(hair, (int(x), int(y)), end, float(rng.uniform(0.5, 1.0)), 1, cv2.LINE_AA)
     hair = np.clip(hair, 0, 1) * cv2.GaussianBlur(region.astype(np.float32), (0, 0), 2.0)
     colour = np.array([52, 40, 34], np.float32)
     return np.clip(out * (1 - 0.85 * hair[..., None]) + colour * 0.85 * hair[..., None], 0, 255).astype(np.uint8)
@@ -96,7 +96,8 @@ def small_face(img: np.ndarray, face_px: int = 100) -> np.ndarray:
     s = face_px / F.face_height(lm)
     h, w = img.shape[:2]
     small = cv2.resize(img, (int(w * s), int(h * s)), interpolation=cv2.INTER_AREA)
-    canvas = cv2.copyMakeBorder(small, 0, max(0, 512 - small.shape[0]), 0, max(0, 512 - small.shape[1]), cv2.BORDER_REFLECT)
+    pad_y, pad_x = max(0, 512 - small.shape[0]), max(0, 512 - small.shape[1])
+    canvas = cv2.copyMakeBorder(small, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT)
     return canvas[:512, :512]
 
 
@@ -137,7 +138,8 @@ def speech_shapes(tmp: Path) -> dict[str, tuple[float, float]]:
         art = articulate(media.load_audio(wav, SR), SR)
         if name == "m":
             voiced = np.flatnonzero(art.open > 0.2)
-            between = [i for i in range(len(art.open)) if voiced.size and voiced[0] < i < voiced[-1] and art.closure[i] > 0]
+            between = [i for i in range(len(art.open))
+                       if voiced.size and voiced[0] < i < voiced[-1] and art.closure[i] > 0]
             i = between[len(between) // 2] if between else int(np.argmin(art.open))
         else:
             i = int(np.flatnonzero(art.open > 0.05).mean())
@@ -155,25 +157,30 @@ def mouth_crop(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return cv2.resize(crop, (crop.shape[1] * ZOOM, crop.shape[0] * ZOOM), interpolation=cv2.INTER_NEAREST)
 
 
+def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     shapes = speech_shapes(tmp)
-    columns = [("rest", 0.0, 0.0), ("half", 0.5, 0.0), ("full", 1.0, 0.0)] + [(k, *shapes[k]) for k in ("ee", "oo", "m")]
+    columns = [("rest", 0.0, 0.0), ("half", 0.5, 0.0), ("full", 1.0, 0.0)]
+    columns += [(k, *shapes[k]) for k in ("ee", "oo", "m")]
     tile_w, tile_h, label_w, head_h = 256, 170, 190, 26
     rows, report = [], []
     for name, img in portraits():
         analysis = F.analyze_face(img, require=False)
         row = np.full((tile_h, label_w + tile_w * len(columns), 3), 255, np.uint8)
-        cv2.putText(row, name[:26], (6, tile_h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        _label(row, name[:26], (6, tile_h // 2), (0, 0, 0))
         if not analysis.found:
-            cv2.putText(row, "no face found", (6, tile_h // 2 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (180, 0, 0), 1, cv2.LINE_AA)
+            _label(row, "no face found", (6, tile_h // 2 + 18), (180, 0, 0))
             rows.append(row)
             report.append({"portrait": name, "face": False})
             continue
         lm = analysis.landmarks
         rig = FaceRig(img, lm)
         fh = F.face_height(lm)
-        cv2.putText(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (90, 90, 90), 1, cv2.LINE_AA)
+        _label(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), (90, 90, 90))
         warns = mouth_warnings(lm)
         if warns:
             cv2.putText(row, "warning: " + ("small face" if "small" in warns[0] else "turned"), (6, tile_h // 2 + 36),
@@ -199,7 +206,7 @@ def main() -> None:
     head = np.full((head_h, rows[0].shape[1], 3), 255, np.uint8)
     for k, (col, o, s) in enumerate(columns):
         text = f"{col}  open {o:.2f} spread {s:+.2f}"
-        cv2.putText(head, text, (label_w + k * tile_w + 8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        _label(head, text, (label_w + k * tile_w + 8, 18), (0, 0, 0))
     sheet = np.concatenate([head] + rows, axis=0)
     out = ROOT / "docs" / "gallery.png"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -174,6 +174,7 @@ def test_small_or_turned_faces_are_warned_about(rigs, tmp_path, examples_dir, sp
     assert any("turned" in w for w in mouth_warnings(turned))
     from hallo4.engines import GenerationRequest, get_engine
 
-    res = get_engine("lite").generate(GenerationRequest(portrait=examples_dir / "portraits" / "astronaut.png", audio=speech_path,
-                                                        size=256, max_seconds=0.4, seed=0, output=tmp_path / "small.mp4"))
+    req = GenerationRequest(portrait=examples_dir / "portraits" / "astronaut.png", audio=speech_path, size=256,
+                            max_seconds=0.4, seed=0, output=tmp_path / "small.mp4")
+    res = get_engine("lite").generate(req)
     assert any("face is small" in w for w in res.warnings)

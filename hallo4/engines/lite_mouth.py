@@ -160,7 +160,8 @@ class MouthRenderer:
         d_out = polygon_signed_distance(outer, xs, ys)
         box = img[y0:y1, x0:x1].reshape(-1, 3)
         lip_px = box[((d_out > 1) & (d_in < -1)).ravel()]
-        skin = img[max(int(lm[1, 1]) - 3, 0):int(lm[1, 1]) + 3, max(int(lm[1, 0]) - 3, 0):int(lm[1, 0]) + 3].reshape(-1, 3)
+        nx, ny = int(lm[F.NOSE_TIP, 0]), int(lm[F.NOSE_TIP, 1])
+        skin = img[max(ny - 3, 0):ny + 3, max(nx - 3, 0):nx + 3].reshape(-1, 3)
         self.skin = np.median(skin, 0) if len(skin) else np.full(3, 170.0, np.float32)
         self.lip = np.median(lip_px, 0) if len(lip_px) > 4 else self.skin * np.array([0.85, 0.6, 0.6], np.float32)
         # How colourful the portrait is: black-and-white photos and monochrome paintings get a grey interior.
@@ -169,7 +170,8 @@ class MouthRenderer:
         self.colourful = float(np.clip(chroma / 0.12, 0, 1))
         # The portrait's own teeth, when it shows them: bright, low-saturation pixels inside the inner lips.
         inside = box[(d_in > 1).ravel()]
-        teeth_px = inside[(inside.min(1) > 0.6 * inside.max(1)) & (inside.mean(1) > 0.9 * self.skin.mean())] if len(inside) else inside
+        toothlike = (inside.min(1) > 0.6 * inside.max(1)) & (inside.mean(1) > 0.9 * self.skin.mean())
+        teeth_px = inside[toothlike] if len(inside) else inside
         # Otherwise ivory under the portrait's light: the skin's colour cast, a little of its brightness.
         lum = float(self.skin.mean()) / 170.0
         cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.4
@@ -178,8 +180,9 @@ class MouthRenderer:
         self.teeth = np.median(teeth_px, 0) if self.photo_teeth else ivory
         self.teeth_len = 0.034 * self.face_h
         if self.photo_teeth:  # the portrait's own visible tooth length, measured down the middle column
-            col = (d_in > 0) & (np.abs(xs - lm[13, 0]) < 2) & (img[y0:y1, x0:x1].min(2) > 0.6 * img[y0:y1, x0:x1].max(2)) \
-                & (img[y0:y1, x0:x1].mean(2) > 0.9 * self.skin.mean())
+            crop = img[y0:y1, x0:x1]
+            col = (d_in > 0) & (np.abs(xs - lm[13, 0]) < 2) & (crop.min(2) > 0.6 * crop.max(2)) \
+                & (crop.mean(2) > 0.9 * self.skin.mean())
             rows = np.flatnonzero(col.any(1))
             if len(rows):
                 self.teeth_len = float(np.clip(rows.max() - rows.min() + 1, 0.02 * self.face_h, 0.06 * self.face_h))
@@ -201,7 +204,8 @@ class MouthRenderer:
         self.feather = float(max(1.0, 0.008 * self.face_h))
         self.cavity_deep = self._tint(self.lip * 0.09 + np.array([4, 1, 1], np.float32))
         self.cavity_edge = self._tint(self.lip * 0.42)
-        self.tongue_rgb = self._tint(self.lip * np.array([0.82, 0.62, 0.64], np.float32) + np.array([18, 0, 4], np.float32))
+        tongue = self.lip * np.array([0.82, 0.62, 0.64], np.float32) + np.array([18, 0, 4], np.float32)
+        self.tongue_rgb = self._tint(tongue)
         self.teeth = self._tint(self.teeth)
 
     def _tint(self, rgb: np.ndarray) -> np.ndarray:
@@ -250,7 +254,8 @@ class MouthRenderer:
             mound = 1 - u**2 / 0.5 - ((v - 1.0) / 0.42) ** 2
             tongue = _smoothstep(mound / 0.25) * tongue_amt
             lit = (0.55 + 0.45 * np.clip((1 - v) / 0.4, 0, 1))[..., None]  # top of the mound catches light
-            rgb = rgb * (1 - tongue[..., None]) + (self.tongue_rgb * lit) * tongue[..., None] * (1 - 0.5 * u[..., None] ** 2)
+            colour = self.tongue_rgb * lit * (1 - 0.5 * u[..., None] ** 2)
+            rgb = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
         # 4. Upper teeth: hang from the upper lip curve, shorter towards the corners, only when open enough.
         teeth_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.012) / 0.02)))
         teeth = np.zeros_like(sd)
@@ -259,7 +264,8 @@ class MouthRenderer:
             edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
             across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
             teeth = edge * across * teeth_amt
-            shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length)))
+            under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
+            shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
             if half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
                 gaps = sum(np.exp(-(((u - c) * half_w) / 0.7) ** 2) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
                 shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
@@ -317,4 +323,5 @@ class MouthRenderer:
         hh, ww = lay.cavity.shape
         region = frame[lay.y0:lay.y0 + hh, lay.x0:lay.x0 + ww].astype(np.float32)
         a = lay.cavity[..., None]
-        frame[lay.y0:lay.y0 + hh, lay.x0:lay.x0 + ww] = np.clip(region * (1 - a) + lay.rgb * a + 0.5, 0, 255).astype(np.uint8)
+        out = np.clip(region * (1 - a) + lay.rgb * a + 0.5, 0, 255).astype(np.uint8)
+        frame[lay.y0:lay.y0 + hh, lay.x0:lay.x0 + ww] = out
