@@ -109,7 +109,7 @@ def _lead(x: np.ndarray, frames: int) -> np.ndarray:
     """Anticipation: an opening that starts at frame k is already under way from frame k - `frames`."""
     y = x.copy()
     for k in range(1, frames + 1):
-        ahead = np.concatenate([x[k:], np.repeat(x[-1:], k)]) if len(x) else x
+        ahead = np.concatenate([x[k:], np.repeat(x[-1:], len(x) - len(x[k:]))]) if len(x) else x
         y = np.maximum(y, ahead * (1.0 - k / (frames + 1)))
     return y
 
@@ -163,7 +163,8 @@ def articulate(audio: np.ndarray, sr: int = 16000, fps: float = 25.0, expressive
     open_[1:-1][lone] *= 0.5
     # Silence: shut, except the lead-in before speech and the settling after it.
     quiet = closure > 0
-    near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * cfg.lead_frames + 1), mode="same") > 0
+    k = cfg.lead_frames
+    near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * k + 1), mode="full")[k:k + n] > 0
     open_[quiet & ~near_sound] = 0.0
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
     open_ = _limit_rise(open_, cfg.max_rise_per_frame)

@@ -178,6 +178,8 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     audio = np.asarray(audio, np.float32)
     env = speech_envelope(audio, sr, fps)
     n = len(env)
+    # Whole video frames of samples (at least one), so every frame has its 10 ms sub-frames.
+    audio = np.pad(audio, (0, max(0, int(math.ceil(n * sr / fps)) - len(audio))))
     # 1. Formants on a 30 ms window, LPC order 2 + kHz (the textbook rule: 18 at 16 kHz).
     win = int(0.030 * sr)
     f1, f2 = _formants(_frames(audio, sr, fps, win), sr, order=2 + int(sr // 1000))
@@ -186,7 +188,9 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     m = len(audio) // sub
     rms = np.sqrt(np.mean(audio[: m * sub].reshape(m, sub) ** 2, axis=1) + 1e-12) if m else np.zeros(1)
     db_sub = 20 * np.log10(rms + 1e-9)
-    top = np.percentile(db_sub, 98) if m else 0.0
+    # Relative to the loud part of the clip, but never below -40 dBFS: digital silence or a near-silent
+    # recording must not count as loud just because nothing in it is louder.
+    top = max(float(np.percentile(db_sub, 98)), -40.0) if m else 0.0
     db_sub = np.maximum(db_sub - top, -60.0)
     per = sr / fps / sub  # sub-frames per video frame (4 at 25 fps)
     starts = np.clip((np.arange(n) * per).astype(int), 0, max(len(db_sub) - 1, 0))

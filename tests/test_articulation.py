@@ -106,3 +106,14 @@ def test_no_one_frame_flicker_and_real_articulation_on_a_story(examples_dir):
 
     r = np.corrcoef(speech_envelope(env, SR), o)[0, 1]
     assert r < 0.9, r
+
+
+def test_silence_and_tiny_clips():
+    """Digital silence keeps the lips shut (the level is not only relative); one-frame clips work."""
+    from hallo4.audio_features import num_video_frames
+
+    silent = articulate(np.zeros(SR, np.float32), SR)
+    assert silent.open.max() == 0.0 and silent.closure.min() == 1.0
+    for samples in (100, 700, 1300):
+        art = articulate(np.random.default_rng(0).normal(0, 0.1, samples).astype(np.float32), SR)
+        assert len(art.open) == len(art.spread) == num_video_frames(samples, SR) and np.isfinite(art.open).all()
