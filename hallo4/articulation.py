@@ -136,7 +136,7 @@ def articulate(audio: np.ndarray, sr: int = 16000, fps: float = 25.0, expressive
     f1 = np.nan_to_num(feats.f1, nan=500.0)
     f2 = np.nan_to_num(feats.f2, nan=1500.0)
     loud = _ramp(feats.level_db, -30.0, -6.0) ** 0.7
-    vowel_open = np.clip(0.12 + 0.88 * _ramp(f1, 250.0, 760.0), 0, 1) * loud
+    vowel_open = np.clip(0.25 + 0.75 * _ramp(f1, 250.0, 760.0), 0, 1) * loud  # "ee" still parts the lips
     close_vowel = _ramp(-f1, -600.0, -380.0)  # 1 for F1 <= 380 Hz
     front = _ramp(f2, 1500.0, 2100.0)
     back = _ramp(-f2, -1700.0, -1150.0)

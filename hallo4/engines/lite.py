@@ -1,13 +1,13 @@
 """The `lite` engine: a talking portrait on the CPU with no downloaded weights.
 
-It animates the uploaded photo itself: mediapipe's face mesh gives 478 landmarks; audio features give
-per-frame jaw opening, lip spread/rounding; blinks follow a seeded natural schedule; head motion comes
+It animates the uploaded photo itself: mediapipe's face mesh gives 478 landmarks; the speech gives
+per-frame jaw opening, lip spread/rounding and closures (hallo4.articulation); blinks follow a seeded natural schedule; head motion comes
 from a skeleton sequence (retargeted) or idle motion. Rendering is a piecewise-affine warp over the
 face-mesh triangles plus two anchor rings (the head moves, the background stays), and a synthesised
-mouth interior (cavity, teeth, tongue) so an open mouth never shows stretched lip pixels.
+mouth interior (cavity, teeth, tongue; lite_mouth.py) so an open mouth never shows stretched lip pixels.
 
 Hand-written because no maintained library does landmark-driven portrait warping; the heavy lifting is
-OpenCV (rasterising, remap) and scipy (Delaunay).
+OpenCV (rasterising, remap) and scipy (Delaunay outside the face mesh).
 """
 
 from __future__ import annotations
