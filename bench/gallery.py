@@ -3,7 +3,7 @@
 python bench/gallery.py  ->  docs/gallery.png  (and bench/results/gallery.json with the measured shapes)
 
 Rows: every portrait in examples/portraits plus variants made from them that the engine was not
-tuned on (a painting, a beard, a low-resolution webcam still, a small face, black and white).
+tuned on (a painting, a beard, a low-resolution webcam still, a small face, black and white, a tilted head).
 "ee", "oo" and "m" are not hand-set: they are the mouth shapes `hallo4.articulation` computes from
 espeak-ng speech (the middle of a sustained vowel; the closure of "m" in "ama"), so the sheet
 shows the whole speech -> mouth path. Crops are upscaled 2x with nearest-neighbour so pixel edges
@@ -101,6 +101,13 @@ def small_face(img: np.ndarray, face_px: int = 100) -> np.ndarray:
     return canvas[:512, :512]
 
 
+def tilted(img: np.ndarray, degrees: float = 20.0) -> np.ndarray:
+    """The portrait rolled by `degrees` (a head tilted to one side), borders reflected."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+
 def black_and_white(img: np.ndarray) -> np.ndarray:
     g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     return np.repeat(g[..., None], 3, axis=2)
@@ -120,6 +127,7 @@ def portraits() -> list[tuple[str, np.ndarray]]:
         ("webcam 176px (hopper)", webcam(hopper)),
         ("100px face (hopper)", small_face(hopper)),
         ("black & white (astronaut)", black_and_white(astro)),
+        ("tilted 20 deg (hopper)", tilted(hopper)),
     ]
     return out
 

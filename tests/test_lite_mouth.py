@@ -156,6 +156,24 @@ def test_jaw_moves_chin_and_lower_lip_not_the_upper_face(rigs):
     assert d[13, 1] <= 0  # the upper lip lifts, never drops
 
 
+def test_a_tilted_head_opens_along_the_face(rigs):
+    """Rolled 20 degrees, the jaw drops along the face's own down direction and teeth still hang from the lip."""
+    src = rigs["hopper"].image
+    h, w = src.shape[:2]
+    img = cv2.warpAffine(src, cv2.getRotationMatrix2D((w / 2, h / 2), 20.0, 1.0), (w, h), flags=cv2.INTER_CUBIC,
+                         borderMode=cv2.BORDER_REFLECT)
+    rig = FaceRig(img, F.analyze_face(img, require=True).landmarks)
+    d = rig.landmarks_at(1.0, 0.0, 0.0, NO_HEAD) - rig.src
+    eyes = rig.src[list(F.LEFT_EYE)].mean(0) - rig.src[list(F.RIGHT_EYE)].mean(0)
+    down = np.array([-eyes[1], eyes[0]]) / np.linalg.norm(eyes)  # perpendicular to the eye line, towards the chin
+    for i in (14, 17, F.CHIN):
+        cos = float(np.dot(d[i], down) / np.linalg.norm(d[i]))
+        assert cos > np.cos(np.radians(6)), (i, np.degrees(np.arccos(cos)))
+    dst = rig.landmarks_at(0.8, 0.0, 0.0, NO_HEAD)
+    lay = rig.mouth.layers(dst, (rig.h, rig.w))
+    assert (lay.teeth <= lay.cavity + 1e-6).all() and lay.teeth.max() > 0.5
+
+
 def test_closed_track_closes_a_portraits_parted_lips(rigs):
     """A smiling portrait with its teeth showing still shuts its lips on a closure (open = 0)."""
     rig = rigs["astronaut"]

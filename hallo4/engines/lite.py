@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..paths import outputs_dir
 from ..progress import Progress, ProgressCallback, as_progress
 from .base import GenerationRequest, GenerationResult
-from .lite_mouth import MouthRenderer, mouth_warnings, rig_triangles
+from .lite_mouth import MouthRenderer, face_roll, mouth_warnings, rig_triangles, rotate
 
 FPS = 25.0
 SR = 16000
@@ -262,8 +262,14 @@ class FaceRig:
         self.skin = skin.astype(np.float32)
 
     def _local_weights(self, lm: np.ndarray) -> None:
-        """Per-landmark weights for jaw drop, upper-lip lift, lip spread and eyelid closure."""
+        """Per-landmark weights for jaw drop, upper-lip lift, lip spread and eyelid closure.
+
+        Worked out in the face's upright frame (rotated by its roll about the mouth), so a tilted head
+        opens its jaw along the face, not straight down the image; `landmarks_at` rotates back.
+        """
         n = self.n_face
+        self.roll0 = face_roll(lm)
+        lm = rotate(lm[:, :2], self.mouth_c, -self.roll0).astype(np.float32)
         p = lm[self.face_idx]
         lower_in_y = lm[14, 1]
         chin_y = lm[F.CHIN, 1]
@@ -351,7 +357,7 @@ class FaceRig:
         spread_px = (0.12 * max(spread, 0.0) + 0.28 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += self.w_spread * self.spread_dir * spread_px
         d[:, 1] += self.lid_dy * blink
-        dst[:n] += d
+        dst[:n] += rotate(d, np.zeros(2, np.float32), self.roll0)  # back from the face's upright frame
         # Rigid head motion: roll about the neck pivot, then translate.
         tx, ty, roll = float(head[0]) * self.iod, float(head[1]) * self.iod, float(head[2])
         c, s = math.cos(roll), math.sin(roll)

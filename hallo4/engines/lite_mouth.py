@@ -137,6 +137,19 @@ def rig_triangles(points: np.ndarray, n_face: int = 468) -> np.ndarray:
     return np.concatenate([hole, face, outer]).astype(np.int32)
 
 
+def face_roll(points: np.ndarray) -> float:
+    """Roll of the face (radians, image y down): the angle of the line from the right to the left eye."""
+    d = points[list(F.LEFT_EYE), :2].mean(0) - points[list(F.RIGHT_EYE), :2].mean(0)
+    return float(np.arctan2(d[1], d[0]))
+
+
+def rotate(points: np.ndarray, centre: np.ndarray, angle: float) -> np.ndarray:
+    """Points (..., 2) rotated by `angle` radians about `centre` (image coordinates)."""
+    c, s = np.cos(angle), np.sin(angle)
+    rel = points[..., :2] - centre
+    return np.stack([c * rel[..., 0] - s * rel[..., 1], s * rel[..., 0] + c * rel[..., 1]], -1) + centre
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
@@ -216,9 +229,13 @@ class MouthRenderer:
     def layers(self, points: np.ndarray, image_shape: tuple[int, int]) -> MouthLayers | None:
         """The interior for rig/landmark positions `points` (478+ x 2), or None when the lips are shut."""
         poly = inner_lip_polygon(points)
-        up = points[list(UPPER_INNER)]
-        lo = points[list(LOWER_INNER)]
-        gap = float(points[14, 1] - points[13, 1])
+        # Teeth, tongue and shading are laid out in the face's upright frame (a tilted head tilts them).
+        centre = points[[13, 14], :2].mean(0).astype(np.float32)
+        roll = face_roll(points)
+        upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
+        up = upright[list(UPPER_INNER)]
+        lo = upright[list(LOWER_INNER)]
+        gap = float(upright[14, 1] - upright[13, 1])
         if gap < 0.75:
             return None
         h, w = image_shape
@@ -229,13 +246,16 @@ class MouthRenderer:
             return None
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         sd = polygon_signed_distance(poly, xs, ys)
+        img_xs, img_ys = xs, ys  # the photo's own interior is sampled in image coordinates
+        xs, ys = np.moveaxis(rotate(np.stack([xs, ys], -1), centre, -roll), -1, 0)
         # 1. Cavity alpha: 0 on and outside the polygon, feathered inwards (never spills onto the lips).
         feather = min(self.feather, max(0.6, 0.35 * gap))
         cavity = _smoothstep(sd / feather)
         fh = self.face_h
         open_rel = gap / fh  # ~0.1 is a wide "ah"
-        cx = float(points[[13, 14], 0].mean())
-        half_w = max(float(poly[:, 0].max() - poly[:, 0].min()) / 2, 1.0)
+        cx = float(centre[0])
+        upoly = rotate(poly, centre, -roll)
+        half_w = max(float(upoly[:, 0].max() - upoly[:, 0].min()) / 2, 1.0)
         u = (xs - cx) / half_w  # -1 .. 1 corner to corner
         # Lip lines as smooth curves (the inner lip points wobble; teeth and tongue do not).
         top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)
@@ -281,8 +301,9 @@ class MouthRenderer:
             rgb = rgb * (1 - lower[..., None]) + colour * lower[..., None]
             teeth = np.maximum(teeth, lower)
         if self.photo_interior:
-            low_mask = self._carry(rgb, xs, ys, lo, self._src_lo, self._src_lower, upper=False)
-            up_mask = self._carry(rgb, xs, ys, up, self._src_up, self._src_upper, upper=True)
+            img_up, img_lo = points[list(UPPER_INNER), :2], points[list(LOWER_INNER), :2]
+            low_mask = self._carry(rgb, img_xs, img_ys, img_lo, self._src_lo, self._src_lower, upper=False)
+            up_mask = self._carry(rgb, img_xs, img_ys, img_up, self._src_up, self._src_upper, upper=True)
             teeth = np.maximum(teeth, np.maximum(up_mask, low_mask))
         return MouthLayers(x0, y0, rgb.astype(np.float32), cavity.astype(np.float32),
                            (teeth * cavity).astype(np.float32), (tongue * cavity).astype(np.float32))
