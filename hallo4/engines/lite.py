@@ -323,6 +323,14 @@ class FaceRig:
         dy = (p[:, 1] - self.mouth_c[1]) / (self.mouth_half_w * 1.0)
         self.w_spread = np.clip(1.25 * np.exp(-(dx**4) - dy**2), 0, 1).astype(np.float32)
         self.spread_dir = ((p[:, 0] - cx) / self.mouth_half_w).astype(np.float32)
+        # Rounding ("oo") also purses the lips: each lip bulges away from the opening, most in the middle,
+        # the inner edge fully, the outer edge half, the skin beyond fading out. The opening turns round.
+        th_up = max(float(upper_y[np.argmin(np.abs(p[:, 0] - cx))] - lm[0, 1]), 1.0)
+        th_lo = max(float(lm[17, 1] - lower_y[np.argmin(np.abs(p[:, 0] - cx))]), 1.0)
+        f_up = np.clip(1 - 0.5 * (upper_y - p[:, 1]) / th_up, 0, 1) * (p[:, 1] <= upper_y)
+        f_lo = np.clip(1 - 0.5 * (p[:, 1] - lower_y) / th_lo, 0, 1) * (p[:, 1] >= lower_y)
+        f_up[list(UPPER_INNER)], f_lo[list(LOWER_INNER)] = 1.0, 1.0
+        self.w_pucker = ((f_lo * below - f_up * (1 - below)) * taper).astype(np.float32)
         # Eyelids: each upper-lid point travels to the lower-lid point at the same x.
         self.lid_dy = np.zeros(n, np.float32)
         for loop in (F.LEFT_EYE, F.RIGHT_EYE):
@@ -354,6 +362,7 @@ class FaceRig:
             d[:, 1] += self.w_jaw * jaw - self.w_lift * jaw
         else:
             d[:, 1] += self.close_dy * (jaw / max(self.rest_gap, 1e-6))
+        d[:, 1] += self.w_pucker * (0.02 * self.face_h * max(-spread, 0.0) * min(open_amt / 0.2, 1.0))
         spread_px = (0.12 * max(spread, 0.0) + 0.28 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += self.w_spread * self.spread_dir * spread_px
         d[:, 1] += self.lid_dy * blink
