@@ -258,8 +258,6 @@ class FaceRig:
         rx0, ry0, rx1, ry1 = self.roi
         gy, gx = np.mgrid[ry0:ry1, rx0:rx1].astype(np.float32)
         self.gx, self.gy = gx, gy
-        skin = self.image[int(lm[1, 1]) - 3:int(lm[1, 1]) + 3, int(lm[1, 0]) - 3:int(lm[1, 0]) + 3].reshape(-1, 3).mean(0)
-        self.skin = skin.astype(np.float32)
 
     def _local_weights(self, lm: np.ndarray) -> None:
         """Per-landmark weights for jaw drop, upper-lip lift, lip spread and eyelid closure.
