@@ -200,6 +200,25 @@ def make_accelerator(cfg: DPOConfig, *, find_unused_parameters: bool = False):
                        cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
 
 
+def _configure_deepspeed(accelerator, cfg: DPOConfig, micro: int) -> bool:
+    """Under DeepSpeed: check the config agrees with the round and give it the per-rank micro-batch (there is no
+    dataloader to read it from). ZeRO-3 is refused: it shards the weights, and the reference pass and the adapter
+    export read them whole."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type != DistributedType.DEEPSPEED:
+        return False
+    plugin = accelerator.state.deepspeed_plugin
+    if plugin.zero_stage == 3:
+        raise InputError("DeepSpeed config", "ZeRO stage 3 is not supported by the DPO trainer",
+                         "Use ZeRO-2: accelerate launch --config_file trainer/configs/zero2.yaml ...")
+    if accelerator.gradient_accumulation_steps != cfg.grad_accum:
+        raise InputError("DeepSpeed config", f"gradient_accumulation_steps is {accelerator.gradient_accumulation_steps} "
+                         f"but --grad-accum is {cfg.grad_accum}", "Set the same value in both.")
+    plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
+    return True
+
+
 def _check_layout(cfg: DPOConfig, processes: int) -> int:
     per_rank, rest = divmod(cfg.batch_size, processes * cfg.grad_accum)
     if rest or per_rank == 0:
@@ -227,6 +246,7 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
         accelerator = make_accelerator(cfg, find_unused_parameters=not _has_pose(pair_files[0]))
     world, rank = accelerator.num_processes, accelerator.process_index
     micro = _check_layout(cfg, world)
+    deepspeed = _configure_deepspeed(accelerator, cfg, micro)
     main = accelerator.is_main_process
     device = accelerator.device
     shape = _latent_shape(pair_files[0])
@@ -241,7 +261,8 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     model, optimizer = accelerator.prepare(transformer, optimizer)
     base = accelerator.unwrap_model(model)
-    dtype = torch.float32
+    # Inputs follow the weights: float32 under DDP (autocast does the rest), bf16/fp16 under DeepSpeed.
+    dtype = next(base.parameters()).dtype
     start = 0
     ckpt = round_dir / CHECKPOINT
     metrics_path = round_dir / "metrics.jsonl"
@@ -250,7 +271,11 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
 
         # Every rank reads the same files, so they resume identical whatever the process count was before.
         set_peft_model_state_dict(base, load_file(str(ckpt / "adapter_model.safetensors")), adapter_name=ADAPTER)
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu"))
+        if (ckpt / "optimizer.pt").exists() and not deepspeed:
+            optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu"))
+        elif main:
+            print("warning: resuming without the optimizer's moments (DeepSpeed keeps them sharded per rank); "
+                  "the adapter and the step are restored", file=sys.stderr)
         if accelerator.scaler is not None and (ckpt / "scaler.pt").exists():
             accelerator.scaler.load_state_dict(torch.load(ckpt / "scaler.pt", weights_only=True))
         start = json.loads((ckpt / "state.json").read_text())["step"]
@@ -297,7 +322,7 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
         if step % cfg.save_every == 0 or step == cfg.steps:
-            _save_checkpoint(accelerator, base, optimizer, cfg, ckpt, step)
+            _save_checkpoint(accelerator, base, None if deepspeed else optimizer, cfg, ckpt, step)
     checksums = accelerate_gather_object(accelerator, adapter_checksum(base))
     if main:
         save_adapter(base, cfg, round_dir)
@@ -317,11 +342,14 @@ def accelerate_gather_object(accelerator, obj):
 
 def _save_checkpoint(accelerator, base, optimizer, cfg: DPOConfig, ckpt: Path, step: int) -> None:
     """Adapter + optimizer moments + step, written by the main process in a layout that does not depend on the
-    process count (DDP keeps the full optimizer state on every rank)."""
-    state = optimizer.state_dict()  # a collective under DeepSpeed: every rank calls it
+    process count (DDP keeps the full optimizer state on every rank; under DeepSpeed, where each rank holds only
+    its shard, `optimizer` is None and the moments are not saved)."""
     if accelerator.is_main_process:
         save_adapter(base, cfg, ckpt)
-        torch.save(state, ckpt / "optimizer.pt")
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), ckpt / "optimizer.pt")
+        else:
+            (ckpt / "optimizer.pt").unlink(missing_ok=True)
         if accelerator.scaler is not None:
             torch.save(accelerator.scaler.state_dict(), ckpt / "scaler.pt")
         (ckpt / "state.json").write_text(json.dumps({"step": step, "num_processes": accelerator.num_processes,
