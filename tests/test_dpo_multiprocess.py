@@ -54,12 +54,14 @@ def launch(args: list[str], processes: int) -> subprocess.CompletedProcess:
 
 
 def assert_same_adapter(a: dict, b: dict, rel: float = 1e-3) -> None:
-    """Equal up to float noise: Adam's first steps move each weight by about lr whatever the gradient's size, so
-    rounding differences show per element; per tensor the relative difference stays ~1e-4 (a different batch or
-    a missed gradient average gives ~1e-1)."""
+    """Equal up to float noise, measured over the whole adapter. Per tensor it is no measure: Adam moves every
+    weight by about lr whatever its gradient's size, so weights with no real signal (the text cross-attention's
+    q/k when every pair has the same prompt) follow rounding noise; in one process, splitting the same batch
+    into two micro-batches changes those tensors by up to 20% while the whole adapter moves by 0.5%."""
     assert a.keys() == b.keys()
-    for k in a:
-        assert float((a[k] - b[k]).norm() / b[k].norm().clamp_min(1e-12)) < rel, k
+    va = torch.cat([a[k].flatten() for k in sorted(a)])
+    vb = torch.cat([b[k].flatten() for k in sorted(b)])
+    assert float((va - vb).norm() / vb.norm()) < rel
 
 
 def _metrics(round_dir: Path) -> list[dict]:
@@ -96,9 +98,9 @@ def test_two_processes_match_one_and_resume_with_another_process_count(tmp_path)
     a = load_file(str(multi / "adapter_model.safetensors"))
     b = load_file(str(single / "adapter_model.safetensors"))
     assert max(float(b[k].abs().max()) for k in b if "lora_B" in k) > 1e-3  # it really trained (lora_B starts at 0)
-    # Looser than the in-process check: the demo pairs' signal is weak (margins ~1e-6), so the gradients are
-    # differences of nearly equal numbers and all-reduce rounding shows more; a missing all-reduce gives ~0.5.
-    assert_same_adapter(a, b, rel=1e-2)
+    # Looser than the synthetic in-process check: the demo pairs' signal is weak (margins ~1e-6) and the prompt is
+    # the same for every pair; one process with 2 micro-batches instead of 1 differs by 0.5% here.
+    assert_same_adapter(a, b, rel=2e-2)
 
 
 def test_accumulation_splits_the_same_global_batch(tmp_path):
@@ -117,11 +119,12 @@ def test_accumulation_splits_the_same_global_batch(tmp_path):
     assert_same_adapter(out[1], out[2])
 
 
+@pytest.mark.slow  # bf16 autocast on a CPU is slow
 def test_bf16_mixed_precision_trains_like_fp32(tmp_path):
     files = _synthetic_pairs(tmp_path, 3, 5, "p")
     adapters = {}
     for mp in ("no", "bf16"):
-        cfg = DPOConfig(steps=4, mixed_precision=mp, **{**CFG, "lr": 1e-2})
+        cfg = DPOConfig(steps=3, mixed_precision=mp, **{**CFG, "lr": 1e-2})
         model = _tiny_transformer()
         add_lora(model, cfg)
         train(model, files, [1.0] * 3, tmp_path / mp, cfg)

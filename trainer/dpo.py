@@ -193,8 +193,15 @@ def make_accelerator(cfg: DPOConfig, *, find_unused_parameters: bool = False):
     """The round's Accelerator: mixed precision and accumulation from `cfg`; the process layout (one process,
     DDP on GPUs or CPU/gloo, DeepSpeed) comes from `accelerate launch` / `accelerate config`."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import DistributedDataParallelKwargs
 
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        # accelerate keeps one global state per process and refuses a second Accelerator with other settings (the
+        # app runs rounds one after another in one process); its accumulation counter would also carry over from
+        # the last round. A single process has nothing to lose by starting fresh, and accelerate has no public reset.
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)]
     return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                        cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
