@@ -128,7 +128,8 @@ def _parse_row(index: int, row: dict[str, Any] | str, base: Path, defaults: Batc
         return Job(index, default_id, {}, row)
     job_id = str(row.get("id") or "").strip() or default_id
     if not _ID.match(job_id):
-        return Job(index, default_id, {}, f"row {index + 1}: id {job_id!r} is not a safe file name (letters, digits, . _ - only)")
+        return Job(index, default_id, {},
+                   f"row {index + 1}: id {job_id!r} is not a safe file name (letters, digits, . _ - only)")
     try:
         unknown = set(row) - set(COLUMNS) - {""}
         if unknown:
@@ -248,8 +249,8 @@ def run_batch(jobs_file: str | Path, outdir: str | Path, defaults: BatchDefaults
         else:
             res = run_job(job, outdir, engines, rank)
         if log:
-            log(f"[{rank}/{world}] {res.id}: {res.status}" + (f" in {res.seconds:.1f} s" if res.status == "done" else "")
-                + (f" - {res.error}" if res.error else ""))
+            took = f" in {res.seconds:.1f} s" if res.status == "done" else ""
+            log(f"[{rank}/{world}] {res.id}: {res.status}{took}" + (f" - {res.error}" if res.error else ""))
         mine.append((job.index, res))
     if state is not None:
         from accelerate.utils import gather_object
@@ -280,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=ENGINE_NAMES, default="lite", help="engine for rows that name none")
     p.add_argument("--size", type=int, default=512, help="long side in pixels for rows that give none")
     p.add_argument("--max-seconds", type=float, help="audio limit for rows that give none")
-    p.add_argument("--options", default="{}", help='JSON object merged under every row\'s options, e.g. \'{"model": "m"}\'')
+    p.add_argument("--options", default="{}",
+                   help='JSON object merged under every row\'s options, e.g. \'{"model": "m"}\'')
     args = p.parse_args(argv)
     try:
         options = json.loads(args.options)

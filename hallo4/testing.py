@@ -104,8 +104,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_EXPRESSIVENESS = (0.3, 1.0, 1.6)
 
 
-def make_demo_store(directory: str | Path, *, portraits: list[str | Path] | None = None, audio: str | Path | None = None,
-                    size: int = 96, seconds: float = 0.5, expressiveness: tuple[float, ...] = DEMO_EXPRESSIVENESS) -> Path:
+def make_demo_store(directory: str | Path, *, portraits: list[str | Path] | None = None,
+                    audio: str | Path | None = None, size: int = 96, seconds: float = 0.5,
+                    expressiveness: tuple[float, ...] = DEMO_EXPRESSIVENESS) -> Path:
     """A small synthetic A/B vote store to try the trainer without weights or raters.
 
     For each portrait (default: the two in examples/portraits) with one speech file (examples/audio/hello.wav)

@@ -21,7 +21,8 @@ def _summary(outdir):
 
 def _write_csv(path, rows):
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["id", "portrait", "audio", "seed", "engine", "size", "max_seconds", "options"])
+        w = csv.DictWriter(f, fieldnames=["id", "portrait", "audio", "seed", "engine", "size", "max_seconds",
+                                          "options"])
         w.writeheader()
         for r in rows:
             w.writerow(r)
@@ -82,7 +83,8 @@ def test_jsonl_jobs_and_file_level_errors(tmp_path, portrait_path, speech_path, 
     assert "duplicate id 'a'" in parsed[2].error
     assert "safe file name" in parsed[3].error
     assert "unknown column(s) colour" in parsed[4].error
-    assert main([str(jobs), "-o", str(tmp_path / "out"), "--size", "64", "--max-seconds", "0.3"]) == 1  # some rows failed
+    # Exit status 1: some rows failed.
+    assert main([str(jobs), "-o", str(tmp_path / "out"), "--size", "64", "--max-seconds", "0.3"]) == 1
     printed = json.loads(capsys.readouterr().out)
     assert printed["done"] == 1 and printed["failed"] == 4
     # A jobs file without the required columns is refused as a whole (exit 2, a message, no traceback).

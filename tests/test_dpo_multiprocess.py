@@ -91,7 +91,8 @@ def test_two_processes_match_one_and_resume_with_another_process_count(tmp_path)
     single = tmp_path / "single" / "round-001"
     one_proc = _metrics(single)
     # Same global batches in the same order, whoever computed them.
-    assert [sorted(sum(r["pairs_by_rank"], [])) for r in two_proc] == [sorted(r["pairs_by_rank"][0]) for r in one_proc[:2]]
+    together = [sorted(sum(r["pairs_by_rank"], [])) for r in two_proc]
+    assert together == [sorted(r["pairs_by_rank"][0]) for r in one_proc[:2]]
     for a, b in zip(two_proc, one_proc):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
     assert [r["step"] for r in _metrics(multi)] == [1, 2, 3, 4]

@@ -1,7 +1,7 @@
 """A DPO round: LoRA on the Hallo4 transformer, trained on A/B votes with Diffusion-DPO.
 
     python -m trainer.dpo --store data/store --model data/models/hallo4 --out data/rounds
-    accelerate launch --num_processes 4 -m trainer.dpo --store ... --batch-size 8      # 4 GPUs (DDP)
+    accelerate launch --multi_gpu --num_processes 4 -m trainer.dpo --store ... --batch-size 8   # 4 GPUs (DDP)
     accelerate launch --config_file trainer/configs/zero2.yaml -m trainer.dpo ...     # DeepSpeed ZeRO-2
 
 The reference model is the same transformer with its LoRA adapter disabled (no second copy in
@@ -220,8 +220,9 @@ def _configure_deepspeed(accelerator, cfg: DPOConfig, micro: int) -> bool:
         raise InputError("DeepSpeed config", "ZeRO stage 3 is not supported by the DPO trainer",
                          "Use ZeRO-2: accelerate launch --config_file trainer/configs/zero2.yaml ...")
     if accelerator.gradient_accumulation_steps != cfg.grad_accum:
-        raise InputError("DeepSpeed config", f"gradient_accumulation_steps is {accelerator.gradient_accumulation_steps} "
-                         f"but --grad-accum is {cfg.grad_accum}", "Set the same value in both.")
+        raise InputError("DeepSpeed config", f"gradient_accumulation_steps is "
+                         f"{accelerator.gradient_accumulation_steps} but --grad-accum is {cfg.grad_accum}",
+                         "Set the same value in both.")
     plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
     return True
 
@@ -306,7 +307,8 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
             batch = _load_batch(pair_files, idx[part])
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    mw, ml, rw, rl = dpo_step_losses(model, batch, sigma[part], noise[part], cfg, device, dtype, base=base)
+                    mw, ml, rw, rl = dpo_step_losses(model, batch, sigma[part], noise[part], cfg, device, dtype,
+                                                     base=base)
                 out = dpo_loss_from_errors(mw, ml, rw, rl, cfg.beta,
                                            w_global[part].to(device) if cfg.weight_by_margin else None,
                                            w_global.mean() if cfg.weight_by_margin else None)
@@ -323,8 +325,9 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
         inside_all = accelerator.gather(torch.cat(inside).float()).cpu()
         margin_all = accelerator.gather(torch.cat(margin).float()).cpu()
         if main:
-            row = {"step": step, "loss": float(loss_all.mean()), "implicit_acc": float((inside_all > 0).float().mean()),
-                   "reward_margin": float(margin_all.mean()), "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 3),
+            row = {"step": step, "loss": float(loss_all.mean()),
+                   "implicit_acc": float((inside_all > 0).float().mean()), "reward_margin": float(margin_all.mean()),
+                   "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 3),
                    "pairs_by_rank": seen_all.tolist()}
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -334,7 +337,8 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
     if main:
         save_adapter(base, cfg, round_dir)
         (round_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        (round_dir / "ranks.json").write_text(json.dumps({"num_processes": world, "adapter_sha256": checksums}, indent=2))
+        ranks = {"num_processes": world, "adapter_sha256": checksums}
+        (round_dir / "ranks.json").write_text(json.dumps(ranks, indent=2))
     accelerator.wait_for_everyone()
     prog(1.0, f"Round finished: {round_dir.name}")
     return round_dir
