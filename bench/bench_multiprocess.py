@@ -1,6 +1,7 @@
 """1 vs 2 processes: DPO steps/s on the tiny model and lite batch throughput, through `accelerate launch`.
 
-python bench/bench_multiprocess.py [--steps 20] [--rows 6] [--size 256] [--seconds 2]  ->  bench/results/multiprocess.json
+python bench/bench_multiprocess.py [--steps 20] [--rows 6] [--size 256] [--seconds 2]
+    -> bench/results/multiprocess.json
 
 DPO: the tiny random Hallo4 transformer (hallo4.models.tiny_config), LoRA r8, global batch 2 pairs per step
 (1 process: both pairs; 2 processes: one each, gradients all-reduced over gloo), synthetic cached pairs with
@@ -61,7 +62,8 @@ def dpo_worker(pairs: Path, out: Path, steps: int) -> None:
     torch.manual_seed(0)
     model = perturb_zero_init(Hallo4Transformer3DModel(**tiny_config()))
     files = sorted(pairs.glob("*.safetensors"))
-    train(model, files, [1.0] * len(files), out, DPOConfig(steps=steps, rank=8, batch_size=2, save_every=10 ** 9, lr=1e-4))
+    cfg = DPOConfig(steps=steps, rank=8, batch_size=2, save_every=10 ** 9, lr=1e-4)
+    train(model, files, [1.0] * len(files), out, cfg)
 
 
 def _pairs(directory: Path, n: int = 8) -> None:
@@ -93,12 +95,15 @@ def main(argv=None) -> None:
     dpo = {}
     for n in (1, 2):
         out = tmp / f"dpo{n}"
-        wall = _launch(["bench/bench_multiprocess.py", "--dpo-worker", str(tmp / "pairs"), str(out), str(args.steps)], n)
+        worker = ["bench/bench_multiprocess.py", "--dpo-worker", str(tmp / "pairs"), str(out), str(args.steps)]
+        wall = _launch(worker, n)
         rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
         warm = rows[-1]["seconds"] - rows[WARMUP - 1]["seconds"]
-        dpo[f"{n}_process"] = {"steps_per_s": round((len(rows) - WARMUP) / warm, 2), "pairs_per_s": round(2 * (len(rows) - WARMUP) / warm, 2),
-                               "wall_s_incl_startup": round(wall, 1),
-                               "ranks_identical": len(set(json.loads((out / "ranks.json").read_text())["adapter_sha256"])) == 1}
+        checksums = json.loads((out / "ranks.json").read_text())["adapter_sha256"]
+        dpo[f"{n}_process"] = {"steps_per_s": round((len(rows) - WARMUP) / warm, 2),
+                               "pairs_per_s": round(2 * (len(rows) - WARMUP) / warm, 2),
+                               "wall_s_incl_startup": round(wall, 1), "ranks": len(checksums),
+                               "ranks_identical": len(set(checksums)) == 1}
     examples = ROOT / "examples"
     jobs = tmp / "jobs.csv"
     with open(jobs, "w", newline="") as f:
@@ -106,7 +111,8 @@ def main(argv=None) -> None:
         w.writerow(["id", "portrait", "audio", "seed", "size", "max_seconds"])
         portraits = sorted((examples / "portraits").iterdir())
         for i in range(args.rows):
-            w.writerow([f"clip{i}", portraits[i % len(portraits)], examples / "audio" / "hello.wav", i, args.size, args.seconds])
+            w.writerow([f"clip{i}", portraits[i % len(portraits)], examples / "audio" / "hello.wav", i, args.size,
+                        args.seconds])
     batch = {}
     for n in (1, 2):
         out = tmp / f"batch{n}"
@@ -119,8 +125,8 @@ def main(argv=None) -> None:
     write("multiprocess", {
         "dpo": {"config": "tiny Hallo4 transformer, LoRA r8, global batch 2 pairs/step, latents 16x3x4x8, fp32, "
                           f"{args.steps} steps ({WARMUP} warm-up), OMP_NUM_THREADS=1 per process, gloo", **dpo},
-        "batch": {"config": f"{args.rows} lite rows, {args.size} px, {args.seconds} s of audio each, OMP_NUM_THREADS=1 "
-                            "per process", **batch},
+        "batch": {"config": f"{args.rows} lite rows, {args.size} px, {args.seconds} s of audio each, "
+                            "OMP_NUM_THREADS=1 per process", **batch},
         "note": "2 shared CPU cores under load from other jobs; 2 processes on 2 cores also compete with the launcher "
                 "and each other; numbers are indicative.",
     })
