@@ -76,6 +76,7 @@ def test_jsonl_jobs_and_file_level_errors(tmp_path, portrait_path, speech_path, 
         json.dumps({"id": "a", "portrait": str(portrait_path), "audio": str(speech_path)}),
         json.dumps({"id": "../evil", "portrait": str(portrait_path), "audio": str(speech_path)}),
         json.dumps({"portrait": str(portrait_path), "audio": str(speech_path), "colour": "red"}),
+        json.dumps({"id": "skel", "portrait": str(portrait_path), "audio": str(speech_path), "skeleton": "moves.json"}),
     ]) + "\n")
     parsed = read_jobs(jobs, BatchDefaults(**FAST))
     assert parsed[0].error is None and parsed[0].fields["size"] == 64
@@ -86,7 +87,9 @@ def test_jsonl_jobs_and_file_level_errors(tmp_path, portrait_path, speech_path, 
     # Exit status 1: some rows failed.
     assert main([str(jobs), "-o", str(tmp_path / "out"), "--size", "64", "--max-seconds", "0.3"]) == 1
     printed = json.loads(capsys.readouterr().out)
-    assert printed["done"] == 1 and printed["failed"] == 4
+    assert printed["done"] == 1 and printed["failed"] == 5
+    # The skeleton column reaches the engine (resolved next to the jobs file): its error names the file.
+    assert str(tmp_path / "moves.json") in _summary(tmp_path / "out")["skel"]["error"]
     # A jobs file without the required columns is refused as a whole (exit 2, a message, no traceback).
     bad = tmp_path / "bad.csv"
     bad.write_text("photo,voice\na.png,b.wav\n")
