@@ -34,7 +34,7 @@ WARMUP = 3
 
 
 def _launch(args: list[str], processes: int) -> float:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
     if processes == 1:
         cmd = [sys.executable, *args]
     else:

@@ -27,9 +27,9 @@ TRAIN_ARGS = ["--beta", "100", "--lr", "3e-3", "--rank", "4", "--width", "64", "
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    return env
+    # CPU processes even on a GPU machine (two ranks on one GPU would make NCCL refuse).
+    return dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
+                CUDA_VISIBLE_DEVICES="")
 
 
 def _free_port() -> int:
