@@ -98,3 +98,69 @@ def make_tiny_pipeline(directory: str | Path, *, seed: int = 0, perturb: bool = 
     pipe = Hallo4Pipeline(**make_tiny_components(seed=seed, perturb=perturb, **overrides))
     pipe.save_pretrained(str(directory), safe_serialization=True)
     return directory
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO_EXPRESSIVENESS = (0.3, 1.0, 1.6)
+
+
+def make_demo_store(directory: str | Path, *, portraits: list[str | Path] | None = None,
+                    audio: str | Path | None = None, size: int = 96, seconds: float = 0.5,
+                    expressiveness: tuple[float, ...] = DEMO_EXPRESSIVENESS) -> Path:
+    """A small synthetic A/B vote store to try the trainer without weights or raters.
+
+    For each portrait (default: the two in examples/portraits) with one speech file (examples/audio/hello.wav)
+    it renders real lite clips at each `expressiveness`, pairs every two clips of the same conditions and
+    records one vote per pair from the rater "demo-rater", who always prefers the livelier clip. So the store
+    holds len(portraits) * C(len(expressiveness), 2) decisive pairs (6 by default).
+    """
+    from itertools import combinations
+
+    from .engines import GenerationRequest, get_engine
+    from .preferences import PreferenceStore
+
+    portraits = [Path(p) for p in (portraits or sorted((EXAMPLES / "portraits").iterdir()))]
+    audio = Path(audio or EXAMPLES / "audio" / "hello.wav")
+    directory = Path(directory)
+    store = PreferenceStore(directory)
+    lite = get_engine("lite")
+    work = directory / "demo-clips"
+    work.mkdir(parents=True, exist_ok=True)
+    for p_i, portrait in enumerate(portraits):
+        cond = store.add_conditions(portrait, audio)
+        clips = []
+        for e in expressiveness:
+            req = GenerationRequest(portrait=portrait, audio=audio, seed=p_i, size=size, max_seconds=seconds,
+                                    output=work / f"p{p_i}-e{e:g}.mp4", options={"expressiveness": e})
+            res = lite.generate(req)
+            clips.append((e, store.add_clip(cond, res.video, engine="lite", seed=res.seed, parameters=req.to_dict())))
+        for (e_a, a), (e_b, b) in combinations(clips, 2):
+            pair = store.add_pair(a, b)
+            store.record_vote(pair, "a" if e_a > e_b else "b", a, "demo-rater")
+    return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: python -m hallo4.testing tiny-model DIR | demo-store DIR"""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m hallo4.testing",
+                                description="Smoke fixtures: try the trainer and the batch runner without weights.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tiny-model", help="write a tiny random Hallo4 pipeline folder (a few MB, no downloads)")
+    t.add_argument("directory")
+    t.add_argument("--seed", type=int, default=0)
+    d = sub.add_parser("demo-store", help="write a synthetic A/B vote store of real lite clips (6 decisive pairs)")
+    d.add_argument("directory")
+    d.add_argument("--size", type=int, default=96, help="clip long side in pixels")
+    d.add_argument("--seconds", type=float, default=0.5, help="clip length")
+    args = p.parse_args(argv)
+    if args.command == "tiny-model":
+        print(make_tiny_pipeline(args.directory, seed=args.seed))
+    else:
+        print(make_demo_store(args.directory, size=args.size, seconds=args.seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def cache_pairs(pipe, records: list[PairRecord], cache_dir: str | Path, *, width
         path = cache / f"{key}.safetensors"
         if not path.exists():
             tensors = encode_pair(pipe, rec, width=width, height=height, frames=frames)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # processes may encode the same pair at once
             save_file(tensors, str(tmp), metadata={"weight": str(rec.weight), "votes": json.dumps(rec.vote_ids)})
             tmp.replace(path)
         paths.append(path)

@@ -37,6 +37,7 @@ class DPOOutput:
     implicit_acc: torch.Tensor  # scalar: share of pairs with inside > 0
     reward_margin: torch.Tensor  # scalar: mean of (L_ref - L_theta)(w) - (L_ref - L_theta)(l)
     inside: torch.Tensor  # (B,)
+    losses: torch.Tensor | None = None  # (B,) per-pair losses as they enter the mean (weighted), detached
 
 
 def dpo_loss(model_pred_w: torch.Tensor, model_pred_l: torch.Tensor, ref_pred_w: torch.Tensor, ref_pred_l: torch.Tensor,
@@ -60,12 +61,18 @@ def dpo_loss(model_pred_w: torch.Tensor, model_pred_l: torch.Tensor, ref_pred_w:
 
 
 def dpo_loss_from_errors(model_w: torch.Tensor, model_l: torch.Tensor, ref_w: torch.Tensor, ref_l: torch.Tensor,
-                         beta: float, weights: torch.Tensor | None = None) -> DPOOutput:
-    """The loss from per-sample errors L_theta(w), L_theta(l), L_ref(w), L_ref(l) (each (B,))."""
+                         beta: float, weights: torch.Tensor | None = None,
+                         weights_mean: torch.Tensor | float | None = None) -> DPOOutput:
+    """The loss from per-sample errors L_theta(w), L_theta(l), L_ref(w), L_ref(l) (each (B,)).
+
+    `weights` are normalised by `weights_mean` (default: their own mean). Under data parallelism each
+    process holds only a slice of the batch, so the trainer passes the mean over the whole global batch:
+    then the mean of the processes' losses equals the loss of the whole batch on one process."""
     improvement = (ref_w - model_w) - (ref_l - model_l)  # = -[(Lθw - Lrw) - (Lθl - Lrl)]
     inside = beta * improvement
     losses = -F.logsigmoid(inside)
     if weights is not None:
-        losses = losses * weights / weights.mean().clamp_min(1e-8)
+        mean = weights.mean() if weights_mean is None else torch.as_tensor(weights_mean, dtype=weights.dtype)
+        losses = losses * weights / mean.clamp_min(1e-8)
     return DPOOutput(loss=losses.mean(), implicit_acc=(inside.detach() > 0).float().mean(),
-                     reward_margin=improvement.mean().detach(), inside=inside.detach())
+                     reward_margin=improvement.mean().detach(), inside=inside.detach(), losses=losses.detach())
