@@ -46,6 +46,29 @@ def _per_frame(x: torch.Tensor, num_frames: int) -> torch.Tensor:
     return x.reshape(b * num_frames, n // num_frames, c)
 
 
+class Float64Timesteps(nn.Module):
+    """Sinusoidal timestep features computed in float64, as the release does (`[cos, sin]` of
+    t * 10000^(-i / half)). diffusers' `Timesteps` computes them in float32, which moves the tiny golden
+    model's output by 2.7e-5 (tests/test_golden.py); the result is cast to the time embedder's dtype
+    by `WanTimeTextImageEmbedding`. Hand-written because diffusers has no float64 option."""
+
+    def __init__(self, num_channels: int):
+        super().__init__()
+        if num_channels % 2:
+            raise ValueError(f"the timestep sinusoid needs an even number of channels, got {num_channels}")
+        self.num_channels = num_channels
+
+    def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
+        device = timesteps.device
+        # float64 is not available on every accelerator (e.g. Apple MPS): compute on the CPU there
+        work = device if device.type in ("cpu", "cuda") else torch.device("cpu")
+        position = timesteps.to(device=work, dtype=torch.float64).reshape(-1)
+        half = self.num_channels // 2
+        freqs = torch.pow(10000.0, -torch.arange(half, device=work, dtype=torch.float64) / half)
+        args = torch.outer(position, freqs)
+        return torch.cat([torch.cos(args), torch.sin(args)], dim=1).to(device)
+
+
 def _cross_attention(dim: int, num_heads: int, eps: float) -> WanAttention:
     return WanAttention(
         dim=dim,
@@ -198,6 +221,7 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         self.condition_embedder = WanTimeTextImageEmbedding(
             dim=inner_dim, time_freq_dim=freq_dim, time_proj_dim=inner_dim * 6, text_embed_dim=text_dim
         )
+        self.condition_embedder.timesteps_proj = Float64Timesteps(freq_dim)
 
         # 3. Blocks
         self.blocks = nn.ModuleList(

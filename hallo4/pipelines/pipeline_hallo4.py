@@ -16,10 +16,11 @@ How a clip is made
    skeleton conditioning at all.
 4. Segments of `frames_per_segment` (81) frames cover [80 i, 80 i + 81). The VACE context (96 ch:
    16 inactive + 16 reactive latents + 8x8 pixel-unshuffled mask) has the reference latent as frame 0
-   (mask 0); segment i > 0 also gets the previous segment's last frame, with 10 % of its 2x2 patches
-   blanked to -1, as known content (mask 0). Latent mask frame k covers pixel frames 4k-3..4k (frame 0
-   alone), following the causal VAE.
-5. UniPC flow sampling (shift 8, 25 steps); at every step the first latent frame is overwritten with
+   (mask 0); segment i > 0 also gets the previous segment's last frame, with exactly 10 % of its 2x2
+   patches blanked to -1, as known content (pixel mask 0). The mask is resampled to latent frames with
+   `nearest-exact`, as the release does (latent frame k reads pixel frame floor((k + 0.5) T / F)).
+5. UniPC flow sampling (shift 8, 25 steps) with the release's sigmas and integer timesteps
+   (`release_scheduler`); at every step the first latent frame is overwritten with
    the clean reference latent; CFG in one batched forward (uncond = negative prompt + all-zero audio
    features; reference, skeleton and VACE context identical).
 6. Decode without the reference frame, join segments dropping each duplicated first frame, trim the
@@ -282,7 +283,7 @@ class Hallo4Pipeline(DiffusionPipeline):
             encoder = self.text_encoder
             dev = _module_device(encoder, self._execution_device)
         try:
-            prompts = [_prompt_clean(p) for p in prompts]
+            prompts = [clean_prompt(p) for p in prompts]
             inputs = tokenizer(prompts, padding="max_length", max_length=max_len, truncation=True,
                                add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
             ids, mask = inputs.input_ids.to(dev), inputs.attention_mask.to(dev)
@@ -384,14 +385,18 @@ class Hallo4Pipeline(DiffusionPipeline):
 
     @staticmethod
     def latent_mask(mask: torch.Tensor, scale: int = 8) -> torch.Tensor:
-        """Pixel mask (T, H, W), 1 = generate, -> VACE mask channels (64, 1 + (T-1)/4, H/8, W/8).
+        """Pixel mask (T, H, W), 1 = generate, -> VACE mask channels (64, (T + 3) // 4, H/8, W/8).
 
-        8x8 pixel-unshuffle (channel = dy * 8 + dx, as diffusers' WanVACEPipeline); latent frame 0 is
-        pixel frame 0, latent frame k the max over pixel frames 4k-3..4k (causal VAE grouping)."""
+        8x8 pixel-unshuffle (channel = dy * 8 + dx, as diffusers' WanVACEPipeline), then the frames are
+        resampled with `nearest-exact`, as the release does: latent frame k reads pixel frame
+        floor((k + 0.5) * T / F). Pixel frame 0 is never read (for T = 81: 1, 5, 9, ... 79), so the
+        carried-over motion frame of a later segment (mask 0) still gets latent mask 1; it enters the model
+        only through the inactive latent."""
         t, h, w = mask.shape
         m = mask.view(t, h // scale, scale, w // scale, scale).permute(2, 4, 0, 1, 3).flatten(0, 1)
-        groups = [m[:, :1]] + [m[:, 4 * k - 3: 4 * k + 1].amax(1, keepdim=True) for k in range(1, (t - 1) // 4 + 1)]
-        return torch.cat(groups, 1)
+        depth = (t + 3) // 4
+        return torch.nn.functional.interpolate(m[None].float(), size=(depth, h // scale, w // scale),
+                                               mode="nearest-exact")[0].to(mask.dtype)
 
     # ------------------------------------------------------------------------------------------
     # Sampling
@@ -579,8 +584,7 @@ class Hallo4Pipeline(DiffusionPipeline):
     def _denoise(self, ref_latent, context, prompt_embeds, negative_embeds, audio_feats, pose_latents, latent_frames,
                  h_lat, w_lat, generator, steps, guidance, shift, control_scale, attention_kwargs, prog, label, dtype):
         device = ref_latent.device
-        scheduler = UniPCMultistepScheduler.from_config(self.scheduler.config, flow_shift=float(shift))
-        scheduler.set_timesteps(steps, device=device)
+        scheduler = release_scheduler(self.scheduler.config, steps, shift, device)
         latents = torch.randn((1, 16, latent_frames, h_lat, w_lat), generator=generator, dtype=torch.float32).to(device)
         ref = ref_latent.float()
         cfg = guidance > 1.0
@@ -656,8 +660,40 @@ def _module_device(module, default) -> torch.device:
     return torch.device(default) if dev.type == "meta" else dev
 
 
-def _prompt_clean(text: str) -> str:
+def clean_prompt(text: str) -> str:
+    """Clean a prompt as the Wan T5 tokenizer of the release does before tokenising: `ftfy.fix_text`
+    (full-width punctuation such as the negative prompt's '，' becomes ASCII), HTML entities unescaped
+    twice, whitespace collapsed to single spaces and stripped."""
+    import html
+
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
     return re.sub(r"\s+", " ", text).strip()
+
+
+def release_sigmas(num_inference_steps: int, num_train_timesteps: int = 1000) -> np.ndarray:
+    """The release's unshifted flow sigmas: `linspace(sigma_max, 0, steps + 1)[:-1]` with sigma_max the
+    float32 value of 1 - 1/num_train_timesteps (not 1). diffusers shifts them (`flow_shift`) itself."""
+    sigma_max = float(np.float32(1.0 - 1.0 / num_train_timesteps))
+    return np.linspace(sigma_max, 0.0, num_inference_steps + 1)[:-1]
+
+
+def release_scheduler(config, num_inference_steps: int, shift: float, device=None) -> UniPCMultistepScheduler:
+    """diffusers' UniPC configured and stepped as the release's flow UniPC sampler (bh2, order 2,
+    x0-prediction, lower-order final step, final sigma 0), with the release's sigmas: the same integer
+    timesteps (999 ... 249 at 25 steps, shift 8) and sigmas (tests/test_golden.py). diffusers' own
+    flow sigmas start at 1 - 1e-6 and round the timesteps instead of truncating (off by up to 5).
+    The sigmas go in as a numpy array: diffusers shifts them with array arithmetic."""
+    scheduler = UniPCMultistepScheduler.from_config(
+        config, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=float(shift),
+        use_dynamic_shifting=False, shift_terminal=None, use_karras_sigmas=False, use_exponential_sigmas=False,
+        use_beta_sigmas=False, solver_order=2, solver_type="bh2", predict_x0=True, lower_order_final=True,
+        final_sigmas_type="zero", disable_corrector=[], thresholding=False,
+    )
+    scheduler.set_timesteps(
+        sigmas=release_sigmas(num_inference_steps, scheduler.config.num_train_timesteps), device=device)
+    return scheduler
 
 
 def _load_portrait(portrait) -> np.ndarray:
@@ -709,11 +745,18 @@ def _fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
     return frames[idx]
 
 
-def _blank_patches(frame: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
-    """Set a random `fraction` of the 2x2 pixel patches of an (H, W, 3) frame to -1 (anti-drift)."""
+def _blank_patches(frame: torch.Tensor, fraction: float, generator: torch.Generator, patch: int = 2) -> torch.Tensor:
+    """Set exactly int(fraction * patches) of the `patch` x `patch` pixel patches of an (H, W, 3) frame to -1
+    (anti-drift, as the release does), chosen by `torch.randperm` on `generator` (the release draws from
+    the unseeded global RNG; a seeded generator makes a clip reproducible)."""
     h, w = frame.shape[:2]
-    drop = torch.rand((h + 1) // 2, (w + 1) // 2, generator=generator) < fraction
-    drop = drop.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    if h % patch or w % patch:
+        raise ValueError(f"frame size {w}x{h} is not a multiple of the {patch}x{patch} patch")
+    rows, cols = h // patch, w // patch
+    total = rows * cols
+    drop = torch.zeros(total, dtype=torch.bool)
+    drop[torch.randperm(total, generator=generator)[: int(fraction * total)]] = True
+    drop = drop.view(rows, cols).repeat_interleave(patch, 0).repeat_interleave(patch, 1)
     out = frame.clone()
     out[drop] = -1.0
     return out
