@@ -262,7 +262,8 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
     preset = PRESETS.get(args.preset)
     if preset is None:
         raise InputError("quality preset", f"unknown preset {args.preset!r}", f"Choose one of {', '.join(PRESETS)}.")
-    size = int(args.size or preset["size"])
+    # hallo4: the trained canvas unless a size is given (presets trade steps/CFG, not the canvas)
+    size = int(args.size) if args.size else None if args.engine == "hallo4" else int(preset["size"])
     options: dict[str, Any] = dict(args.extra)
     if args.engine == "hallo4":
         options.setdefault("steps", int(args.steps or preset["steps"]))

@@ -56,7 +56,7 @@ class LiteEngine:
         warnings: list[str] = []
         t0 = time.perf_counter()
         seed = int(request.seed) if request.seed is not None else secrets.randbelow(2**31 - 1)
-        size = int(request.size)
+        size = int(request.size or 512)  # None: the lite engine's default long side
         if not 64 <= size <= 2048:
             raise InputError("size", f"{size} px is out of range", "Choose a size between 64 and 2048 pixels.")
         expressiveness = float(request.options.get("expressiveness", self.expressiveness))

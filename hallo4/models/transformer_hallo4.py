@@ -342,9 +342,19 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
                 dim=1,
             )
         control = control.contiguous()
+        autocast = torch.is_autocast_enabled(hidden_states.device.type)
+        if autocast:  # the release's residual streams are fp32 (its fp32 modulation promotes them)
+            hidden_states, control = hidden_states.float(), control.float()
 
-        # 2. Time and text embeddings
-        temb, timestep_proj, encoder_hidden_states, _ = self.condition_embedder(timestep, encoder_hidden_states)
+        # 2. Time and text embeddings (under autocast, the time path stays fp32 as in the release)
+        if autocast:
+            ce = self.condition_embedder
+            with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+                temb = ce.time_embedder(ce.timesteps_proj(timestep).float())
+                timestep_proj = ce.time_proj(ce.act_fn(temb))
+            encoder_hidden_states = ce.text_embedder(encoder_hidden_states)
+        else:
+            temb, timestep_proj, encoder_hidden_states, _ = self.condition_embedder(timestep, encoder_hidden_states)
         timestep_proj = timestep_proj.unflatten(1, (6, -1))
 
         # 3. VACE hints (the context branch sees no audio / skeleton)
@@ -365,8 +375,12 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         # 5. Output norm, projection and unpatchify
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         shift, scale = shift.to(hidden_states.device), scale.to(hidden_states.device)
-        hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)
-        hidden_states = self.proj_out(hidden_states)
+        if autocast:  # the release's head runs in fp32
+            with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+                hidden_states = self.proj_out(self.norm_out(hidden_states.float()) * (1 + scale) + shift)
+        else:
+            hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)
+            hidden_states = self.proj_out(hidden_states)
         hidden_states = hidden_states.reshape(batch_size, post_f, post_h, post_w, p_t, p_h, p_w, -1)
         hidden_states = hidden_states.permute(0, 7, 1, 4, 2, 5, 3, 6)
         output = hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)

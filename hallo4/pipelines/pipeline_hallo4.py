@@ -107,6 +107,9 @@ class Hallo4Pipeline(DiffusionPipeline):
         self.text_encoder_dir: Path | None = None  # lazy text encoder / tokenizer source
         self.vocal_separator: VocalSeparator | None = None
         self.prompt_cache_dir: Path | None = None  # default: paths.cache_dir() / "prompts"
+        # Release precision: fp32 transformer weights run under autocast to this dtype (see
+        # `enable_release_precision`); None = the transformer runs in its own dtype.
+        self.autocast_dtype: torch.dtype | None = None
 
     # ------------------------------------------------------------------------------------------
     # Loading
@@ -195,6 +198,17 @@ class Hallo4Pipeline(DiffusionPipeline):
 
     def disable_vae_tiling(self) -> None:
         self.vae.disable_tiling()
+
+    def enable_release_precision(self, dtype: torch.dtype = torch.bfloat16) -> None:
+        """Run the transformer as the release does: fp32 master weights under `dtype` autocast, with the
+        time embedding, the modulation and the output head in fp32 (the model keeps those regions out of
+        autocast). The transformer's weights must be float32."""
+        if self.transformer.dtype != torch.float32:
+            raise ValueError(f"release precision needs float32 transformer weights, not {self.transformer.dtype}")
+        self.autocast_dtype = dtype
+
+    def disable_release_precision(self) -> None:
+        self.autocast_dtype = None
 
     def enable_vocal_separation(self, onnx_path: str | os.PathLike) -> None:
         """Separate vocals (MDX-Net ONNX, e.g. Kim_Vocal_2.onnx) before wav2vec2. Absent file ->
@@ -515,7 +529,6 @@ class Hallo4Pipeline(DiffusionPipeline):
             skel = _pad_repeat(skel, padded_len)
         latent_frames = 2 + (n_seg_frames - 1) // 4  # reference + 1 + (N - 1) / 4
         h_lat, w_lat = height // 8, width // 8
-        noise_gen = torch.Generator("cpu").manual_seed(seed)
         blank_gen = torch.Generator("cpu").manual_seed(seed + 1)
         zero_video_latent = None
         prev_last: torch.Tensor | None = None  # (H, W, 3) in [-1, 1]
@@ -555,7 +568,7 @@ class Hallo4Pipeline(DiffusionPipeline):
             t = time.perf_counter()
             latents = self._denoise(
                 ref_latent, context, prompt_embeds, negative_embeds, feats[a:a + n_seg_frames][None], pose_latents,
-                latent_frames, h_lat, w_lat, noise_gen, num_inference_steps, guidance_scale if do_cfg else 1.0, shift,
+                latent_frames, h_lat, w_lat, segment_generator(seed), num_inference_steps, guidance_scale if do_cfg else 1.0, shift,
                 control_scale, attention_kwargs, sprog, f"Segment {i + 1}/{n_segments}", dtype,
             )
             timings["denoise"] += time.perf_counter() - t
@@ -581,6 +594,14 @@ class Hallo4Pipeline(DiffusionPipeline):
         self.maybe_free_model_hooks()
         return Hallo4PipelineOutput(frames=out_frames, video_path=video_path, seed=seed, timings=timings, warnings=warnings)
 
+    def _autocast(self, device: torch.device):
+        """Autocast context of the release precision mode (a no-op context otherwise)."""
+        import contextlib
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(device).type, dtype=self.autocast_dtype)
+
     def _denoise(self, ref_latent, context, prompt_embeds, negative_embeds, audio_feats, pose_latents, latent_frames,
                  h_lat, w_lat, generator, steps, guidance, shift, control_scale, attention_kwargs, prog, label, dtype):
         device = ref_latent.device
@@ -600,11 +621,13 @@ class Hallo4Pipeline(DiffusionPipeline):
             prog(k / n, f"{label}: step {k + 1}/{n}")
             latents[:, :, :1] = ref
             model_in = torch.cat([latents, latents]) if cfg else latents
-            pred = self.transformer(
-                hidden_states=model_in.to(dtype), timestep=t.expand(model_in.shape[0]).to(device),
-                encoder_hidden_states=enc, control_hidden_states=ctx_in, audio_features=audio_in,
-                pose_latents=pose_in, control_scale=control_scale, attention_kwargs=attention_kwargs, return_dict=False,
-            )[0].float()
+            with self._autocast(device):
+                pred = self.transformer(
+                    hidden_states=model_in.to(dtype), timestep=t.expand(model_in.shape[0]).to(device),
+                    encoder_hidden_states=enc, control_hidden_states=ctx_in, audio_features=audio_in,
+                    pose_latents=pose_in, control_scale=control_scale, attention_kwargs=attention_kwargs,
+                    return_dict=False,
+                )[0].float()
             if cfg:
                 cond, uncond = pred.chunk(2)
                 pred = uncond + guidance * (cond - uncond)
@@ -658,6 +681,13 @@ def _module_device(module, default) -> torch.device:
     except StopIteration:
         return torch.device(default)
     return torch.device(default) if dev.type == "meta" else dev
+
+
+def segment_generator(seed: int) -> torch.Generator:
+    """The noise generator of one segment: re-seeded with the clip's seed for every segment, as the
+    release does, so a seed reproduces a clip segment by segment. A CPU generator: the same noise on
+    every device (the release draws on the GPU's generator)."""
+    return torch.Generator("cpu").manual_seed(int(seed))
 
 
 def clean_prompt(text: str) -> str:
