@@ -110,7 +110,7 @@ class LiteEngine:
                 yield frame
 
         t = time.perf_counter()
-        media.write_mp4(out, frames(), fps=FPS, audio=audio, audio_sr=SR)
+        media.write_mp4(out, frames(), fps=FPS, audio=request.audio)  # the original audio, cut to the video
         timings["render"] = render_time[0]
         timings["encode"] = time.perf_counter() - t - render_time[0]
         timings["total"] = time.perf_counter() - t0

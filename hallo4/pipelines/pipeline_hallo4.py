@@ -587,7 +587,9 @@ class Hallo4Pipeline(DiffusionPipeline):
         if output_path is not None:
             t = time.perf_counter()
             prog(0.97, "Writing the video")
-            video_path = media.write_mp4(output_path, out_frames, fps=FPS, audio=wav, audio_sr=SAMPLE_RATE)
+            # the user's original audio file (its own rate and channels); an array input is muxed as given
+            original = audio if isinstance(audio, (str, os.PathLike)) else wav
+            video_path = media.write_mp4(output_path, out_frames, fps=FPS, audio=original, audio_sr=SAMPLE_RATE)
             timings["encode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
         prog(1.0, "Done")
