@@ -312,10 +312,10 @@ def models_status() -> str:
 
 
 @user_errors
-def models_save(quantize, offload, token):
+def models_save(quantize, offload, token, vocal_separation="auto"):
     if not studio.admin_ok(token):
         raise gr.Error("Models: admin token required to change settings.")
-    studio.save_settings(quantize=quantize, offload=offload)
+    studio.save_settings(quantize=quantize, offload=offload, vocal_separation=vocal_separation)
     return models_status()
 
 
@@ -494,12 +494,15 @@ def build_demo() -> gr.Blocks:
                 offload = gr.Radio([("none (all on the GPU)", "none"), ("model (one component at a time)", "model"),
                                     ("group (block by block, least memory)", "group")],
                                    value=studio.load_settings()["offload"], label="Offload (GPU memory)")
+                vocal = gr.Radio([("auto (on when Kim_Vocal_2.onnx is present)", "auto"), ("on", "on"), ("off", "off")],
+                                 value=studio.load_settings()["vocal_separation"],
+                                 label="Vocal separation before wav2vec2 (as the release)")
             m_token = gr.Textbox(label="Admin token", type="password")
             with gr.Row():
                 save_btn = gr.Button("Save settings")
                 dl_btn = gr.Button("Download and convert the hallo4 weights")
             dl_msg = gr.Textbox(label="Download")
-            save_btn.click(models_save, [quantize, offload, m_token], [st_json], api_name="models_save")
+            save_btn.click(models_save, [quantize, offload, m_token, vocal], [st_json], api_name="models_save")
             dl_btn.click(models_download, [m_token], [dl_msg], api_name="models_download", concurrency_limit=1)
 
         demo.load(models_status, None, [st_json], api_name="models_status")

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "memory, fp32 on the CPU")
     g.add_argument("--device", help="cuda / cpu (default: cuda when available)")
     g.add_argument("--adapter", help="DPO round folder (rounds/round-NNN) to apply")
+    g.add_argument("--vocal-separation", choices=["auto", "on", "off"], default="auto",
+                   help="separate the voice from music/noise before wav2vec2 (Kim_Vocal_2.onnx, as the release); "
+                        "auto = on when the model file is present")
     g.add_argument("--steps", type=int, help="denoising steps (default 25)")
     g.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 6.0)")
     g.add_argument("--shift", type=float, help="flow shift (default 8.0)")
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             "device": args.device,
             "adapter": args.adapter,
             "precision": args.precision,
+            "vocal_separation": args.vocal_separation,
         }
         for key in ("steps", "guidance", "shift", "prompt", "negative_prompt"):
             value = getattr(args, key)

@@ -48,7 +48,7 @@ def settings_path() -> Path:
 
 def load_settings() -> dict[str, Any]:
     defaults = {"model": os.environ.get("HALLO4_MODEL") or str(paths.models_dir() / "hallo4"),
-                "quantize": "none", "offload": "none", "adapter": None}
+                "quantize": "none", "offload": "none", "adapter": None, "vocal_separation": "auto"}
     try:
         defaults.update(json.loads(settings_path().read_text()))
     except (OSError, ValueError):
@@ -225,7 +225,8 @@ def _engine_kwargs(engine: str) -> dict[str, Any]:
         return {}
     s = load_settings()
     return {"model": s["model"], "quantize": None if s["quantize"] == "none" else s["quantize"],
-            "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"]}
+            "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"],
+            "vocal_separation": s.get("vocal_separation", "auto")}
 
 
 _engines: dict[str, Any] = {}

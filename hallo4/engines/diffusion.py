@@ -15,8 +15,10 @@
 * adapter: a DPO round folder (rounds/round-NNN) with a PEFT LoRA `adapter_model.safetensors`
   (+ `adapter_config.json`), or diffusers' `pytorch_lora_weights.safetensors`; `load_adapter(dir)` /
   `unload_adapter()` switch it at run time.
+* vocal_separation: None/"auto" (default: on when Kim_Vocal_2.onnx is next to the weights, as the release
+  does; off with a note when it is not), True/"on" (required), False/"off".
 * request.options: steps, guidance, shift, prompt, negative_prompt, frames_per_segment, height, width
-  (canvas, multiples of 16), vae_tiling, lora_scale.
+  (canvas, multiples of 16), vae_tiling, lora_scale, vocal_separation.
 * request.size: None (default) = the trained canvas, 832x480 (or 480x832 for portraits narrower than
   480:832), as the release. A size is an explicit choice: the canvas's long side, capped at 832 and
   rounded down to a multiple of 16; a canvas other than the trained one adds a warning to the result.
@@ -68,7 +70,7 @@ class DiffusionEngine:
     def __init__(self, model: str | os.PathLike | None = None, quantize: str | None = None, device: str | None = None,
                  dtype: str | torch.dtype | None = None, offload: str | bool | None = None,
                  adapter: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-                 precision: str | None = None):
+                 precision: str | None = None, vocal_separation: bool | str | None = None):
         self.model = str(model) if model else default_model()
         if quantize in ("none", "", False):
             quantize = None
@@ -113,6 +115,7 @@ class DiffusionEngine:
         if offload not in (None, "model", "group"):
             raise InputError("offload", f"unknown offload mode {offload!r}", "Use 'none', 'model' or 'group'.")
         self.offload = offload
+        self.vocal_separation = _vocal_setting(vocal_separation)
         self.adapter = Path(adapter) if adapter else None
         self.output_dir = Path(output_dir) if output_dir else None
         self.pipe = None
@@ -209,6 +212,7 @@ class DiffusionEngine:
 
         negative = opts.get("negative_prompt")
         negative = DEFAULT_NEGATIVE_PROMPT if negative is None else str(negative)
+        separation = _vocal_setting(opts.get("vocal_separation", self.vocal_separation))
         height, width = self._canvas(request, opts)
         size_warning = self._size_warning(request, height, width)
         lora_scale = opts.get("lora_scale")
@@ -224,6 +228,9 @@ class DiffusionEngine:
             if self.device.type == "cpu":
                 warnings.append(self._cpu_warning(request, steps, guidance, fps_seg, height, width))
             out = request.output or (self.output_dir or outputs_dir()) / f"hallo4_{int(time.time() * 1000)}_{seed}.mp4"
+            vocal_note = self._apply_vocal_separation(pipe, separation)
+            if vocal_note:
+                warnings.append(vocal_note)
             skeleton = request.skeleton
             if isinstance(skeleton, str):
                 skeleton = Path(skeleton)
@@ -246,10 +253,28 @@ class DiffusionEngine:
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""), "offload": self.offload or "none",
             "adapter": str(self._adapter_loaded) if self._adapter_loaded else None,
+            "vocal_separation": pipe.vocal_separator is not None,
         })
         return GenerationResult(video=Path(result.video_path), seed=seed, engine=self.name, timings=timings,
                                 parameters=params, warnings=warnings + list(result.warnings),
                                 num_frames=int(len(result.frames)), fps=25.0)
+
+    @staticmethod
+    def _apply_vocal_separation(pipe, setting: bool | None) -> str | None:
+        """Switch the release's vocal separation on or off for this request; a note when auto finds no
+        model. setting None = on when Kim_Vocal_2.onnx is next to the weights; True = required."""
+        if setting is False:
+            pipe.disable_vocal_separation()
+            return None
+        found = pipe.find_vocal_model()
+        if found is None and setting is None:
+            pipe.disable_vocal_separation()
+            where = ", ".join(str(c) for c in pipe.vocal_model_candidates)
+            return ("Vocal separation is off: Kim_Vocal_2.onnx was not found (looked in: " + where + "). The release "
+                    "separates the voice from music and noise first; get the file with `hf download "
+                    "fudan-generative-ai/hallo4 audio_separator/Kim_Vocal_2.onnx --local-dir models/hallo4-official`.")
+        pipe.enable_vocal_separation(found)  # setting True without a file raises MissingWeightsError
+        return None
 
     def _canvas(self, request: GenerationRequest, opts: dict) -> tuple[int | None, int | None]:
         """(height, width) of the canvas: options height/width, else `size` as the long side (<= 832), else
@@ -306,6 +331,19 @@ class DiffusionEngine:
 
 
 # ----------------------------------------------------------------------------------------------
+def _vocal_setting(value) -> bool | None:
+    """None/"auto" (on when the model file is present), True/"on", False/"off"."""
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("on", "true", "1", "yes"):
+        return True
+    if str(value).lower() in ("off", "false", "0", "no"):
+        return False
+    raise InputError("vocal separation", f"unknown setting {value!r}", "Use auto, on or off.")
+
+
 def _parse_dtype(dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype

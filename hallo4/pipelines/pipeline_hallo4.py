@@ -46,7 +46,7 @@ from diffusers import AutoencoderKLWan, DiffusionPipeline, UniPCMultistepSchedul
 from diffusers.utils import BaseOutput
 
 from .. import media
-from ..audio_encoder import SAMPLE_RATE, VocalSeparator, encode_audio, num_frames as audio_num_frames
+from ..audio_encoder import SAMPLE_RATE, VOCAL_MODEL, VocalSeparator, encode_audio, num_frames as audio_num_frames
 from ..errors import Hallo4Error, InputError, MissingWeightsError
 from ..progress import Progress, ProgressCallback, as_progress
 
@@ -110,6 +110,8 @@ class Hallo4Pipeline(DiffusionPipeline):
         # Release precision: fp32 transformer weights run under autocast to this dtype (see
         # `enable_release_precision`); None = the transformer runs in its own dtype.
         self.autocast_dtype: torch.dtype | None = None
+        # where `find_vocal_model` looks for Kim_Vocal_2.onnx (set by from_pretrained)
+        self.vocal_model_candidates: list[Path] = []
 
     # ------------------------------------------------------------------------------------------
     # Loading
@@ -187,6 +189,10 @@ class Hallo4Pipeline(DiffusionPipeline):
                    scheduler=scheduler, audio_encoder=audio_encoder, feature_extractor=feature_extractor)
         pipe.text_encoder_dir = text_dir
         pipe._text_dtype = torch_dtype
+        pipe.vocal_model_candidates = [root / "audio_separator" / VOCAL_MODEL,
+                                       root.parent / "hallo4-official" / "audio_separator" / VOCAL_MODEL]
+        if audio_root is not None:
+            pipe.vocal_model_candidates.append(audio_root.parent.parent / "audio_separator" / VOCAL_MODEL)
         return pipe
 
     # ------------------------------------------------------------------------------------------
@@ -210,10 +216,25 @@ class Hallo4Pipeline(DiffusionPipeline):
     def disable_release_precision(self) -> None:
         self.autocast_dtype = None
 
-    def enable_vocal_separation(self, onnx_path: str | os.PathLike) -> None:
-        """Separate vocals (MDX-Net ONNX, e.g. Kim_Vocal_2.onnx) before wav2vec2. Absent file ->
-        MissingWeightsError naming it."""
-        self.vocal_separator = VocalSeparator(onnx_path)
+    def enable_vocal_separation(self, onnx_path: str | os.PathLike | None = None) -> None:
+        """Separate vocals (MDX-Net ONNX, Kim_Vocal_2.onnx as the release) before wav2vec2. None: the
+        model found next to the weights (`find_vocal_model`). Absent file -> MissingWeightsError naming it."""
+        path = Path(onnx_path) if onnx_path else self.find_vocal_model()
+        if path is None:
+            where = ", ".join(str(c) for c in self.vocal_model_candidates) or "(no model folder)"
+            raise MissingWeightsError(f"Vocal separation model {VOCAL_MODEL} not found (looked in: {where}).",
+                                      hint="Download it with `hf download fudan-generative-ai/hallo4 audio_separator/"
+                                           f"{VOCAL_MODEL} --local-dir models/hallo4-official`, or turn vocal "
+                                           "separation off.")
+        if self.vocal_separator is None or self.vocal_separator.path != path:
+            self.vocal_separator = VocalSeparator(path, device=self._execution_device.type)
+
+    def disable_vocal_separation(self) -> None:
+        self.vocal_separator = None
+
+    def find_vocal_model(self) -> Path | None:
+        """The first existing Kim_Vocal_2.onnx among `vocal_model_candidates`, or None."""
+        return next((c for c in self.vocal_model_candidates if c.is_file()), None)
 
     # ------------------------------------------------------------------------------------------
     # Prompt embeddings (cached)
