@@ -140,6 +140,8 @@ class DiffusionEngine:
                             "float32 (precision 'fp32') is usually faster.")
         if self.precision == "release":
             pipe.enable_release_precision(torch.bfloat16)
+            if self.device.type == "cuda":  # the release's umT5 runs in bf16 (fp32 would need ~22 GB)
+                pipe._text_dtype = torch.bfloat16
         if self.quantize:
             try:
                 from ..quantization import quantize_8bit
