@@ -489,7 +489,8 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Models", id="models"):
             st_json = gr.Markdown(label="Engines and weights")
             with gr.Row():
-                quantize = gr.Radio([("bf16 on GPU / fp32 on CPU", "none"), ("8-bit weights (bitsandbytes)", "8bit")],
+                quantize = gr.Radio([("auto: release or bf16 by free GPU memory, fp32 on CPU", "none"),
+                                     ("8-bit weights (bitsandbytes)", "8bit")],
                                     value=studio.load_settings()["quantize"], label="hallo4 precision")
                 offload = gr.Radio([("none (all on the GPU)", "none"), ("model (one component at a time)", "model"),
                                     ("group (block by block, least memory)", "group")],

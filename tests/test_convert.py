@@ -343,3 +343,12 @@ def test_cli_config_builds_the_described_size(tmp_path, capsys):
     assert main(["--official", str(path), "--config", str(tmp_path / "cfg.json"), "-o", str(tmp_path / "o")]) == 0
     loaded = Hallo4Transformer3DModel.from_pretrained(tmp_path / "o")
     assert loaded.config.num_layers == 2 and loaded.config.attention_head_dim == 32
+
+
+def test_cli_help_shows_the_documented_options(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--official", "--config", "--output", "--from-vace", "--dtype"):
+        assert option in out

@@ -167,6 +167,9 @@ def test_cli_switch_exists():
     args = build_parser().parse_args(["--portrait", "p", "--audio", "a", "-o", "o", "--vocal-separation", "off"])
     assert args.vocal_separation == "off"
     assert build_parser().parse_args(["--portrait", "p", "--audio", "a", "-o", "o"]).vocal_separation == "auto"
+    for precision in ("release", "bf16", "8bit", "fp32"):  # README shows these
+        assert build_parser().parse_args(["--portrait", "p", "--audio", "a", "-o", "o", "--precision",
+                                          precision]).precision == precision
 
 
 def test_app_setting_reaches_the_engine(tmp_path, monkeypatch):
