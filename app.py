@@ -495,7 +495,8 @@ def build_demo() -> gr.Blocks:
                 offload = gr.Radio([("none (all on the GPU)", "none"), ("model (one component at a time)", "model"),
                                     ("group (block by block, least memory)", "group")],
                                    value=studio.load_settings()["offload"], label="Offload (GPU memory)")
-                vocal = gr.Radio([("auto (on when Kim_Vocal_2.onnx is present)", "auto"), ("on", "on"), ("off", "off")],
+                vocal = gr.Radio([("auto (on when Kim_Vocal_2.onnx is present)", "auto"), ("on", "on"),
+                                  ("off", "off")],
                                  value=studio.load_settings()["vocal_separation"],
                                  label="Vocal separation before wav2vec2 (as the release)")
             m_token = gr.Textbox(label="Admin token", type="password")

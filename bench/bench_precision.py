@@ -5,8 +5,8 @@
 The tiny transformer of tests/fixtures/hallo4-official (recipe weights, 36.9 M parameters, real audio and
 text sizes) runs the fixture's inputs in each mode; the reference is the release's own fp32 output
 (`out_cond`, `out_uncond_audio_zero`) and the CFG combination uncond + 6 (cond - uncond) that the sampler
-uses; bf16 and 8bit are also compared with the release mode's output. Modes: fp32 (exact), release (fp32 weights under bf16 autocast, time path and head fp32 -- the
-authors' inference numerics), bf16 (bf16 weights), 8bit (bitsandbytes int8 Linear layers, the rest bf16).
+uses; bf16 and 8bit are also compared with the release mode's output. Modes: fp32 (exact), release
+(fp32 weights under bf16 autocast, time path and head fp32 -- the authors' inference numerics), bf16 (bf16 weights), 8bit (bitsandbytes int8 Linear layers, the rest bf16).
 CPU kernels here; a GPU's bf16 kernels round differently but at the same scale.
 """
 

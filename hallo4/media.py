@@ -149,7 +149,8 @@ class MediaInfo:
             if self.rotation:
                 parts.append(f"rotated {self.rotation} deg (size shown upright)")
         if self.has_audio:
-            parts.append(f"audio {self.audio_codec} {self.sample_rate} Hz" + (f" {self.channels} ch" if self.channels else ""))
+            channels = f" {self.channels} ch" if self.channels else ""
+            parts.append(f"audio {self.audio_codec} {self.sample_rate} Hz{channels}")
         elif self.kind == "video":
             parts.append("no audio")
         return ", ".join(parts)
@@ -158,7 +159,8 @@ class MediaInfo:
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Video: (\w+)([^\n]*)")
 _AUDIO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Audio: (\w+)[^\n]*?(\d+) Hz(?:, ([^,\n]+))?")
-_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7,
+                    "7.1": 8}
 _INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
 # Phone videos store landscape frames plus a display rotation; ffmpeg autorotates when decoding.
 _ROTATION_RE = re.compile(r"(?:rotation of (-?[\d.]+) degrees|^\s*rotate\s*:\s*(-?\d+))", re.IGNORECASE | re.MULTILINE)

@@ -100,7 +100,8 @@ class DiffusionEngine:
                                        "(release = the authors' numerics; set precision to change it).")
             else:
                 precision = "fp32"
-        self.precision = precision or {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(_parse_dtype(dtype), "custom")
+        named = {torch.float32: "fp32", torch.bfloat16: "bf16"}
+        self.precision = precision or named.get(_parse_dtype(dtype), "custom")
         self.quantize = "8bit" if self.precision == "8bit" else None
         if dtype is not None:
             self.dtype = _parse_dtype(dtype)

@@ -589,7 +589,8 @@ class Hallo4Pipeline(DiffusionPipeline):
             t = time.perf_counter()
             latents = self._denoise(
                 ref_latent, context, prompt_embeds, negative_embeds, feats[a:a + n_seg_frames][None], pose_latents,
-                latent_frames, h_lat, w_lat, segment_generator(seed), num_inference_steps, guidance_scale if do_cfg else 1.0, shift,
+                latent_frames, h_lat, w_lat, segment_generator(seed), num_inference_steps,
+                guidance_scale if do_cfg else 1.0, shift,
                 control_scale, attention_kwargs, sprog, f"Segment {i + 1}/{n_segments}", dtype,
             )
             timings["denoise"] += time.perf_counter() - t
