@@ -395,10 +395,10 @@ def models_status() -> str:
 
 
 @user_errors
-def models_save(quantize, offload, token):
+def models_save(quantize, offload, token, vocal_separation="auto"):
     if not studio.admin_ok(token):
         raise gr.Error("Models: admin token required to change settings.")
-    studio.save_settings(quantize=quantize, offload=offload)
+    studio.save_settings(quantize=quantize, offload=offload, vocal_separation=vocal_separation)
     return models_status()
 
 
@@ -606,18 +606,23 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Models", id="models"):
             st_json = gr.Markdown(label="Engines and weights")
             with gr.Row():
-                quantize = gr.Radio([("bf16 on GPU / fp32 on CPU", "none"), ("8-bit weights (bitsandbytes)", "8bit")],
+                quantize = gr.Radio([("auto: release or bf16 by free GPU memory, fp32 on CPU", "none"),
+                                     ("8-bit weights (bitsandbytes)", "8bit")],
                                     value=studio.load_settings()["quantize"], label="hallo4 precision")
                 offload = gr.Radio([("none (all on the GPU)", "none"), ("model (one component at a time)", "model"),
                                     ("group (block by block, least memory)", "group")],
                                    value=studio.load_settings()["offload"], label="Offload (GPU memory)")
+                vocal = gr.Radio([("auto (on when Kim_Vocal_2.onnx is present)", "auto"), ("on", "on"),
+                                  ("off", "off")],
+                                 value=studio.load_settings()["vocal_separation"],
+                                 label="Vocal separation before wav2vec2 (as the release)")
             m_token = gr.Textbox(label="Admin token", type="password", visible=ui.admin_token_required())
             gr.Markdown(ui.admin_note())
             with gr.Row():
                 save_btn = gr.Button("Save settings")
                 dl_btn = gr.Button("Download and convert the hallo4 weights")
             dl_msg = gr.Textbox(label="Download")
-            save_btn.click(models_save, [quantize, offload, m_token], [st_json], api_name="models_save")
+            save_btn.click(models_save, [quantize, offload, m_token, vocal], [st_json], api_name="models_save")
             dl_btn.click(models_download, [m_token], [dl_msg], api_name="models_download", concurrency_limit=1)
 
         demo.load(models_status, None, [st_json], api_name="models_status")

@@ -8,8 +8,9 @@
 * The outputs of all L transformer layers are kept (the embedding output is dropped): (T, L, D).
 * Window: frame t gets frames t-2 .. t+2, clamped at the edges: (T, 5, L, D).
 
-Optional vocal separation (off by default): `VocalSeparator(onnx_path)` runs an MDX-Net ONNX model
-(the release uses Kim_Vocal_2) with onnxruntime; an absent file raises `MissingWeightsError`.
+Vocal separation, as the release does before wav2vec2: `VocalSeparator(onnx_path)` runs the MDX-Net
+ONNX model (Kim_Vocal_2) with onnxruntime; an absent file raises `MissingWeightsError`. The hallo4
+engine switches it on when the file is present.
 """
 
 from __future__ import annotations
@@ -99,58 +100,104 @@ def encode_audio(
 
 
 # ----------------------------------------------------------------------------------------------
-# Vocal separation (optional)
+# Vocal separation (MDX-Net, as the release)
 # ----------------------------------------------------------------------------------------------
-class VocalSeparator:
-    """MDX-Net vocal separation with onnxruntime (Kim_Vocal_2 settings by default).
+VOCAL_MODEL = "Kim_Vocal_2.onnx"  # the release's separator, in the published weights' audio_separator/
 
-    Best effort: the STFT layout follows the public MDX-Net inference (n_fft 7680, hop 1024,
-    dim_f 3072, dim_t 256, 44.1 kHz stereo, compensation 1.009). Off by default in the pipeline.
+
+class VocalSeparator:
+    """MDX-Net vocal separation with onnxruntime directly (no torchaudio; the `audio-separator` package
+    would pull in torchvision). Kim_Vocal_2 settings by default: 44.1 kHz stereo, n_fft 7680, hop 1024,
+    dim_f 3072 x dim_t 256 spectrogram chunks (read from the model's input shape when it is static),
+    output scaled by the compensation 1.009.
+
+    Chunking as MDX-Net's inference: each chunk covers hop * (dim_t - 1) samples; n_fft / 2 samples are
+    trimmed from both ends of every chunk so that only the centre of each STFT is kept, chunks step by
+    the remaining length, and the mixture is zero-padded to whole chunks.
     """
 
-    def __init__(self, onnx_path: str | Path, *, n_fft: int = 7680, hop: int = 1024, dim_f: int = 3072,
-                 dim_t: int = 256, compensate: float = 1.009, device: str = "cpu"):
+    SAMPLE_RATE = 44100
+
+    def __init__(self, onnx_path: str | Path, *, n_fft: int = 7680, hop: int = 1024, dim_f: int | None = None,
+                 dim_t: int | None = None, compensate: float = 1.009, device: str = "cpu", batch_size: int = 4):
         self.path = Path(onnx_path)
         if not self.path.is_file():
             raise MissingWeightsError(
                 f"Vocal separation model not found: {self.path}.",
-                hint="Download it with `huggingface-cli download fudan-generative-ai/hallo4 "
-                     "audio_separator/Kim_Vocal_2.onnx --local-dir models/hallo4-official`, "
+                hint="Download it with `hf download fudan-generative-ai/hallo4 "
+                     f"audio_separator/{VOCAL_MODEL} --local-dir models/hallo4-official`, "
                      "or turn vocal separation off.",
             )
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise MissingWeightsError("Vocal separation needs onnxruntime.", hint="pip install onnxruntime") from exc
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device != "cpu" else ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(self.path), providers=providers)
-        self.n_fft, self.hop, self.dim_f, self.dim_t, self.compensate = n_fft, hop, dim_f, dim_t, compensate
+        import onnxruntime as ort
 
-    def __call__(self, audio: np.ndarray, sr: int) -> np.ndarray:  # pragma: no cover - needs the ONNX model
-        import torchaudio.functional as AF
+        providers = ["CPUExecutionProvider"]
+        if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+        spec = self.session.get_inputs()[0]
+        shape = list(spec.shape)
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 4):
+            raise MissingWeightsError(f"{self.path.name} is not an MDX-Net model: its input is {shape}, "
+                                      "expected (batch, 4, dim_f, dim_t).", hint=f"Use {VOCAL_MODEL}.")
+        self.input_name = spec.name
+        self.dim_f = dim_f or (shape[2] if isinstance(shape[2], int) else 3072)
+        self.dim_t = dim_t or (shape[3] if isinstance(shape[3], int) else 256)
+        self.n_fft, self.hop, self.compensate, self.batch_size = n_fft, hop, compensate, batch_size
+        if self.dim_f > n_fft // 2 + 1:
+            raise ValueError(f"dim_f {self.dim_f} exceeds the {n_fft // 2 + 1} STFT bins of n_fft {n_fft}")
 
-        x = torch.from_numpy(np.asarray(audio, np.float32))
-        x44 = AF.resample(x, sr, 44100) if sr != 44100 else x
-        mix = torch.stack([x44, x44])  # (2, N) stereo
-        chunk = self.hop * (self.dim_t - 1)
+    @property
+    def chunk(self) -> int:
+        """Samples per chunk (44.1 kHz)."""
+        return self.hop * (self.dim_t - 1)
+
+    def separate(self, mix: np.ndarray) -> np.ndarray:
+        """(2, N) float32 stereo at 44.1 kHz -> the vocal stem, (2, N)."""
+        mix = np.asarray(mix, np.float32)
+        if mix.ndim != 2 or mix.shape[0] != 2:
+            raise ValueError(f"separate() needs (2, N) stereo, got {mix.shape}")
+        n = mix.shape[1]
         trim = self.n_fft // 2
-        gen = chunk - 2 * trim
-        pad = gen - mix.shape[1] % gen
-        padded = torch.cat([torch.zeros(2, trim), mix, torch.zeros(2, pad + trim)], 1)
+        step = self.chunk - 2 * trim
+        if step <= 0:
+            raise ValueError(f"hop * (dim_t - 1) = {self.chunk} must exceed n_fft = {self.n_fft}")
+        pad = step - n % step
+        padded = torch.from_numpy(np.concatenate([np.zeros((2, trim), np.float32), mix,
+                                                  np.zeros((2, pad + trim), np.float32)], 1))
+        starts = list(range(0, n + pad, step))
         window = torch.hann_window(self.n_fft, periodic=True)
-        outs = []
-        for i in range(0, padded.shape[1] - 2 * trim, gen):
-            seg = padded[:, i:i + chunk]
-            spec = torch.stft(seg, self.n_fft, self.hop, window=window, center=True, return_complex=True)
-            spec = torch.view_as_real(spec).permute(0, 3, 1, 2).reshape(1, 4, self.n_fft // 2 + 1, -1)[:, :, :self.dim_f]
-            pred = self.session.run(None, {self.session.get_inputs()[0].name: spec.numpy()})[0]
-            pred = torch.from_numpy(pred)
-            full = torch.zeros(1, 4, self.n_fft // 2 + 1, pred.shape[-1])
-            full[:, :, :self.dim_f] = pred
-            full = full.reshape(2, 2, self.n_fft // 2 + 1, -1).permute(0, 2, 3, 1).contiguous()
-            wav = torch.istft(torch.view_as_complex(full), self.n_fft, self.hop, window=window, center=True,
-                              length=chunk)
-            outs.append(wav[:, trim:trim + gen])
-        vocals = torch.cat(outs, 1)[:, : mix.shape[1]].mean(0) * self.compensate
-        out = AF.resample(vocals, 44100, sr) if sr != 44100 else vocals
-        return out.numpy().astype(np.float32)[: len(audio)]
+        bins = self.n_fft // 2 + 1
+        out = np.zeros((2, len(starts) * step), np.float32)
+        for b in range(0, len(starts), self.batch_size):
+            batch = torch.stack([padded[:, s:s + self.chunk] for s in starts[b:b + self.batch_size]])  # (B, 2, L)
+            k = batch.shape[0]
+            spec = torch.stft(batch.reshape(2 * k, -1), self.n_fft, self.hop, window=window, center=True,
+                              return_complex=True)  # (2B, bins, dim_t)
+            spec = torch.view_as_real(spec).reshape(k, 2, bins, -1, 2).permute(0, 1, 4, 2, 3)
+            spec = spec.reshape(k, 4, bins, -1)[:, :, : self.dim_f]  # (B, 4 = L re, L im, R re, R im, dim_f, dim_t)
+            pred = self.session.run(None, {self.input_name: spec.numpy()})[0]
+            full = torch.zeros(k, 4, bins, pred.shape[-1])
+            full[:, :, : self.dim_f] = torch.from_numpy(np.asarray(pred, np.float32))
+            full = full.reshape(k, 2, 2, bins, -1).permute(0, 1, 3, 4, 2).reshape(2 * k, bins, -1, 2)
+            wav = torch.istft(torch.view_as_complex(full.contiguous()), self.n_fft, self.hop, window=window,
+                              center=True, length=self.chunk)
+            wav = wav.reshape(k, 2, -1)[:, :, trim:trim + step].numpy()
+            for j in range(k):
+                i = b + j
+                out[:, i * step:(i + 1) * step] = wav[j]
+        return out[:, :n] * self.compensate
+
+    def __call__(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """Mono float audio at `sr` -> its vocal stem, mono at `sr`, same length."""
+        import librosa
+
+        audio = np.asarray(audio, np.float32).reshape(-1)
+        x = librosa.resample(audio, orig_sr=sr, target_sr=self.SAMPLE_RATE) if sr != self.SAMPLE_RATE else audio
+        vocals = self.separate(np.stack([x, x])).mean(0)
+        out = librosa.resample(vocals, orig_sr=self.SAMPLE_RATE, target_sr=sr) if sr != self.SAMPLE_RATE else vocals
+        out = np.asarray(out, np.float32)[: len(audio)]
+        if len(out) < len(audio):
+            out = np.pad(out, (0, len(audio) - len(out)))
+        return out

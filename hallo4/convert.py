@@ -2,8 +2,12 @@
 
     python -m hallo4.convert --official pretrained/hallo4/model_weight.pth -o models/hallo4-transformer
 
-`--official` is a .pth/.pt/.ckpt (pickled state dict, possibly wrapped in {"state_dict": ...}) or a
-.safetensors file, or a directory holding one of those (several .safetensors shards are merged).
+    python -m hallo4.convert --official tiny.ckpt --config release_kwargs.json -o models/tiny
+
+`--official` is a .pth/.pt/.ckpt/.bin (pickled state dict, read with weights_only=True, possibly wrapped in
+{"state_dict": ...} with optimizer/EMA entries) or a .safetensors file, or a directory holding one of those
+(several .safetensors shards are merged). `--config` takes the release's `VaceWanModel` constructor kwargs
+(JSON) for sizes other than the full model.
 The key mapping follows diffusers' own `convert_wan_transformer_to_diffusers` (single_file_utils) for
 the standard Wan/VACE names, plus Hallo4's added modules:
 
@@ -24,7 +28,9 @@ the standard Wan/VACE names, plus Hallo4's added modules:
       condition_cross_attn.* / _cross_norm     skeleton_attn.* / skeleton_norm
     audio_proj.*, pose_proj.*                  same
 
-Every missing or unexpected key and every shape mismatch is an error (`InputError` listing them).
+Tolerant but loud: wrapper prefixes (`module.`, `_orig_mod.`, `model.`, EMA) are stripped, keys that are not
+model weights are skipped with a listed warning; a missing or mis-shaped model weight, or a layer the
+configuration does not have, is an error (`InputError` listing them).
 """
 
 from __future__ import annotations
@@ -129,51 +135,117 @@ def export_official(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
+# Prefixes that training wrappers put in front of every key: DDP/DataParallel (`module.`), torch.compile
+# (`_orig_mod.`), Lightning/ComfyUI (`model.`, `model.diffusion_model.`), EMA copies (`ema.`, `model_ema.`).
+# No official name starts with one of them, so stripping them key by key is safe.
+_EMA_PREFIXES = ("ema.", "model_ema.", "ema_model.")
+# Top-level entries of a training checkpoint that can hold the weights, in the order they are preferred
+# (`state_dict` first: the release's own loader takes it).
+_WEIGHT_ENTRIES = ("state_dict", "model_state_dict", "model", "module", "net", "ema", "model_ema", "ema_state_dict")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+
+
 def _strip_wrappers(sd: dict) -> dict:
+    """Strip prefixes shared by every key (kept for callers that pass an already loaded state dict)."""
     for prefix in _WRAPPER_PREFIXES:
         if sd and all(k.startswith(prefix) for k in sd):
             sd = {k[len(prefix):]: v for k, v in sd.items()}
     return sd
 
 
-def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a .pth/.pt/.ckpt (weights_only, mmap) or .safetensors file, or a folder of them."""
+def _strip_key(key: str) -> tuple[str, bool]:
+    """(key without wrapper prefixes, whether it came from an EMA copy)."""
+    ema = False
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _EMA_PREFIXES + _WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key, changed, ema = key[len(prefix):], True, ema or prefix in _EMA_PREFIXES
+    return key, ema
+
+
+def _is_tensor_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and any(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _unwrap(obj, notes: list[str]) -> dict:
+    """The weights inside a training checkpoint: a `state_dict` (or model / EMA) entry, else the dict
+    itself. Other top-level entries (optimizer, scheduler, epoch, ...) are listed in `notes`."""
+    if not isinstance(obj, dict):
+        return obj
+    for entry in _WEIGHT_ENTRIES:
+        if _is_tensor_dict(obj.get(entry)):
+            others = sorted(str(k) for k in obj if k != entry)
+            if others:
+                notes.append(_listing(f"used the checkpoint's {entry!r} entry; skipped other top-level entries",
+                                      others))
+            return _unwrap(obj[entry], notes) if not _is_flat(obj[entry]) else obj[entry]
+    return obj
+
+
+def _is_flat(obj: dict) -> bool:
+    return all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def read_checkpoint(path: str | Path, notes: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """Read a .ckpt/.pth/.pt/.bin (torch.load with weights_only=True, memory-mapped) or .safetensors
+    file, or a folder of them, and return its tensors as stored (a `state_dict` / model / EMA entry
+    unwrapped). Non-tensor values are dropped and listed in `notes`; prefixes are not touched yet."""
+    notes = notes if notes is not None else []
     path = Path(path)
     if not path.exists():
         raise InputError("official checkpoint", "not found", "Give the path of model_weight.pth.", path=str(path))
     if path.is_dir():
         files = sorted(path.glob("*.safetensors")) or sorted(
-            p for ext in ("*.pth", "*.pt", "*.ckpt", "*.bin") for p in path.glob(ext)
+            p for ext in CHECKPOINT_SUFFIXES[1:] for p in path.glob(f"*{ext}")
         )
         if not files:
-            raise InputError("official checkpoint", "the folder has no .pth/.safetensors file",
+            raise InputError("official checkpoint", f"the folder has no {'/'.join(CHECKPOINT_SUFFIXES)} file",
                              "Point --official at model_weight.pth.", path=str(path))
         if len(files) > 1 and files[0].suffix != ".safetensors":
             raise InputError("official checkpoint", f"several pickled checkpoints: {[f.name for f in files]}",
                              "Point --official at one file.", path=str(path))
         sd: dict[str, torch.Tensor] = {}
         for f in files:
-            sd.update(load_official_state_dict(f))
+            sd.update(read_checkpoint(f, notes))
         return sd
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise InputError("official checkpoint", f"unsupported file type {path.suffix!r}",
+                         f"Use one of {', '.join(CHECKPOINT_SUFFIXES)} (model_weight.pth is the release's).",
+                         path=str(path))
+    if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
-        return _strip_wrappers(load_file(str(path)))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - truncated / not a safetensors file
+            raise InputError("official checkpoint", f"is not a readable safetensors file ({exc})",
+                             "Download it again.", path=str(path)) from exc
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # legacy (non-zip) pickles cannot be memory-mapped
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:  # legacy (non-zip) pickles cannot be memory-mapped
+            if "mmap" not in str(exc) and "zip" not in str(exc):
+                raise
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unreadable / unsafe pickle
         raise InputError("official checkpoint", f"cannot be read as a weights-only state dict ({exc})",
                          "Use the published model_weight.pth or a .safetensors file.", path=str(path)) from exc
-    for wrapper in ("state_dict", "model", "module"):
-        if isinstance(obj, dict) and wrapper in obj and isinstance(obj[wrapper], dict):
-            obj = obj[wrapper]
-            break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    obj = _unwrap(obj, notes)
+    if not _is_tensor_dict(obj):
         raise InputError("official checkpoint", "does not hold a state dict of tensors",
                          "Use the published model_weight.pth.", path=str(path))
-    return _strip_wrappers(obj)
+    dropped = sorted(str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor))
+    if dropped:
+        notes.append(_listing("skipped entries that are not tensors", dropped))
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def load_official_state_dict(path: str | Path, notes: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """`read_checkpoint` with prefixes shared by every key stripped (see `convert_state_dict` for the
+    key-by-key handling of mixed checkpoints)."""
+    return _strip_wrappers(read_checkpoint(path, notes))
 
 
 def _listing(title: str, items: list[str], limit: int = 20) -> str:
@@ -183,43 +255,154 @@ def _listing(title: str, items: list[str], limit: int = 20) -> str:
 
 
 def convert_state_dict(
-    official: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], *, allow_missing: tuple[str, ...] = ()
+    official: dict[str, torch.Tensor],
+    expected: dict[str, tuple[int, ...]],
+    *,
+    allow_missing: tuple[str, ...] = (),
+    notes: list[str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Rename `official` to our names and check it against `expected` (name -> shape).
 
-    Raises `InputError` listing unmapped/unexpected keys, missing keys and shape mismatches.
+    Tolerant but loud, like the release's non-strict loader plus a report:
+    * wrapper prefixes (`module.`, `_orig_mod.`, `model.`, `ema.`, ...) are stripped key by key;
+      when a weight is present both plainly and as an EMA copy, the plain one is used (the release
+      loads the `state_dict` weights) and the EMA copies are listed in `notes`;
+    * keys that are not model weights (optimizer state, counters, unknown names) are skipped and
+      listed in `notes` (and given to `warnings.warn` when `notes` is None);
+    * a model weight that is missing, has another shape, or names a layer this configuration does not
+      have (e.g. `blocks.29.*` for a 4-layer config) raises `InputError` listing all of them.
     `allow_missing`: name fragments (e.g. "audio_", "skeleton_", "pose_proj") that may be missing
     (they keep their fresh initialisation, e.g. when starting from plain Wan2.1-VACE weights).
     """
-    official = _strip_wrappers(dict(official))
-    converted, unknown = {}, []
+    own_notes: list[str] = [] if notes is None else notes
+    converted: dict[str, torch.Tensor] = {}
+    source: dict[str, str] = {}
+    from_ema: set[str] = set()
+    skipped, ema_dropped, foreign = [], [], []
     for k, v in official.items():
-        name = official_to_ours(k)
-        if name is None:
-            unknown.append(k)
-        else:
-            converted[name] = v
-    unexpected = sorted(set(unknown) | {ours_to_official(k) or k for k in converted if k not in expected})
+        stripped, ema = _strip_key(k)
+        name = official_to_ours(stripped)
+        if name is None or not isinstance(v, torch.Tensor):
+            skipped.append(k)
+            continue
+        if name not in expected:
+            foreign.append(k)
+            continue
+        if name in converted:
+            if ema and name not in from_ema:
+                ema_dropped.append(k)
+                continue
+            if not ema and name in from_ema:
+                ema_dropped.append(source[name])
+            elif not ema or name in from_ema:
+                raise InputError("official checkpoint", f"holds {stripped!r} twice ({source[name]!r} and {k!r})",
+                                 "Save one copy of the model's weights.")
+        converted[name], source[name] = v, k
+        from_ema.discard(name)
+        if ema:
+            from_ema.add(name)
+    if skipped:
+        own_notes.append(_listing("skipped keys that are not weights of this model", skipped))
+    if ema_dropped:
+        own_notes.append(_listing("used the plain weights; skipped their EMA copies", ema_dropped))
+    if from_ema:
+        own_notes.append(f"loaded {len(from_ema)} weights from an EMA copy (no plain copy in the checkpoint)")
     missing = sorted(k for k in expected if k not in converted and not any(f in k for f in allow_missing))
     mismatched = sorted(
         f"{ours_to_official(k)} {tuple(v.shape)} (expected {tuple(expected[k])})"
         for k, v in converted.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k])
+        if tuple(v.shape) != tuple(expected[k])
     )
     problems = []
     if missing:
         problems.append(_listing("missing keys (official names)", [ours_to_official(k) or k for k in missing]))
-    if unexpected:
-        problems.append(_listing("unexpected keys", unexpected))
+    if foreign:
+        problems.append(_listing("unexpected keys (layers this configuration does not have)", sorted(foreign)))
     if mismatched:
         problems.append(_listing("shape mismatches", mismatched))
     if problems:
+        if skipped:
+            problems.append(_listing("skipped keys", skipped, limit=10))
         raise InputError(
             "official checkpoint",
             "does not match the Hallo4 model: " + "; ".join(problems),
-            "Use the published hallo4/model_weight.pth with the matching config (full_config()).",
+            "Use the published hallo4/model_weight.pth with the matching config (the full model by default, "
+            "or --config with the release's constructor kwargs for another size).",
         )
-    return {k: v for k, v in converted.items() if k in expected}
+    if notes is None:
+        import warnings
+
+        for note in own_notes:
+            warnings.warn(f"official checkpoint: {note}", stacklevel=2)
+    return converted
+
+
+# ----------------------------------------------------------------------------------------------
+# Release constructor kwargs -> our config
+# ----------------------------------------------------------------------------------------------
+# The release builds `VaceWanModel(**kwargs)` (Wan's config.json keys plus Hallo4's flags); these map
+# one to one onto `Hallo4Transformer3DModel` arguments.
+_RELEASE_KEYS = {
+    "dim": None, "num_heads": None,  # -> num_attention_heads, attention_head_dim = dim / num_heads
+    "in_dim": "in_channels", "out_dim": "out_channels", "ffn_dim": "ffn_dim", "freq_dim": "freq_dim",
+    "num_layers": "num_layers", "eps": "eps", "vace_layers": "vace_layers", "vace_in_dim": "vace_in_channels",
+    "text_dim": "text_dim", "patch_size": "patch_size", "cross_attn_norm": "cross_attn_norm", "qk_norm": None,
+    "enable_audio_cross_attn": "enable_audio", "enable_skeleton_cross_attn": "enable_skeleton",
+}
+# Accepted and not needed by our model: the sequence lengths are inputs here (the pipeline pads the text
+# to 512 tokens itself), checkpointing is switched at run time, and the window must be global.
+_RELEASE_IGNORED = {"model_type", "text_len", "use_gradient_checkpointing", "window_size", "vace_in_dim_text",
+                    "_class_name", "_diffusers_version", "__name__"}
+
+
+def release_config(kwargs: dict) -> dict:
+    """Our `Hallo4Transformer3DModel` kwargs for the release's `VaceWanModel` constructor kwargs (as in
+    tests/fixtures/hallo4-official/transformer-tiny/config.json). Unknown keys or values our model cannot
+    reproduce raise `InputError`. The audio and pose projectors have the release's fixed sizes."""
+    from .models import full_config
+
+    unknown = sorted(k for k in kwargs if k not in _RELEASE_KEYS and k not in _RELEASE_IGNORED)
+    if unknown:
+        raise InputError("config", f"unknown release constructor arguments: {', '.join(unknown)}",
+                         "Pass the kwargs of the release's VaceWanModel (dim, num_heads, num_layers, ...).")
+    if kwargs.get("model_type", "t2v") not in ("t2v", "vace"):
+        raise InputError("config", f"model_type {kwargs['model_type']!r} is not supported",
+                         "Hallo4 is a text-to-video VACE model (model_type 't2v').")
+    if tuple(kwargs.get("window_size", (-1, -1))) != (-1, -1):
+        raise InputError("config", f"window_size {kwargs['window_size']} (local attention) is not supported",
+                         "Hallo4 uses global attention: window_size (-1, -1).")
+    cfg = full_config()
+    dim = int(kwargs.get("dim", cfg["num_attention_heads"] * cfg["attention_head_dim"]))
+    heads = int(kwargs.get("num_heads", cfg["num_attention_heads"]))
+    if dim % heads:
+        raise InputError("config", f"dim {dim} is not divisible by num_heads {heads}")
+    cfg.update(num_attention_heads=heads, attention_head_dim=dim // heads)
+    for key, ours in _RELEASE_KEYS.items():
+        if ours and key in kwargs:
+            value = kwargs[key]
+            cfg[ours] = tuple(value) if key == "patch_size" else list(value) if key == "vace_layers" else value
+    if "qk_norm" in kwargs:
+        cfg["qk_norm"] = "rms_norm_across_heads" if kwargs["qk_norm"] else None
+    if "vace_layers" not in kwargs:  # the release's default: every second layer
+        cfg["vace_layers"] = list(range(0, cfg["num_layers"], 2))
+    return cfg
+
+
+def load_release_config(path: str | Path) -> dict:
+    """`release_config` of a JSON file."""
+    import json
+
+    path = Path(path)
+    try:
+        kwargs = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("config", "not found", "Give the JSON file of the release's constructor kwargs.",
+                         path=str(path)) from None
+    except (OSError, ValueError) as exc:
+        raise InputError("config", f"is not a JSON object ({exc})", path=str(path)) from exc
+    if not isinstance(kwargs, dict):
+        raise InputError("config", "is not a JSON object of constructor kwargs", path=str(path))
+    return release_config(kwargs)
 
 
 def _fresh_parameters(model, keys: list[str]) -> dict[str, torch.Tensor]:
@@ -266,9 +449,11 @@ def convert_official(
     config: dict | None = None,
     dtype: torch.dtype | None = None,
     allow_missing: tuple[str, ...] = (),
+    notes: list[str] | None = None,
 ):
     """Load an official checkpoint into a `Hallo4Transformer3DModel` (config: `full_config()` by
-    default) and, when `out_dir` is given, write it with `save_pretrained` (safetensors). Returns the model."""
+    default) and, when `out_dir` is given, write it with `save_pretrained` (safetensors). Returns the model.
+    `notes`: receives what was skipped (see `convert_state_dict`); None -> `warnings.warn`."""
     from accelerate import init_empty_weights
 
     from .models import Hallo4Transformer3DModel, full_config
@@ -277,7 +462,13 @@ def convert_official(
     with init_empty_weights():  # parameters on meta, buffers (RoPE tables) real
         model = Hallo4Transformer3DModel(**config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    state = convert_state_dict(load_official_state_dict(src), expected, allow_missing=allow_missing)
+    own: list[str] = [] if notes is None else notes
+    state = convert_state_dict(read_checkpoint(src, own), expected, allow_missing=allow_missing, notes=own)
+    if notes is None:
+        import warnings
+
+        for note in own:
+            warnings.warn(f"official checkpoint: {note}", stacklevel=2)
     if allow_missing and len(state) < len(expected):
         src_dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
         fresh = _fresh_parameters(model, [k for k in expected if k not in state])
@@ -294,10 +485,13 @@ def convert_official(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hallo4.convert", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--official", required=True, help="model_weight.pth / .safetensors, or a folder")
+    parser.add_argument("--official", required=True, help="model_weight.pth / .ckpt / .safetensors, or a folder")
     parser.add_argument("-o", "--output", required=True, help="output folder (config.json + safetensors)")
     parser.add_argument("--dtype", choices=["keep", "bf16", "fp16", "fp32"], default="keep")
-    parser.add_argument("--tiny", action="store_true", help="use hallo4.models.tiny_config() (tests)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--config", help="JSON of the release's VaceWanModel constructor kwargs, for a size other "
+                                       "than the full model (e.g. dim, num_heads, num_layers, vace_layers)")
+    size.add_argument("--tiny", action="store_true", help="use hallo4.models.tiny_config() (tests)")
     parser.add_argument("--from-vace", action="store_true",
                         help="the checkpoint is plain Wan2.1-VACE: initialise the Hallo4 modules fresh")
     args = parser.parse_args(argv)
@@ -305,12 +499,18 @@ def main(argv: list[str] | None = None) -> int:
 
     dtype = {"keep": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     allow = ("audio_attn", "audio_norm", "skeleton_attn", "skeleton_norm", "audio_proj", "pose_proj")
+    notes: list[str] = []
     try:
-        model = convert_official(args.official, args.output, config=tiny_config() if args.tiny else full_config(),
-                                 dtype=dtype, allow_missing=allow if args.from_vace else ())
+        config = load_release_config(args.config) if args.config else tiny_config() if args.tiny else full_config()
+        model = convert_official(args.official, args.output, config=config, dtype=dtype,
+                                 allow_missing=allow if args.from_vace else (), notes=notes)
     except InputError as exc:
+        for note in notes:
+            print(f"warning: {note}", file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     n = sum(p.numel() for p in model.parameters())
     print(f"converted {n:,} parameters -> {args.output}")
     return 0

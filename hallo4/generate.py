@@ -23,13 +23,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=ENGINE_NAMES, default="lite")
     p.add_argument("-o", "--output", required=True, help="output mp4")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
-    p.add_argument("--size", type=int, default=512, help="long side of the output in pixels")
+    p.add_argument("--size", type=int, default=None,
+                   help="long side of the output in pixels (default: lite 512; hallo4 its trained 832x480 canvas, "
+                        "another size warns)")
     p.add_argument("--max-seconds", type=float, default=None, help="use at most this much audio")
     g = p.add_argument_group("hallo4 engine")
     g.add_argument("--model", help="model folder or Hugging Face repo id")
     g.add_argument("--quantize", choices=["none", "8bit"], default="none")
+    g.add_argument("--precision", choices=["release", "bf16", "8bit", "fp32"],
+                   help="release = the authors' numerics (fp32 weights, bf16 autocast); default: by free GPU "
+                        "memory, fp32 on the CPU")
     g.add_argument("--device", help="cuda / cpu (default: cuda when available)")
     g.add_argument("--adapter", help="DPO round folder (rounds/round-NNN) to apply")
+    g.add_argument("--vocal-separation", choices=["auto", "on", "off"], default="auto",
+                   help="separate the voice from music/noise before wav2vec2 (Kim_Vocal_2.onnx, as the release); "
+                        "auto = on when the model file is present")
     g.add_argument("--steps", type=int, help="denoising steps (default 25)")
     g.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 6.0)")
     g.add_argument("--shift", type=float, help="flow shift (default 8.0)")
@@ -54,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             "quantize": None if args.quantize == "none" else args.quantize,
             "device": args.device,
             "adapter": args.adapter,
+            "precision": args.precision,
+            "vocal_separation": args.vocal_separation,
         }
         for key in ("steps", "guidance", "shift", "prompt", "negative_prompt"):
             value = getattr(args, key)
@@ -75,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
     print(file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"seed: {result.seed}", file=sys.stderr)
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 

@@ -130,6 +130,7 @@ class MediaInfo:
     video_codec: str | None = None
     audio_codec: str | None = None
     sample_rate: int = 0
+    channels: int = 0  # audio channels (0: no audio or not stated)
     pix_fmt: str | None = None
     container: str | None = None
     rotation: int = 0  # display rotation in degrees; width/height are already the displayed size
@@ -148,7 +149,8 @@ class MediaInfo:
             if self.rotation:
                 parts.append(f"rotated {self.rotation} deg (size shown upright)")
         if self.has_audio:
-            parts.append(f"audio {self.audio_codec} {self.sample_rate} Hz")
+            channels = f" {self.channels} ch" if self.channels else ""
+            parts.append(f"audio {self.audio_codec} {self.sample_rate} Hz{channels}")
         elif self.kind == "video":
             parts.append("no audio")
         return ", ".join(parts)
@@ -156,7 +158,9 @@ class MediaInfo:
 
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Video: (\w+)([^\n]*)")
-_AUDIO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Audio: (\w+)[^\n]*?(\d+) Hz")
+_AUDIO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Audio: (\w+)[^\n]*?(\d+) Hz(?:, ([^,\n]+))?")
+_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7,
+                    "7.1": 8}
 _INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
 # Phone videos store landscape frames plus a display rotation; ffmpeg autorotates when decoding.
 _ROTATION_RE = re.compile(r"(?:rotation of (-?[\d.]+) degrees|^\s*rotate\s*:\s*(-?\d+))", re.IGNORECASE | re.MULTILINE)
@@ -222,6 +226,9 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
         info.has_audio = True
         info.audio_codec = a.group(1)
         info.sample_rate = int(a.group(2))
+        layout = (a.group(3) or "").strip()
+        n = re.match(r"(\d+) channels", layout)
+        info.channels = int(n.group(1)) if n else _CHANNEL_LAYOUTS.get(layout.split("(")[0], 0)
     if info.kind == "audio" and not info.has_audio:
         raise InputError(name, "contains neither a video nor an audio stream", "Upload a video or an audio file.", path=str(p))
     return info
@@ -322,6 +329,10 @@ def read_video(
     return VideoClip(frames=frames, fps=float(fps) if fps else info.fps, source_fps=info.fps, path=str(p))
 
 
+# Sample rates the AAC encoder accepts (MPEG-4 audio sampling frequency table).
+AAC_SAMPLE_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350})
+
+
 def write_mp4(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray] | np.ndarray,
@@ -334,8 +345,10 @@ def write_mp4(
 ) -> Path:
     """Encode RGB frames to an mp4 every browser plays: H.264 yuv420p, even dims, AAC, faststart.
 
-    Audio (a file or a float array + `audio_sr`) is muxed and cut to the video's length. Frames are
-    streamed to ffmpeg, so generators of any length use constant memory.
+    Audio is muxed as AAC, padded with silence or cut to the video's length. A file is the user's
+    ORIGINAL audio: its own sample rate and channels are kept (every engine passes the uploaded file here,
+    never the 16 kHz mono copy its models consume); a float array + `audio_sr` is written as mono. Frames
+    are streamed to ffmpeg, so generators of any length use constant memory.
     """
     out_path = Path(path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -389,11 +402,15 @@ def write_mp4(
             os.close(fd)
             sf.write(tmp_audio, np.asarray(audio, dtype=np.float32).reshape(-1), int(audio_sr), subtype="PCM_16")
             audio_in = tmp_audio
+            rate_args: list[str] = []
         else:
             audio_in = str(audio)
+            rate = probe(audio_in, name="audio", count_frames=False).sample_rate
+            # keep the original rate unless AAC cannot store it (then 48 kHz)
+            rate_args = [] if rate in AAC_SAMPLE_RATES else ["-ar", "48000"]
         mux = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(video_path), "-i", audio_in,
-               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "160k", "-ac", "1",
-               "-t", f"{n / fps:.6f}", "-movflags", "+faststart", str(out_path)]
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "192k",
+               *rate_args, "-t", f"{n / fps:.6f}", "-movflags", "+faststart", str(out_path)]
         res = subprocess.run(mux, capture_output=True, timeout=600)
         if res.returncode != 0:
             raise InputError("audio", f"could not be muxed into the video ({res.stderr.decode(errors='replace').strip()[-300:]})",

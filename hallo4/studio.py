@@ -49,7 +49,7 @@ def settings_path() -> Path:
 
 def load_settings() -> dict[str, Any]:
     defaults = {"model": os.environ.get("HALLO4_MODEL") or str(paths.models_dir() / "hallo4"),
-                "quantize": "none", "offload": "none", "adapter": None}
+                "quantize": "none", "offload": "none", "adapter": None, "vocal_separation": "auto"}
     try:
         defaults.update(json.loads(settings_path().read_text()))
     except (OSError, ValueError):
@@ -226,7 +226,8 @@ def _engine_kwargs(engine: str) -> dict[str, Any]:
         return {}
     s = load_settings()
     return {"model": s["model"], "quantize": None if s["quantize"] == "none" else s["quantize"],
-            "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"]}
+            "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"],
+            "vocal_separation": s.get("vocal_separation", "auto")}
 
 
 _engines: dict[str, Any] = {}
@@ -269,8 +270,8 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         from .ui import lite_size
 
         size = lite_size(preset["lite_size"], portrait)
-    else:
-        size = int(preset["size"])
+    else:  # hallo4: the trained canvas unless a size is given (presets trade steps/CFG, not the canvas)
+        size = None
     options: dict[str, Any] = dict(args.extra)
     if args.engine == "hallo4":
         options.setdefault("steps", int(args.steps or preset["steps"]))

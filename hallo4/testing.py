@@ -100,6 +100,30 @@ def make_tiny_pipeline(directory: str | Path, *, seed: int = 0, perturb: bool = 
     return directory
 
 
+def recipe_weights(keys: dict[str, list[int]], seed_base: int) -> dict[str, torch.Tensor]:
+    """Deterministic fp32 weights for a `{name: shape}` key list: the recipe of the golden fixtures
+    (tests/fixtures/hallo4-official/README.md, "Weight recipe"), so that the authors' code and ours
+    run the same random model. Names are taken in sorted order; name i uses seed `seed_base + i`."""
+    import math
+
+    out: dict[str, torch.Tensor] = {}
+    for i, name in enumerate(sorted(keys)):
+        shape = tuple(int(s) for s in keys[name])
+        z = torch.randn(shape, generator=torch.Generator().manual_seed(seed_base + i), dtype=torch.float32)
+        parts = name.split(".")
+        leaf, parent = parts[-1], parts[-2] if len(parts) > 1 else ""
+        if leaf == "weight" and "norm" in parent:
+            w = 1.0 + 0.1 * z
+        elif leaf == "modulation":
+            w = z * (1.0 / math.sqrt(shape[-1]))
+        elif len(shape) >= 2:
+            w = z * (1.0 / math.sqrt(math.prod(shape[1:])))
+        else:
+            w = 0.1 * z
+        out[name] = w
+    return out
+
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_EXPRESSIVENESS = (0.3, 1.0, 1.6)
 

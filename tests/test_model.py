@@ -210,6 +210,10 @@ def test_matches_diffusers_wan_vace_without_conditions():
     added = ("audio_", "skeleton_", "pose_proj")
     state = {k: v for k, v in ours.state_dict().items() if not any(a in k for a in added)}
     ref.load_state_dict(state, strict=True)
+    # ours computes the timestep sinusoid in float64 as the release does (tests/test_golden.py)
+    from hallo4.models.transformer_hallo4 import Float64Timesteps
+
+    ref.condition_embedder.timesteps_proj = Float64Timesteps(cfg["freq_dim"])
     base, _ = _inputs()
     with torch.no_grad():
         expected = ref(**base, control_hidden_states_scale=torch.full((1,), 0.7)).sample

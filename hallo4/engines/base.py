@@ -22,7 +22,8 @@ class GenerationRequest:
     skeleton: None (audio-only: an idle skeleton is synthesised from the portrait), a path to a
       skeleton JSON / rendered skeleton video, or a `hallo4.skeleton.SkeletonSequence`.
     seed: None -> a random seed is drawn and returned in the result.
-    size: the long side of the output in pixels (the engine may round it to its grid).
+    size: the long side of the output in pixels (the engine may round it to its grid); None = the engine's
+      default (lite: 512; hallo4: the canvas it was trained at, 832x480 / 480x832).
     max_seconds: cut the audio to this length (None = whole audio).
     output: where to write the mp4 (None -> a fresh file in the engine's output directory).
     options: engine-specific knobs (hallo4: steps, guidance, shift, prompt, negative_prompt,
@@ -33,7 +34,7 @@ class GenerationRequest:
     audio: Path
     skeleton: Any = None
     seed: int | None = None
-    size: int = 512
+    size: int | None = None
     max_seconds: float | None = None
     output: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)

@@ -3,19 +3,26 @@
     engine = DiffusionEngine(model="models/hallo4", quantize="8bit")
     result = engine.generate(GenerationRequest(portrait=..., audio=...), progress)
 
-* Device: CUDA when available (bfloat16), else the CPU in float32, with a warning and a time estimate.
+* Device: CUDA when available, else the CPU in float32, with a warning and a time estimate.
   An explicit device/dtype that cannot be honoured raises; nothing falls back silently.
-* quantize="8bit": bitsandbytes int8 Linear layers in the transformer (`hallo4.quantization`).
+* precision (`PRECISIONS`): "release" = the authors' numerics (fp32 master weights under bf16 autocast,
+  time embedding, modulation and output head in fp32), "bf16" = bf16 weights, "8bit" = bitsandbytes int8
+  Linear layers (`hallo4.quantization`), "fp32" = exact (the CPU default). On a GPU the default is
+  chosen by free memory (`choose_precision`) and the choice is said in the result's warnings.
+  quantize="8bit" is the older spelling of precision="8bit".
 * offload: None / "none", "model" (`enable_model_cpu_offload`), "group" (block-level group offload of
   the transformer); only meaningful on CUDA.
 * adapter: a DPO round folder (rounds/round-NNN) with a PEFT LoRA `adapter_model.safetensors`
   (+ `adapter_config.json`), or diffusers' `pytorch_lora_weights.safetensors`; `load_adapter(dir)` /
   `unload_adapter()` switch it at run time.
+* vocal_separation: None/"auto" (default: on when Kim_Vocal_2.onnx is next to the weights, as the release
+  does; off with a note when it is not), True/"on" (required), False/"off".
 * request.options: steps, guidance, shift, prompt, negative_prompt, frames_per_segment, height, width
-  (canvas, multiples of 16), vae_tiling, lora_scale.
-* request.size: the canvas's long side, capped at Hallo4's native 832 (832x480 / 480x832) and rounded
-  down to a multiple of 16; the result is cropped back to the portrait's aspect. Use size >= 832 for
-  the model's training resolution; smaller sizes are faster previews.
+  (canvas, multiples of 16), vae_tiling, lora_scale, vocal_separation.
+* request.size: None (default) = the trained canvas, 832x480 (or 480x832 for portraits narrower than
+  480:832), as the release. A size is an explicit choice: the canvas's long side, capped at 832 and
+  rounded down to a multiple of 16; a canvas other than the trained one adds a warning to the result.
+  The result is cropped back to the portrait's aspect.
 """
 
 from __future__ import annotations
@@ -36,6 +43,19 @@ from .base import GenerationRequest, GenerationResult
 
 ADAPTER_NAME = "dpo"
 CPU_FLOPS = 2e11  # rough sustained fp32 FLOP/s of a desktop CPU, for the ETA warning
+TRAINED_CANVAS = (832, 480)  # (long side, short side) Hallo4 was trained at
+PRECISIONS = ("release", "bf16", "8bit", "fp32")
+# Free GPU memory each precision needs for the full model at 832x480x81 with CFG: weights (fp32 11.1 GB,
+# bf16 5.6 GB, int8 2.9 GB) plus ~12 GB of activations, VAE and audio encoder (rough; see BENCHMARKS.md).
+PRECISION_FREE_BYTES = {"release": 24 * 2**30, "bf16": 18 * 2**30, "8bit": 0}
+
+
+def choose_precision(free_bytes: int) -> str:
+    """The most faithful precision that fits in `free_bytes` of GPU memory: release, else bf16, else 8-bit."""
+    for name in ("release", "bf16", "8bit"):
+        if free_bytes >= PRECISION_FREE_BYTES[name]:
+            return name
+    return "8bit"
 
 
 def default_model() -> str:
@@ -49,21 +69,46 @@ class DiffusionEngine:
 
     def __init__(self, model: str | os.PathLike | None = None, quantize: str | None = None, device: str | None = None,
                  dtype: str | torch.dtype | None = None, offload: str | bool | None = None,
-                 adapter: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None):
+                 adapter: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
+                 precision: str | None = None, vocal_separation: bool | str | None = None):
         self.model = str(model) if model else default_model()
         if quantize in ("none", "", False):
             quantize = None
         if quantize not in (None, "8bit", "int8"):
             raise InputError("quantize", f"unknown quantisation {quantize!r}", "Use 'none' or '8bit'.")
-        self.quantize = "8bit" if quantize else None
+        if precision in ("", "auto"):
+            precision = None
+        if precision is not None and precision not in PRECISIONS:
+            raise InputError("precision", f"unknown precision {precision!r}", f"Use one of {', '.join(PRECISIONS)}.")
+        if quantize and precision not in (None, "8bit"):
+            raise InputError("precision", f"quantize='8bit' contradicts precision={precision!r}",
+                             "Give one of them.")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ResourceError("device 'cuda' was requested but no CUDA GPU is available.",
                                 hint="Use device='cpu' (slow) or run on a machine with an NVIDIA GPU.")
-        self.dtype = _parse_dtype(dtype) if dtype is not None else (
-            torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        self.precision_note: str | None = None
+        if quantize:
+            precision = "8bit"
+        if precision is None and dtype is None:
+            if self.device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(self.device)
+                precision = choose_precision(free)
+                self.precision_note = (f"Precision {precision!r} chosen for {free / 2**30:.1f} GiB of free GPU memory "
+                                       "(release = the authors' numerics; set precision to change it).")
+            else:
+                precision = "fp32"
+        named = {torch.float32: "fp32", torch.bfloat16: "bf16"}
+        self.precision = precision or named.get(_parse_dtype(dtype), "custom")
+        self.quantize = "8bit" if self.precision == "8bit" else None
+        if dtype is not None:
+            self.dtype = _parse_dtype(dtype)
+        elif self.precision in ("release", "fp32"):
+            self.dtype = torch.float32  # release: fp32 master weights, bf16 autocast
+        else:
+            self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         if offload in (None, False, "none", ""):
             offload = None
         elif offload is True:
@@ -71,6 +116,7 @@ class DiffusionEngine:
         if offload not in (None, "model", "group"):
             raise InputError("offload", f"unknown offload mode {offload!r}", "Use 'none', 'model' or 'group'.")
         self.offload = offload
+        self.vocal_separation = _vocal_setting(vocal_separation)
         self.adapter = Path(adapter) if adapter else None
         self.output_dir = Path(output_dir) if output_dir else None
         self.pipe = None
@@ -88,8 +134,15 @@ class DiffusionEngine:
         warnings: list[str] = []
         pipe = Hallo4Pipeline.from_pretrained(self.model, torch_dtype=self.dtype,
                                               vae_dtype=torch.float32)
-        if self.device.type == "cpu" and self.dtype != torch.float32:
-            warnings.append(f"{str(self.dtype).replace('torch.', '')} on the CPU is slow; float32 is usually faster.")
+        if self.precision_note:
+            warnings.append(self.precision_note)
+        if self.device.type == "cpu" and (self.dtype != torch.float32 or self.precision == "release"):
+            warnings.append(f"{str(self.dtype).replace('torch.', '')} / bf16 autocast on the CPU is slow; "
+                            "float32 (precision 'fp32') is usually faster.")
+        if self.precision == "release":
+            pipe.enable_release_precision(torch.bfloat16)
+            if self.device.type == "cuda":  # the release's umT5 runs in bf16 (fp32 would need ~22 GB)
+                pipe._text_dtype = torch.bfloat16
         if self.quantize:
             try:
                 from ..quantization import quantize_8bit
@@ -162,7 +215,9 @@ class DiffusionEngine:
 
         negative = opts.get("negative_prompt")
         negative = DEFAULT_NEGATIVE_PROMPT if negative is None else str(negative)
+        separation = _vocal_setting(opts.get("vocal_separation", self.vocal_separation))
         height, width = self._canvas(request, opts)
+        size_warning = self._size_warning(request, height, width)
         lora_scale = opts.get("lora_scale")
 
         prog(0.0, "Loading the Hallo4 model")
@@ -172,10 +227,13 @@ class DiffusionEngine:
             load_prog(0.0, "Loading the Hallo4 model")
             pipe = self.load()
             load_time = time.perf_counter() - t
-            warnings = list(self.load_warnings)
+            warnings = list(self.load_warnings) + ([size_warning] if size_warning else [])
             if self.device.type == "cpu":
                 warnings.append(self._cpu_warning(request, steps, guidance, fps_seg, height, width))
             out = request.output or (self.output_dir or outputs_dir()) / f"hallo4_{int(time.time() * 1000)}_{seed}.mp4"
+            vocal_note = self._apply_vocal_separation(pipe, separation)
+            if vocal_note:
+                warnings.append(vocal_note)
             skeleton = request.skeleton
             if isinstance(skeleton, str):
                 skeleton = Path(skeleton)
@@ -194,16 +252,36 @@ class DiffusionEngine:
         params.update({
             "engine": self.name, "seed": seed, "steps": steps, "guidance": guidance, "shift": shift, "prompt": prompt,
             "negative_prompt": negative, "frames_per_segment": fps_seg, "width": int(w), "height": int(h), "fps": 25.0,
-            "model": self.model, "quantize": self.quantize or "none", "device": str(self.device),
+            "model": self.model, "quantize": self.quantize or "none", "precision": self.precision,
+            "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""), "offload": self.offload or "none",
             "adapter": str(self._adapter_loaded) if self._adapter_loaded else None,
+            "vocal_separation": pipe.vocal_separator is not None,
         })
         return GenerationResult(video=Path(result.video_path), seed=seed, engine=self.name, timings=timings,
                                 parameters=params, warnings=warnings + list(result.warnings),
                                 num_frames=int(len(result.frames)), fps=25.0)
 
-    def _canvas(self, request: GenerationRequest, opts: dict) -> tuple[int, int]:
-        """(height, width) of the canvas: options height/width, else `size` as the long side (<= 832)."""
+    @staticmethod
+    def _apply_vocal_separation(pipe, setting: bool | None) -> str | None:
+        """Switch the release's vocal separation on or off for this request; a note when auto finds no
+        model. setting None = on when Kim_Vocal_2.onnx is next to the weights; True = required."""
+        if setting is False:
+            pipe.disable_vocal_separation()
+            return None
+        found = pipe.find_vocal_model()
+        if found is None and setting is None:
+            pipe.disable_vocal_separation()
+            where = ", ".join(str(c) for c in pipe.vocal_model_candidates)
+            return ("Vocal separation is off: Kim_Vocal_2.onnx was not found (looked in: " + where + "). The release "
+                    "separates the voice from music and noise first; get the file with `hf download "
+                    "fudan-generative-ai/hallo4 audio_separator/Kim_Vocal_2.onnx --local-dir models/hallo4-official`.")
+        pipe.enable_vocal_separation(found)  # setting True without a file raises MissingWeightsError
+        return None
+
+    def _canvas(self, request: GenerationRequest, opts: dict) -> tuple[int | None, int | None]:
+        """(height, width) of the canvas: options height/width, else `size` as the long side (<= 832), else
+        (None, None): the pipeline's trained canvas for the portrait (832x480 or 480x832)."""
         from .. import media
         from ..pipelines import Hallo4Pipeline
 
@@ -211,14 +289,24 @@ class DiffusionEngine:
             h = _int_opt(opts, "height", 480, 16, 2048)
             w = _int_opt(opts, "width", 832, 16, 2048)
             return h, w
+        if request.size is None:
+            return None, None
         size = int(request.size)
         if not 16 <= size <= 4096:
             raise InputError("size", f"{size} px is out of range", "Choose a size between 16 and 4096 pixels (832 = native).")
-        long_side = max(16, min(832, size) // 16 * 16)
-        short_side = max(16, int(round(long_side * 480 / 832 / 16)) * 16)
+        long_side = max(16, min(TRAINED_CANVAS[0], size) // 16 * 16)
+        short_side = max(16, int(round(long_side * TRAINED_CANVAS[1] / TRAINED_CANVAS[0] / 16)) * 16)
         image = media.load_image(request.portrait, name="portrait")
         w0, h0 = Hallo4Pipeline.default_canvas(image.width, image.height)
         return (short_side, long_side) if w0 > h0 else (long_side, short_side)
+
+    @staticmethod
+    def _size_warning(request: GenerationRequest, height: int | None, width: int | None) -> str | None:
+        """A canvas other than the trained one is allowed (faster previews) but said."""
+        if height is None or sorted((int(height), int(width))) == sorted(TRAINED_CANVAS):
+            return None
+        return (f"Canvas {width}x{height} differs from the 832x480 / 480x832 canvas Hallo4 was trained at; expect "
+                "lower quality. Leave the size empty for the trained canvas.")
 
     def _cpu_warning(self, request, steps, guidance, frames_per_segment, height, width) -> str:
         """A CPU run is very slow with the real model: say so, with a rough estimate."""
@@ -246,6 +334,19 @@ class DiffusionEngine:
 
 
 # ----------------------------------------------------------------------------------------------
+def _vocal_setting(value) -> bool | None:
+    """None/"auto" (on when the model file is present), True/"on", False/"off"."""
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("on", "true", "1", "yes"):
+        return True
+    if str(value).lower() in ("off", "false", "0", "no"):
+        return False
+    raise InputError("vocal separation", f"unknown setting {value!r}", "Use auto, on or off.")
+
+
 def _parse_dtype(dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype

@@ -57,7 +57,7 @@ class LiteEngine:
         warnings: list[str] = []
         t0 = time.perf_counter()
         seed = int(request.seed) if request.seed is not None else secrets.randbelow(2**31 - 1)
-        size = int(request.size)
+        size = int(request.size or 512)  # None: the lite engine's default long side
         if not 64 <= size <= 2048:
             raise InputError("size", f"{size} px is out of range", "Choose a size between 64 and 2048 pixels.")
         expressiveness = float(request.options.get("expressiveness", self.expressiveness))
@@ -110,7 +110,7 @@ class LiteEngine:
                 yield frame
 
         t = time.perf_counter()
-        media.write_mp4(out, frames(), fps=FPS, audio=audio, audio_sr=SR)
+        media.write_mp4(out, frames(), fps=FPS, audio=request.audio)  # the original audio, cut to the video
         timings["render"] = render_time[0]
         timings["encode"] = time.perf_counter() - t - render_time[0]
         timings["total"] = time.perf_counter() - t0

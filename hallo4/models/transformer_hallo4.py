@@ -46,6 +46,29 @@ def _per_frame(x: torch.Tensor, num_frames: int) -> torch.Tensor:
     return x.reshape(b * num_frames, n // num_frames, c)
 
 
+class Float64Timesteps(nn.Module):
+    """Sinusoidal timestep features computed in float64, as the release does (`[cos, sin]` of
+    t * 10000^(-i / half)). diffusers' `Timesteps` computes them in float32, which moves the tiny golden
+    model's output by 2.7e-5 (tests/test_golden.py); the result is cast to the time embedder's dtype
+    by `WanTimeTextImageEmbedding`. Hand-written because diffusers has no float64 option."""
+
+    def __init__(self, num_channels: int):
+        super().__init__()
+        if num_channels % 2:
+            raise ValueError(f"the timestep sinusoid needs an even number of channels, got {num_channels}")
+        self.num_channels = num_channels
+
+    def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
+        device = timesteps.device
+        # float64 is not available on every accelerator (e.g. Apple MPS): compute on the CPU there
+        work = device if device.type in ("cpu", "cuda") else torch.device("cpu")
+        position = timesteps.to(device=work, dtype=torch.float64).reshape(-1)
+        half = self.num_channels // 2
+        freqs = torch.pow(10000.0, -torch.arange(half, device=work, dtype=torch.float64) / half)
+        args = torch.outer(position, freqs)
+        return torch.cat([torch.cos(args), torch.sin(args)], dim=1).to(device)
+
+
 def _cross_attention(dim: int, num_heads: int, eps: float) -> WanAttention:
     return WanAttention(
         dim=dim,
@@ -198,6 +221,7 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         self.condition_embedder = WanTimeTextImageEmbedding(
             dim=inner_dim, time_freq_dim=freq_dim, time_proj_dim=inner_dim * 6, text_embed_dim=text_dim
         )
+        self.condition_embedder.timesteps_proj = Float64Timesteps(freq_dim)
 
         # 3. Blocks
         self.blocks = nn.ModuleList(
@@ -318,9 +342,19 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
                 dim=1,
             )
         control = control.contiguous()
+        autocast = torch.is_autocast_enabled(hidden_states.device.type)
+        if autocast:  # the release's residual streams are fp32 (its fp32 modulation promotes them)
+            hidden_states, control = hidden_states.float(), control.float()
 
-        # 2. Time and text embeddings
-        temb, timestep_proj, encoder_hidden_states, _ = self.condition_embedder(timestep, encoder_hidden_states)
+        # 2. Time and text embeddings (under autocast, the time path stays fp32 as in the release)
+        if autocast:
+            ce = self.condition_embedder
+            with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+                temb = ce.time_embedder(ce.timesteps_proj(timestep).float())
+                timestep_proj = ce.time_proj(ce.act_fn(temb))
+            encoder_hidden_states = ce.text_embedder(encoder_hidden_states)
+        else:
+            temb, timestep_proj, encoder_hidden_states, _ = self.condition_embedder(timestep, encoder_hidden_states)
         timestep_proj = timestep_proj.unflatten(1, (6, -1))
 
         # 3. VACE hints (the context branch sees no audio / skeleton)
@@ -341,8 +375,12 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         # 5. Output norm, projection and unpatchify
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         shift, scale = shift.to(hidden_states.device), scale.to(hidden_states.device)
-        hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)
-        hidden_states = self.proj_out(hidden_states)
+        if autocast:  # the release's head runs in fp32
+            with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+                hidden_states = self.proj_out(self.norm_out(hidden_states.float()) * (1 + scale) + shift)
+        else:
+            hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)
+            hidden_states = self.proj_out(hidden_states)
         hidden_states = hidden_states.reshape(batch_size, post_f, post_h, post_w, p_t, p_h, p_w, -1)
         hidden_states = hidden_states.permute(0, 7, 1, 4, 2, 5, 3, 6)
         output = hidden_states.flatten(6, 7).flatten(4, 5).flatten(2, 3)

@@ -16,10 +16,11 @@ How a clip is made
    skeleton conditioning at all.
 4. Segments of `frames_per_segment` (81) frames cover [80 i, 80 i + 81). The VACE context (96 ch:
    16 inactive + 16 reactive latents + 8x8 pixel-unshuffled mask) has the reference latent as frame 0
-   (mask 0); segment i > 0 also gets the previous segment's last frame, with 10 % of its 2x2 patches
-   blanked to -1, as known content (mask 0). Latent mask frame k covers pixel frames 4k-3..4k (frame 0
-   alone), following the causal VAE.
-5. UniPC flow sampling (shift 8, 25 steps); at every step the first latent frame is overwritten with
+   (mask 0); segment i > 0 also gets the previous segment's last frame, with exactly 10 % of its 2x2
+   patches blanked to -1, as known content (pixel mask 0). The mask is resampled to latent frames with
+   `nearest-exact`, as the release does (latent frame k reads pixel frame floor((k + 0.5) T / F)).
+5. UniPC flow sampling (shift 8, 25 steps) with the release's sigmas and integer timesteps
+   (`release_scheduler`); at every step the first latent frame is overwritten with
    the clean reference latent; CFG in one batched forward (uncond = negative prompt + all-zero audio
    features; reference, skeleton and VACE context identical).
 6. Decode without the reference frame, join segments dropping each duplicated first frame, trim the
@@ -45,7 +46,7 @@ from diffusers import AutoencoderKLWan, DiffusionPipeline, UniPCMultistepSchedul
 from diffusers.utils import BaseOutput
 
 from .. import media
-from ..audio_encoder import SAMPLE_RATE, VocalSeparator, encode_audio, num_frames as audio_num_frames
+from ..audio_encoder import SAMPLE_RATE, VOCAL_MODEL, VocalSeparator, encode_audio, num_frames as audio_num_frames
 from ..errors import Hallo4Error, InputError, MissingWeightsError
 from ..progress import Progress, ProgressCallback, as_progress
 
@@ -106,6 +107,11 @@ class Hallo4Pipeline(DiffusionPipeline):
         self.text_encoder_dir: Path | None = None  # lazy text encoder / tokenizer source
         self.vocal_separator: VocalSeparator | None = None
         self.prompt_cache_dir: Path | None = None  # default: paths.cache_dir() / "prompts"
+        # Release precision: fp32 transformer weights run under autocast to this dtype (see
+        # `enable_release_precision`); None = the transformer runs in its own dtype.
+        self.autocast_dtype: torch.dtype | None = None
+        # where `find_vocal_model` looks for Kim_Vocal_2.onnx (set by from_pretrained)
+        self.vocal_model_candidates: list[Path] = []
 
     # ------------------------------------------------------------------------------------------
     # Loading
@@ -183,6 +189,10 @@ class Hallo4Pipeline(DiffusionPipeline):
                    scheduler=scheduler, audio_encoder=audio_encoder, feature_extractor=feature_extractor)
         pipe.text_encoder_dir = text_dir
         pipe._text_dtype = torch_dtype
+        pipe.vocal_model_candidates = [root / "audio_separator" / VOCAL_MODEL,
+                                       root.parent / "hallo4-official" / "audio_separator" / VOCAL_MODEL]
+        if audio_root is not None:
+            pipe.vocal_model_candidates.append(audio_root.parent.parent / "audio_separator" / VOCAL_MODEL)
         return pipe
 
     # ------------------------------------------------------------------------------------------
@@ -195,10 +205,36 @@ class Hallo4Pipeline(DiffusionPipeline):
     def disable_vae_tiling(self) -> None:
         self.vae.disable_tiling()
 
-    def enable_vocal_separation(self, onnx_path: str | os.PathLike) -> None:
-        """Separate vocals (MDX-Net ONNX, e.g. Kim_Vocal_2.onnx) before wav2vec2. Absent file ->
-        MissingWeightsError naming it."""
-        self.vocal_separator = VocalSeparator(onnx_path)
+    def enable_release_precision(self, dtype: torch.dtype = torch.bfloat16) -> None:
+        """Run the transformer as the release does: fp32 master weights under `dtype` autocast, with the
+        time embedding, the modulation and the output head in fp32 (the model keeps those regions out of
+        autocast). The transformer's weights must be float32."""
+        if self.transformer.dtype != torch.float32:
+            raise ValueError(f"release precision needs float32 transformer weights, not {self.transformer.dtype}")
+        self.autocast_dtype = dtype
+
+    def disable_release_precision(self) -> None:
+        self.autocast_dtype = None
+
+    def enable_vocal_separation(self, onnx_path: str | os.PathLike | None = None) -> None:
+        """Separate vocals (MDX-Net ONNX, Kim_Vocal_2.onnx as the release) before wav2vec2. None: the
+        model found next to the weights (`find_vocal_model`). Absent file -> MissingWeightsError naming it."""
+        path = Path(onnx_path) if onnx_path else self.find_vocal_model()
+        if path is None:
+            where = ", ".join(str(c) for c in self.vocal_model_candidates) or "(no model folder)"
+            raise MissingWeightsError(f"Vocal separation model {VOCAL_MODEL} not found (looked in: {where}).",
+                                      hint="Download it with `hf download fudan-generative-ai/hallo4 audio_separator/"
+                                           f"{VOCAL_MODEL} --local-dir models/hallo4-official`, or turn vocal "
+                                           "separation off.")
+        if self.vocal_separator is None or self.vocal_separator.path != path:
+            self.vocal_separator = VocalSeparator(path, device=self._execution_device.type)
+
+    def disable_vocal_separation(self) -> None:
+        self.vocal_separator = None
+
+    def find_vocal_model(self) -> Path | None:
+        """The first existing Kim_Vocal_2.onnx among `vocal_model_candidates`, or None."""
+        return next((c for c in self.vocal_model_candidates if c.is_file()), None)
 
     # ------------------------------------------------------------------------------------------
     # Prompt embeddings (cached)
@@ -282,7 +318,7 @@ class Hallo4Pipeline(DiffusionPipeline):
             encoder = self.text_encoder
             dev = _module_device(encoder, self._execution_device)
         try:
-            prompts = [_prompt_clean(p) for p in prompts]
+            prompts = [clean_prompt(p) for p in prompts]
             inputs = tokenizer(prompts, padding="max_length", max_length=max_len, truncation=True,
                                add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
             ids, mask = inputs.input_ids.to(dev), inputs.attention_mask.to(dev)
@@ -384,14 +420,18 @@ class Hallo4Pipeline(DiffusionPipeline):
 
     @staticmethod
     def latent_mask(mask: torch.Tensor, scale: int = 8) -> torch.Tensor:
-        """Pixel mask (T, H, W), 1 = generate, -> VACE mask channels (64, 1 + (T-1)/4, H/8, W/8).
+        """Pixel mask (T, H, W), 1 = generate, -> VACE mask channels (64, (T + 3) // 4, H/8, W/8).
 
-        8x8 pixel-unshuffle (channel = dy * 8 + dx, as diffusers' WanVACEPipeline); latent frame 0 is
-        pixel frame 0, latent frame k the max over pixel frames 4k-3..4k (causal VAE grouping)."""
+        8x8 pixel-unshuffle (channel = dy * 8 + dx, as diffusers' WanVACEPipeline), then the frames are
+        resampled with `nearest-exact`, as the release does: latent frame k reads pixel frame
+        floor((k + 0.5) * T / F). Pixel frame 0 is never read (for T = 81: 1, 5, 9, ... 79), so the
+        carried-over motion frame of a later segment (mask 0) still gets latent mask 1; it enters the model
+        only through the inactive latent."""
         t, h, w = mask.shape
         m = mask.view(t, h // scale, scale, w // scale, scale).permute(2, 4, 0, 1, 3).flatten(0, 1)
-        groups = [m[:, :1]] + [m[:, 4 * k - 3: 4 * k + 1].amax(1, keepdim=True) for k in range(1, (t - 1) // 4 + 1)]
-        return torch.cat(groups, 1)
+        depth = (t + 3) // 4
+        return torch.nn.functional.interpolate(m[None].float(), size=(depth, h // scale, w // scale),
+                                               mode="nearest-exact")[0].to(mask.dtype)
 
     # ------------------------------------------------------------------------------------------
     # Sampling
@@ -510,7 +550,6 @@ class Hallo4Pipeline(DiffusionPipeline):
             skel = _pad_repeat(skel, padded_len)
         latent_frames = 2 + (n_seg_frames - 1) // 4  # reference + 1 + (N - 1) / 4
         h_lat, w_lat = height // 8, width // 8
-        noise_gen = torch.Generator("cpu").manual_seed(seed)
         blank_gen = torch.Generator("cpu").manual_seed(seed + 1)
         zero_video_latent = None
         prev_last: torch.Tensor | None = None  # (H, W, 3) in [-1, 1]
@@ -550,7 +589,8 @@ class Hallo4Pipeline(DiffusionPipeline):
             t = time.perf_counter()
             latents = self._denoise(
                 ref_latent, context, prompt_embeds, negative_embeds, feats[a:a + n_seg_frames][None], pose_latents,
-                latent_frames, h_lat, w_lat, noise_gen, num_inference_steps, guidance_scale if do_cfg else 1.0, shift,
+                latent_frames, h_lat, w_lat, segment_generator(seed), num_inference_steps,
+                guidance_scale if do_cfg else 1.0, shift,
                 control_scale, attention_kwargs, sprog, f"Segment {i + 1}/{n_segments}", dtype,
             )
             timings["denoise"] += time.perf_counter() - t
@@ -569,18 +609,27 @@ class Hallo4Pipeline(DiffusionPipeline):
         if output_path is not None:
             t = time.perf_counter()
             prog(0.97, "Writing the video")
-            video_path = media.write_mp4(output_path, out_frames, fps=FPS, audio=wav, audio_sr=SAMPLE_RATE)
+            # the user's original audio file (its own rate and channels); an array input is muxed as given
+            original = audio if isinstance(audio, (str, os.PathLike)) else wav
+            video_path = media.write_mp4(output_path, out_frames, fps=FPS, audio=original, audio_sr=SAMPLE_RATE)
             timings["encode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
         prog(1.0, "Done")
         self.maybe_free_model_hooks()
         return Hallo4PipelineOutput(frames=out_frames, video_path=video_path, seed=seed, timings=timings, warnings=warnings)
 
+    def _autocast(self, device: torch.device):
+        """Autocast context of the release precision mode (a no-op context otherwise)."""
+        import contextlib
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(device).type, dtype=self.autocast_dtype)
+
     def _denoise(self, ref_latent, context, prompt_embeds, negative_embeds, audio_feats, pose_latents, latent_frames,
                  h_lat, w_lat, generator, steps, guidance, shift, control_scale, attention_kwargs, prog, label, dtype):
         device = ref_latent.device
-        scheduler = UniPCMultistepScheduler.from_config(self.scheduler.config, flow_shift=float(shift))
-        scheduler.set_timesteps(steps, device=device)
+        scheduler = release_scheduler(self.scheduler.config, steps, shift, device)
         latents = torch.randn((1, 16, latent_frames, h_lat, w_lat), generator=generator, dtype=torch.float32).to(device)
         ref = ref_latent.float()
         cfg = guidance > 1.0
@@ -596,11 +645,13 @@ class Hallo4Pipeline(DiffusionPipeline):
             prog(k / n, f"{label}: step {k + 1}/{n}")
             latents[:, :, :1] = ref
             model_in = torch.cat([latents, latents]) if cfg else latents
-            pred = self.transformer(
-                hidden_states=model_in.to(dtype), timestep=t.expand(model_in.shape[0]).to(device),
-                encoder_hidden_states=enc, control_hidden_states=ctx_in, audio_features=audio_in,
-                pose_latents=pose_in, control_scale=control_scale, attention_kwargs=attention_kwargs, return_dict=False,
-            )[0].float()
+            with self._autocast(device):
+                pred = self.transformer(
+                    hidden_states=model_in.to(dtype), timestep=t.expand(model_in.shape[0]).to(device),
+                    encoder_hidden_states=enc, control_hidden_states=ctx_in, audio_features=audio_in,
+                    pose_latents=pose_in, control_scale=control_scale, attention_kwargs=attention_kwargs,
+                    return_dict=False,
+                )[0].float()
             if cfg:
                 cond, uncond = pred.chunk(2)
                 pred = uncond + guidance * (cond - uncond)
@@ -656,8 +707,47 @@ def _module_device(module, default) -> torch.device:
     return torch.device(default) if dev.type == "meta" else dev
 
 
-def _prompt_clean(text: str) -> str:
+def segment_generator(seed: int) -> torch.Generator:
+    """The noise generator of one segment: re-seeded with the clip's seed for every segment, as the
+    release does, so a seed reproduces a clip segment by segment. A CPU generator: the same noise on
+    every device (the release draws on the GPU's generator)."""
+    return torch.Generator("cpu").manual_seed(int(seed))
+
+
+def clean_prompt(text: str) -> str:
+    """Clean a prompt as the Wan T5 tokenizer of the release does before tokenising: `ftfy.fix_text`
+    (full-width punctuation such as the negative prompt's '，' becomes ASCII), HTML entities unescaped
+    twice, whitespace collapsed to single spaces and stripped."""
+    import html
+
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
     return re.sub(r"\s+", " ", text).strip()
+
+
+def release_sigmas(num_inference_steps: int, num_train_timesteps: int = 1000) -> np.ndarray:
+    """The release's unshifted flow sigmas: `linspace(sigma_max, 0, steps + 1)[:-1]` with sigma_max the
+    float32 value of 1 - 1/num_train_timesteps (not 1). diffusers shifts them (`flow_shift`) itself."""
+    sigma_max = float(np.float32(1.0 - 1.0 / num_train_timesteps))
+    return np.linspace(sigma_max, 0.0, num_inference_steps + 1)[:-1]
+
+
+def release_scheduler(config, num_inference_steps: int, shift: float, device=None) -> UniPCMultistepScheduler:
+    """diffusers' UniPC configured and stepped as the release's flow UniPC sampler (bh2, order 2,
+    x0-prediction, lower-order final step, final sigma 0), with the release's sigmas: the same integer
+    timesteps (999 ... 249 at 25 steps, shift 8) and sigmas (tests/test_golden.py). diffusers' own
+    flow sigmas start at 1 - 1e-6 and round the timesteps instead of truncating (off by up to 5).
+    The sigmas go in as a numpy array: diffusers shifts them with array arithmetic."""
+    scheduler = UniPCMultistepScheduler.from_config(
+        config, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=float(shift),
+        use_dynamic_shifting=False, shift_terminal=None, use_karras_sigmas=False, use_exponential_sigmas=False,
+        use_beta_sigmas=False, solver_order=2, solver_type="bh2", predict_x0=True, lower_order_final=True,
+        final_sigmas_type="zero", disable_corrector=[], thresholding=False,
+    )
+    scheduler.set_timesteps(
+        sigmas=release_sigmas(num_inference_steps, scheduler.config.num_train_timesteps), device=device)
+    return scheduler
 
 
 def _load_portrait(portrait) -> np.ndarray:
@@ -709,11 +799,18 @@ def _fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
     return frames[idx]
 
 
-def _blank_patches(frame: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
-    """Set a random `fraction` of the 2x2 pixel patches of an (H, W, 3) frame to -1 (anti-drift)."""
+def _blank_patches(frame: torch.Tensor, fraction: float, generator: torch.Generator, patch: int = 2) -> torch.Tensor:
+    """Set exactly int(fraction * patches) of the `patch` x `patch` pixel patches of an (H, W, 3) frame to -1
+    (anti-drift, as the release does), chosen by `torch.randperm` on `generator` (the release draws from
+    the unseeded global RNG; a seeded generator makes a clip reproducible)."""
     h, w = frame.shape[:2]
-    drop = torch.rand((h + 1) // 2, (w + 1) // 2, generator=generator) < fraction
-    drop = drop.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    if h % patch or w % patch:
+        raise ValueError(f"frame size {w}x{h} is not a multiple of the {patch}x{patch} patch")
+    rows, cols = h // patch, w // patch
+    total = rows * cols
+    drop = torch.zeros(total, dtype=torch.bool)
+    drop[torch.randperm(total, generator=generator)[: int(fraction * total)]] = True
+    drop = drop.view(rows, cols).repeat_interleave(patch, 0).repeat_interleave(patch, 1)
     out = frame.clone()
     out[drop] = -1.0
     return out

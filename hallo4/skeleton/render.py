@@ -27,6 +27,26 @@ HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0
 HAND_COLORS = [tuple(int(c * 255) for c in colorsys.hsv_to_rgb(i / len(HAND_EDGES), 1.0, 1.0)) for i in range(len(HAND_EDGES))]
 FACE_DRAWN = tuple(i for i in range(68) if i not in MOUTH)
 CONF = 0.3
+# Stroke sizes at the release's proportions: in the authors' own 768x768 example skeleton video, body limbs
+# are about 8 px wide and face dots about 7 px across. Sizes scale with the canvas's long side.
+REFERENCE_CANVAS = 768
+LIMB_WIDTH = 8.0  # px at 768
+FACE_DOT = 7.0  # px across at 768
+HAND_LINE = 2.0  # px at 768 (DWPose's hand lines)
+
+
+def stroke_sizes(width: int, height: int) -> dict[str, int]:
+    """Pixel sizes for a canvas: limb half-width (ellipse minor axis) and body-joint radius, face-dot
+    radius, hand line thickness and hand-joint radius. At 768x768: limbs 8 px wide, face dots 7 px."""
+    s = max(width, height) / REFERENCE_CANVAS
+    limb_half = max(1, int(np.floor(LIMB_WIDTH * s / 2)))
+    return {
+        "limb_half": limb_half,  # an ellipse of minor axis a is 2a + 1 px across (9 at 768, as DWPose's 4)
+        "joint": limb_half,
+        "face": max(1, int(round((FACE_DOT * s - 1) / 2))),  # a radius-r disc is 2r + 1 px across
+        "hand_line": max(1, int(round(HAND_LINE * s))),
+        "hand_joint": max(1, int(round(HAND_LINE * s))),
+    }
 
 
 def placement_for(seq: SkeletonSequence, width: int, height: int) -> media.Placement:
@@ -39,8 +59,8 @@ def render_frame(body: np.ndarray, hands: np.ndarray, face: np.ndarray, width: i
                  background: np.ndarray | None = None) -> np.ndarray:
     """One frame; points already in target-canvas pixels."""
     canvas = np.zeros((height, width, 3), np.uint8) if background is None else np.ascontiguousarray(background, np.uint8).copy()
-    scale = max(height, width) / 512.0
-    stick = max(1, int(round(4 * scale)))
+    sizes = stroke_sizes(width, height)
+    stick = sizes["limb_half"]
     limbs = canvas.copy()
     for k, (a, b) in enumerate(LIMBS):
         if body[a, 2] < CONF or body[b, 2] < CONF:
@@ -54,18 +74,18 @@ def render_frame(body: np.ndarray, hands: np.ndarray, face: np.ndarray, width: i
     canvas = cv2.addWeighted(canvas, 0.4, limbs, 0.6, 0)
     for k in range(18):
         if body[k, 2] >= CONF:
-            cv2.circle(canvas, (int(body[k, 0]), int(body[k, 1])), stick, COLORS[k], -1, lineType=cv2.LINE_AA)
+            cv2.circle(canvas, (int(body[k, 0]), int(body[k, 1])), sizes["joint"], COLORS[k], -1, lineType=cv2.LINE_AA)
     for hand in hands:
         for e, (a, b) in enumerate(HAND_EDGES):
             if hand[a, 2] >= CONF and hand[b, 2] >= CONF:
                 cv2.line(canvas, (int(hand[a, 0]), int(hand[a, 1])), (int(hand[b, 0]), int(hand[b, 1])), HAND_COLORS[e],
-                         max(1, int(round(2 * scale))), lineType=cv2.LINE_AA)
+                         sizes["hand_line"], lineType=cv2.LINE_AA)
         for k in range(21):
             if hand[k, 2] >= CONF:
-                cv2.circle(canvas, (int(hand[k, 0]), int(hand[k, 1])), max(1, int(round(2 * scale))), (0, 0, 255), -1)
+                cv2.circle(canvas, (int(hand[k, 0]), int(hand[k, 1])), sizes["hand_joint"], (0, 0, 255), -1)
     for k in FACE_DRAWN:
         if face[k, 2] >= CONF:
-            cv2.circle(canvas, (int(face[k, 0]), int(face[k, 1])), max(1, int(round(1.5 * scale))), (255, 255, 255), -1)
+            cv2.circle(canvas, (int(face[k, 0]), int(face[k, 1])), sizes["face"], (255, 255, 255), -1)
     return canvas
 
 
