@@ -114,7 +114,7 @@ class VocalSeparator:
         if not self.path.is_file():
             raise MissingWeightsError(
                 f"Vocal separation model not found: {self.path}.",
-                hint="Download it with `huggingface-cli download fudan-generative-ai/hallo4 "
+                hint="Download it with `hf download fudan-generative-ai/hallo4 "
                      "audio_separator/Kim_Vocal_2.onnx --local-dir models/hallo4-official`, "
                      "or turn vocal separation off.",
             )
