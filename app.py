@@ -306,6 +306,7 @@ def models_status() -> str:
         f"| hallo4 | {'**ready**' if h['ready'] else '**weights missing**'} in `{h['path']}` ({comps}) |",
         "", f"Device: {h['device']}. Precision: {h['quantize'] if h['quantize'] != 'none' else 'bf16 (GPU) / fp32 (CPU)'}. "
         f"Offload: {h['offload']}. Active DPO round: {h['adapter'] or 'none (base model)'}.",
+        "", h.get("memory", ""),
         "" if h["ready"] else "\nTo get the weights (or press *Download* below where this machine has a network):\n\n```bash\n"
         + h["how_to_get"].replace(" && ", "\n") + "\n```",
     ])

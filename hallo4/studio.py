@@ -132,8 +132,30 @@ def model_status() -> dict[str, Any]:
             "adapter": s["adapter"],
             "where": {k: (str(v) if v else None) for k, v in found.items()},
             "how_to_get": weights.download_hint(model.parent),
+            "memory": _memory_table(model),
         },
     }
+
+
+def _memory_table(model: Path) -> str:
+    """The preflight table for this machine (Markdown), or why it could not be computed."""
+    from . import preflight
+
+    try:
+        rep = preflight.report(model if hallo4_weights_present(str(model)) else None)
+    except Exception as exc:  # noqa: BLE001 - the status page must still render
+        return f"(memory table unavailable: {type(exc).__name__}: {exc})"
+    m = rep["machine"]
+    where = (f"{m['device']}, {m['accelerator_bytes'] / preflight.GiB:.0f} GiB" if m["accelerator_bytes"]
+             else f"no GPU; {m['host_bytes'] / preflight.GiB:.0f} GiB RAM")
+    cpu = rep["cpu"]
+    out = [f"Estimated memory per mode for a 480x832, 81-frame segment with CFG ({where}):", "", rep["markdown"], ""]
+    if rep["recommended"]:
+        out.append(f"Recommended here: **{rep['recommended']}**.")
+    if not m["accelerator_bytes"]:
+        out.append(f"CPU path (fp32): about {cpu['cached_prompt'] / preflight.GiB:.0f} GiB RAM "
+                   f"({cpu['new_prompt'] / preflight.GiB:.0f} GiB while a new prompt is embedded).")
+    return "\n".join(out)
 
 
 def download_official(progress: Progress | ProgressCallback | None = None) -> Path:
