@@ -163,7 +163,7 @@ def test_cli_plan_prints_the_table(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # Every command shown to users exists in the pinned packages
 # ----------------------------------------------------------------------------------------------
-SHOWN_IN = ["README.md", "app.py", "BENCHMARKS.md"]
+SHOWN_IN = ["README.md", "app.py", "BENCHMARKS.md", "docs/RELEASE_DIFFERENCES.md"]
 
 
 def _shown_texts() -> list[str]:
@@ -183,12 +183,15 @@ def shown_commands() -> set[tuple[str, ...]]:
             cmds.add(("python", "-m", m.group(1)) + ((m.group(2),) if m.group(2) else ()))
         for m in re.finditer(r"\b(hf|huggingface-cli) ([a-z][\w-]*)", text):
             cmds.add((m.group(1), m.group(2)))
+        for m in re.finditer(r"python (bench/\w+\.py)", text):
+            cmds.add(("python", m.group(1)))
     return cmds
 
 
 def test_every_shown_command_has_a_help(capsys, monkeypatch):
     cmds = shown_commands()
     assert ("hf", "download") in cmds and ("python", "-m", "hallo4.weights", "download") in cmds
+    assert ("python", "bench/gpu_check.py") in cmds and ("python", "-m", "hallo4.preflight") in cmds
     assert not any(c[0] == "huggingface-cli" for c in cmds), "huggingface_hub 2.x has no huggingface-cli"
     failures = []
     for cmd in sorted(cmds):
@@ -196,6 +199,9 @@ def test_every_shown_command_has_a_help(capsys, monkeypatch):
             hf = Path(sys.executable).parent / "hf"
             run = subprocess.run([str(hf), *cmd[1:], "--help"], capture_output=True, text=True, timeout=120)
             ok = run.returncode == 0 and "Usage" in run.stdout
+        elif cmd[1].startswith("bench/"):
+            run = subprocess.run([sys.executable, cmd[1], "--help"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+            ok = run.returncode == 0 and "usage" in run.stdout.lower()
         else:  # in-process (torch is imported once): argparse's --help exits 0
             module, rest = cmd[2], list(cmd[3:])
             monkeypatch.setattr(sys, "argv", [module, *rest, "--help"])
