@@ -100,7 +100,7 @@ def test_cancel_stops_a_running_generation(client, portrait_path, examples_dir):
 
 
 def test_hallo4_without_weights_says_what_to_do(client, portrait_path, speech_path):
-    with pytest.raises(Exception, match=r"hallo4 engine needs its weights.*python -m hallo4.weights download"):
+    with pytest.raises(Exception, match=r"(?s)hallo4 engine needs its weights.*python -m hallo4.weights download"):
         client.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), "none (idle motion)", None, "hallo4", "fast",
                        None, None, 1, 192, 1.0, api_name="/generate")
 

@@ -215,3 +215,16 @@ def test_every_shown_command_has_a_help(capsys, monkeypatch):
         if not ok:
             failures.append(" ".join(cmd))
     assert not failures, f"shown commands without a working --help: {failures}"
+
+
+def test_app_download_returns_at_once_when_the_weights_are_there(tmp_path, monkeypatch):
+    """The Models tab's second click: nothing to fetch, no network asked (HF_HUB_OFFLINE=1 here)."""
+    from hallo4 import studio
+    from hallo4.testing import make_tiny_pipeline
+
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("HALLO4_MODEL", raising=False)
+    model = make_tiny_pipeline(tmp_path / "data" / "models" / "hallo4")
+    messages = []
+    assert studio.download_official(lambda f, m: messages.append((f, m))) == model
+    assert messages == [(1.0, f"The hallo4 weights are already in {model}")]
