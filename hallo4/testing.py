@@ -104,7 +104,8 @@ def random_full_transformer(dtype: torch.dtype = torch.bfloat16, seed: int = 0, 
                             **overrides: Any):
     """The real-size Hallo4 DiT (`full_config()`, 2.77 B parameters) with random weights made directly in
     `dtype`: built on the meta device, then each tensor drawn in place, so the fp32 copy never exists
-    (5.2 GiB in bf16 instead of 10.3 + 5.2). Matrices ~ N(0, 1/fan_in), norm gains 1, biases 0.01 N(0, 1)."""
+    (5.2 GiB in bf16 instead of 10.3 + 5.2). Matrices ~ N(0, 1/fan_in), norm gains 1, biases 0.01 N(0, 1).
+    Every tensor is in `dtype` (from_pretrained would keep a few small modules, e.g. norms, in fp32)."""
     from accelerate import init_empty_weights
 
     from .models import Hallo4Transformer3DModel, full_config
