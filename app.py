@@ -15,19 +15,20 @@ from dataclasses import asdict
 
 import gradio as gr
 
-from hallo4 import arena, media, paths, studio, ui
+from hallo4 import arena, media, paths, studio, ui, zerogpu
 from hallo4.errors import CancelledError, Hallo4Error
 from hallo4.progress import Progress
 
 log = logging.getLogger("hallo4.app")
 
-try:  # ZeroGPU on Hugging Face Spaces: decorate GPU work when the package is there (optional).
+try:  # ZeroGPU on Hugging Face Spaces: hallo4 work asks for the seconds its request needs (hallo4.zerogpu).
     import spaces  # type: ignore
 
-    gpu = spaces.GPU(duration=300)
+    def on_gpu(duration):
+        return spaces.GPU(duration=duration)
 except Exception:  # noqa: BLE001 - not on a Space
-    def gpu(fn):
-        return fn
+    def on_gpu(duration):
+        return lambda fn: fn
 
 MAX_FILE_SIZE = "50mb"
 _cancel_events: dict[str, threading.Event] = {}
@@ -126,9 +127,17 @@ def _seed(seed):
     return None if seed in (None, "", -1) else int(seed)
 
 
+def _generate_gpu_seconds(portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps, guidance, seed, size,
+                          max_seconds, skeleton_from_tab=None, request=None, progress=None) -> int:
+    """ZeroGPU duration of a hallo4 request (same arguments as the GPU function)."""
+    p, s = studio.PRESETS.get(preset, studio.PRESETS["balanced"]), studio.load_settings()
+    return zerogpu.request_seconds(audio, _none_if_empty(max_seconds), steps=_none_if_empty(steps) or p["steps"],
+                                   guidance=p["guidance"] if guidance is None else guidance,
+                                   size=_none_if_empty(size), quantize=s["quantize"], offload=s["offload"])
+
+
 @user_errors
 @tracked
-@gpu
 def generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps, guidance, seed, size,
                   max_seconds, skeleton_from_tab=None, request: gr.Request = None, progress=gr.Progress()):
     _require_inputs(portrait, audio)
@@ -139,6 +148,17 @@ def generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset,
     guidance = ui.optional_number(guidance, "CFG scale", lo=0, hi=20)
     size = ui.optional_number(size, "size", integer=True, lo=64, hi=2048)
     max_seconds = ui.optional_number(max_seconds, "max seconds", lo=0.1, hi=600)
+    args = (portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps, guidance, seed, size, max_seconds,
+            skeleton_from_tab, request, progress)
+    if engine != "hallo4":  # lite never asks for a GPU
+        return _generate_clip(*args)
+    if audio:
+        _generate_gpu_seconds(*args)  # refuses an over-long request here, before a GPU is asked for
+    return _generate_clip_gpu(*args)
+
+
+def _generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset, steps, guidance, seed, size,
+                   max_seconds, skeleton_from_tab=None, request: gr.Request = None, progress=None):
     skeleton = None
     if skeleton_mode == SKELETON_TAB:
         skeleton = skeleton_from_tab or skeleton_file
@@ -156,6 +176,9 @@ def generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset,
     for w in res.warnings:
         gr.Warning(ui.public_message(w))
     return str(res.video), str(res.seed), studio.public_info(res)
+
+
+_generate_clip_gpu = on_gpu(_generate_gpu_seconds)(_generate_clip)
 
 
 @user_errors
@@ -277,13 +300,29 @@ def arena_next(rater, portrait=None, audio=None, request: gr.Request = None, pro
     return _arena_view(match, f"Pair #{match.pair_id}: which clip looks more like the person really talking?")
 
 
-@user_errors
-@tracked
-@gpu
-def arena_generate(portrait, audio, rater, request: gr.Request = None, progress=gr.Progress()):
-    _require_inputs(portrait, audio)
+def _arena_gpu_seconds(portrait, audio, rater, request=None, progress=None) -> int:
+    """ZeroGPU duration of an arena pair with a hallo4 candidate (studio.arena_new_pair: fast preset, 4 s, 384 px)."""
+    s, p = studio.load_settings(), studio.PRESETS["fast"]
+    return zerogpu.request_seconds(audio, 4.0, steps=p["steps"], guidance=p["guidance"], size=384,
+                                   quantize=s["quantize"], offload=s["offload"])
+
+
+def _arena_generate(portrait, audio, rater, request: gr.Request = None, progress=None):
     match = studio.arena_new_pair(portrait, audio, _progress(request, progress))
     return _arena_view(match, f"New pair #{match.pair_id}: which clip looks more like the person really talking?")
+
+
+_arena_generate_gpu = on_gpu(_arena_gpu_seconds)(_arena_generate)
+
+
+@user_errors
+@tracked
+def arena_generate(portrait, audio, rater, request: gr.Request = None, progress=gr.Progress()):
+    """A pair of lite clips needs no GPU; a pair with a hallo4 candidate asks for one."""
+    _require_inputs(portrait, audio)
+    if studio.hallo4_weights_present():
+        return _arena_generate_gpu(portrait, audio, rater, request, progress)
+    return _arena_generate(portrait, audio, rater, request, progress)
 
 
 def arena_prepare(pair_id, rater, request: gr.Request = None):
@@ -389,6 +428,7 @@ def models_status() -> str:
         f"| hallo4 | {'**ready**' if h['ready'] else '**weights missing**'} in `{h['path']}` ({comps}) |",
         "", f"Device: {h['device']}. Precision: {h['quantize'] if h['quantize'] != 'none' else 'bf16 (GPU) / fp32 (CPU)'}. "
         f"Offload: {h['offload']}. Active DPO round: {h['adapter'] or 'none (base model)'}.",
+        "", h.get("memory", ""),
         "" if h["ready"] else "\nTo get the weights (or press *Download* below where this machine has a network):\n\n```bash\n"
         + h["how_to_get"].replace(" && ", "\n") + "\n```",
     ])

@@ -169,7 +169,13 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Contact sheet of lite mouth crops (rest, half, full, ee, oo, m) for every "
+                                 "example portrait and a few synthetic faces.")
+    ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "gallery.png", help="PNG to write")
+    args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp())
     shapes = speech_shapes(tmp)
     columns = [("rest", 0.0, 0.0), ("half", 0.5, 0.0), ("full", 1.0, 0.0)]
@@ -216,7 +222,7 @@ def main() -> None:
         text = f"{col}  open {o:.2f} spread {s:+.2f}"
         _label(head, text, (label_w + k * tile_w + 8, 18), (0, 0, 0))
     sheet = np.concatenate([head] + rows, axis=0)
-    out = ROOT / "docs" / "gallery.png"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     from bench.common import write

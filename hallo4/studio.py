@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import paths, weights
 from .engines import GenerationRequest, GenerationResult, get_engine
 from .errors import Hallo4Error, InputError, MissingWeightsError
 from .preferences import PreferenceStore
@@ -28,8 +28,7 @@ from .progress import Progress, ProgressCallback, as_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-OFFICIAL_REPO = "fudan-generative-ai/hallo4"
-BASE_REPO = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"  # vae, umT5 text encoder, tokenizer, scheduler
+from .weights import BASE_REPO, OFFICIAL_REPO  # noqa: F401 - re-exported (one place: hallo4.weights)
 
 # Quality presets: what a user picks instead of raw numbers (hallo4 steps / guidance / size; lite's
 # long side, capped at the portrait's own: the warp is cheap, so even "fast" keeps a photo's detail).
@@ -133,55 +132,43 @@ def model_status() -> dict[str, Any]:
             "offload": s["offload"],
             "adapter": s["adapter"],
             "where": {k: (str(v) if v else None) for k, v in found.items()},
-            "how_to_get": (
-                f"huggingface-cli download {OFFICIAL_REPO} --local-dir {model.parent / 'hallo4-official'} && "
-                f"python -m hallo4.convert --official {model.parent / 'hallo4-official' / 'hallo4' / 'model_weight.pth'} "
-                f"-o {model} && huggingface-cli download {BASE_REPO} --exclude 'transformer/*' "
-                f"--local-dir {model.parent / 'wan2.1-vace-1.3b'}"
-            ),
+            "how_to_get": weights.download_hint(model.parent),
+            "memory": _memory_table(model),
         },
     }
 
 
-def download_official(progress: Progress | ProgressCallback | None = None) -> Path:
-    """Fetch and convert everything the hallo4 engine needs (needs a network; fails clearly without):
-    the published checkpoint (+ wav2vec2), its conversion to our layout, and the Wan2.1-VACE base
-    components (no transformer). Returns the converted model folder."""
-    from huggingface_hub import snapshot_download
+def _memory_table(model: Path) -> str:
+    """The preflight table for this machine (Markdown), or why it could not be computed."""
+    from . import preflight
 
+    try:
+        rep = preflight.report(model if hallo4_weights_present(str(model)) else None)
+    except Exception as exc:  # noqa: BLE001 - the status page must still render
+        return f"(memory table unavailable: {type(exc).__name__}: {exc})"
+    m = rep["machine"]
+    where = (f"{m['device']}, {m['accelerator_bytes'] / preflight.GiB:.0f} GiB" if m["accelerator_bytes"]
+             else f"no GPU; {m['host_bytes'] / preflight.GiB:.0f} GiB RAM")
+    cpu = rep["cpu"]
+    out = [f"Estimated memory per mode for a 480x832, 81-frame segment with CFG ({where}):", "", rep["markdown"], ""]
+    if rep["recommended"]:
+        out.append(f"Recommended here: **{rep['recommended']}**.")
+    if not m["accelerator_bytes"]:
+        out.append(f"CPU path (fp32): about {cpu['cached_prompt'] / preflight.GiB:.0f} GiB RAM "
+                   f"({cpu['new_prompt'] / preflight.GiB:.0f} GiB while a new prompt is embedded).")
+    return "\n".join(out)
+
+
+def download_official(progress: Progress | ProgressCallback | None = None) -> Path:
+    """Fetch and convert everything the hallo4 engine needs (`hallo4.weights.download`: only the needed
+    files, each once, after a disk check, with byte progress). Returns the converted model folder; when
+    everything is present already it returns at once without asking the network."""
     prog = as_progress(progress)
     model = Path(load_settings()["model"])
-    official = model.parent / "hallo4-official"
-    base = model.parent / "wan2.1-vace-1.3b"
-
-    def fetch(repo: str, dest: Path, **kw: Any) -> None:
-        try:
-            snapshot_download(repo_id=repo, local_dir=dest, **kw)
-        except Exception as exc:  # network errors come in many types
-            raise MissingWeightsError(
-                f"Could not download {repo}: {type(exc).__name__}: {str(exc)[:200]}",
-                hint="Check the network connection (or HF_HUB_OFFLINE), or download on another machine and copy the "
-                     f"folder to {dest}.") from exc
-
-    prog(0.02, f"Downloading {OFFICIAL_REPO} to {official}")
-    fetch(OFFICIAL_REPO, official)
-    prog(0.5, f"Converting to {model}")
-    ckpt = official / "hallo4" / "model_weight.pth"
-    if not ckpt.is_file():
-        found = sorted(official.rglob("model_weight.pth"))
-        if not found:
-            raise MissingWeightsError(f"{OFFICIAL_REPO} has no model_weight.pth in {official}.",
-                                      hint="The repository layout may have changed; convert by hand with python -m hallo4.convert.")
-        ckpt = found[0]
-    run = subprocess.run([sys.executable, "-m", "hallo4.convert", "--official", str(ckpt), "-o", str(model), "--dtype", "bf16"],
-                         capture_output=True, text=True, cwd=ROOT)
-    if run.returncode != 0:
-        raise Hallo4Error(f"Converting {ckpt.name} failed: {(run.stderr or run.stdout).strip()[-400:]}",
-                          hint=f"Run python -m hallo4.convert --official {ckpt} -o {model} to see the whole message.")
-    prog(0.6, f"Downloading the {BASE_REPO} VAE and text encoder to {base}")
-    fetch(BASE_REPO, base, ignore_patterns=["transformer/*"])
-    prog(1.0, "Done")
-    return model
+    if hallo4_weights_present(str(model)):
+        prog(1.0, f"The hallo4 weights are already in {model}")
+        return model
+    return weights.download(model.parent, prog, model_dir=model)
 
 
 # ----------------------------------------------------------------------------------------------

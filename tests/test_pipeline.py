@@ -140,7 +140,8 @@ def test_missing_weights_name_what_and_how(tmp_path, tiny_dir):
     with pytest.raises(MissingWeightsError) as e:
         Hallo4Pipeline.from_pretrained(tmp_path / "nope")
     msg = str(e.value)
-    assert "huggingface-cli download fudan-generative-ai/hallo4 --local-dir models/hallo4-official" in msg
+    assert "hf download fudan-generative-ai/hallo4 --include 'hallo4/model_weight.pth'" in msg
+    assert "--local-dir models/hallo4-official" in msg and "python -m hallo4.weights download" in msg
     assert "python -m hallo4.convert --official models/hallo4-official/hallo4/model_weight.pth -o models/hallo4" in msg
     # the bare converter output (transformer only): the other parts are named
     import shutil

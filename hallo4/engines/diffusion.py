@@ -132,6 +132,7 @@ class DiffusionEngine:
         from ..pipelines import Hallo4Pipeline
 
         warnings: list[str] = []
+        self.preflight()
         pipe = Hallo4Pipeline.from_pretrained(self.model, torch_dtype=self.dtype,
                                               vae_dtype=torch.float32)
         if self.precision_note:
@@ -169,6 +170,19 @@ class DiffusionEngine:
         if self.adapter is not None:
             self.load_adapter(self.adapter)
         return pipe
+
+    def preflight(self):
+        """Refuse before loading when this mode would run out of memory (`hallo4.preflight`)."""
+        from .. import preflight
+        from ..studio import hallo4_weights_present
+
+        if not hallo4_weights_present(self.model):
+            return None  # the loader names what is missing (or resolves a hub id); nothing to size yet
+        if self.device.type == "cuda":
+            precision = "8bit" if self.quantize else ("release" if self.dtype == torch.float32 else "bf16")
+        else:
+            precision = "bf16"  # the CPU check looks at host RAM for the fp32 path
+        return preflight.check(precision, self.offload or "none", "cached", model=self.model)
 
     def unload(self) -> None:
         """Free the pipeline (weights reload on the next generate)."""

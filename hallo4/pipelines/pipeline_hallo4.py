@@ -49,6 +49,7 @@ from .. import media
 from ..audio_encoder import SAMPLE_RATE, VOCAL_MODEL, VocalSeparator, encode_audio, num_frames as audio_num_frames
 from ..errors import Hallo4Error, InputError, MissingWeightsError
 from ..progress import Progress, ProgressCallback, as_progress
+from ..weights import download_hint
 
 FPS = 25.0
 DEFAULT_PROMPT = "a person is talking"
@@ -62,14 +63,7 @@ MAX_SEQUENCE_LENGTH = 512
 DEFAULT_CANVAS = (832, 480)  # (width, height); portraits narrower than 480:832 use (480, 832)
 BLANK_FRACTION = 0.1  # anti-drift: share of 2x2 patches of the carried-over frame set to -1
 
-DOWNLOAD_HINT = (
-    "Download and convert the weights:\n"
-    "  huggingface-cli download fudan-generative-ai/hallo4 --local-dir models/hallo4-official\n"
-    "  python -m hallo4.convert --official models/hallo4-official/hallo4/model_weight.pth -o models/hallo4\n"
-    "and the Wan2.1 VAE / umT5 text encoder in diffusers format:\n"
-    "  huggingface-cli download Wan-AI/Wan2.1-VACE-1.3B-diffusers --exclude 'transformer/*' "
-    "--local-dir models/wan2.1-vace-1.3b"
-)
+DOWNLOAD_HINT = download_hint("models")  # hf download ... / python -m hallo4.weights download (hallo4.weights)
 
 SKELETON_VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"}
 
