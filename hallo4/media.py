@@ -425,9 +425,14 @@ def write_mp4(
     if first.ndim != 3 or first.shape[2] != 3:
         raise ValueError(f"frames must be (H, W, 3) RGB, got {first.shape}")
     h, w = first.shape[:2]
+    # Everything is written to hidden temporary names beside the output and renamed into place at
+    # the end (atomic), so a crash or kill -9 never leaves a half-written video under the real name;
+    # hallo4.retention removes stale hidden leftovers.
+    final_path = out_path
+    out_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.part.mp4")
     # Pass 1 streams the frames into H.264. Pass 2 (with audio) muxes the audio, padded with silence
     # and cut to exactly frames / fps with -t: `-shortest` alone overshoots by up to ~0.5 s under load.
-    video_path = out_path if audio is None else out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
+    video_path = out_path if audio is None else final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-",
            # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
@@ -449,13 +454,14 @@ def write_mp4(
     except BaseException:
         proc.kill()
         proc.wait()
-        if video_path != out_path:
-            video_path.unlink(missing_ok=True)
+        video_path.unlink(missing_ok=True)
         raise
     if rc != 0:
-        raise Hallo4Error(f"Video encoding failed: {err.strip()[-500:]}")
+        video_path.unlink(missing_ok=True)
+        _raise_encode_error(err, final_path)
     if audio is None:
-        return out_path
+        os.replace(out_path, final_path)
+        return final_path
     tmp_audio: str | None = None
     try:
         if isinstance(audio, np.ndarray):
@@ -474,13 +480,31 @@ def write_mp4(
                "-t", f"{n / fps:.6f}", "-movflags", "+faststart", str(out_path)]
         res = subprocess.run(mux, capture_output=True, timeout=600)
         if res.returncode != 0:
+            out_path.unlink(missing_ok=True)
+            _raise_encode_error(res.stderr.decode(errors="replace"), final_path, only_storage=True)
             raise InputError("audio", f"could not be muxed into the video ({res.stderr.decode(errors='replace').strip()[-300:]})",
                              "Convert the audio to WAV or MP3 and try again.", path=audio_in)
+        os.replace(out_path, final_path)
     finally:
         video_path.unlink(missing_ok=True)
+        out_path.unlink(missing_ok=True)
         if tmp_audio:
             Path(tmp_audio).unlink(missing_ok=True)
-    return out_path
+    return final_path
+
+
+def _raise_encode_error(stderr: str, path: Path, only_storage: bool = False) -> None:
+    """ffmpeg's own words for a full disk / unwritable folder become our clear storage message."""
+    import errno
+
+    from .paths import storage_error
+
+    for marker, code in (("No space left", errno.ENOSPC), ("Read-only file system", errno.EROFS),
+                         ("Permission denied", errno.EACCES)):
+        if marker in stderr:
+            raise storage_error(OSError(code, marker), path.parent)  # type: ignore[misc]
+    if not only_storage:
+        raise Hallo4Error(f"Video encoding failed: {stderr.strip()[-500:]}")
 
 
 def _chain(first: np.ndarray, rest: Iterable[np.ndarray]):

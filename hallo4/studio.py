@@ -291,9 +291,8 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         "options": options, "engine_kwargs": _engine_kwargs(args.engine),
     }, sort_keys=True, default=str)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    cache = paths.cache_dir() / "results"
-    cache.mkdir(parents=True, exist_ok=True)
-    cached_video, cached_meta = cache / f"{key}.mp4", cache / f"{key}.json"
+    cache, meta_dir = result_cache_dirs()
+    cached_video, cached_meta = cache / f"{key}.mp4", meta_dir / f"{key}.json"
     if use_cache and args.seed is not None and cached_video.exists() and cached_meta.exists():
         meta = json.loads(cached_meta.read_text())
         meta["video"] = cached_video
@@ -315,9 +314,24 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         result.warnings.append(cap_warning)
     # Cache under the seed actually used, so "same seed again" is instant.
     key_used = hashlib.sha256(key_src.replace(f'"seed": {json.dumps(args.seed)}', f'"seed": {result.seed}').encode()).hexdigest()[:24]
-    shutil.copyfile(result.video, cache / f"{key_used}.mp4")
-    (cache / f"{key_used}.json").write_text(json.dumps(result.to_dict()))
+    # Atomic writes (temp + rename): a crash never leaves a half-copied clip that a later hit would serve.
+    tmp = cache / f".{key_used}.{os.getpid()}.{threading.get_ident()}.part"
+    shutil.copyfile(result.video, tmp)
+    tmp.replace(cache / f"{key_used}.mp4")
+    tmp_meta = meta_dir / f".{key_used}.{os.getpid()}.{threading.get_ident()}.part"
+    tmp_meta.write_text(json.dumps(result.to_dict()))
+    tmp_meta.replace(meta_dir / f"{key_used}.json")
     return result
+
+
+def result_cache_dirs() -> tuple[Path, Path]:
+    """(videos, metadata) of the result cache. Videos are served to users; the metadata (which holds
+    every input's server path) lives in a folder the app never serves."""
+    videos = paths.cache_dir() / "results"
+    meta = paths.cache_dir() / "results_meta"
+    videos.mkdir(parents=True, exist_ok=True)
+    meta.mkdir(parents=True, exist_ok=True)
+    return videos, meta
 
 
 def preview(portrait: str | Path, audio: str | Path, seed: int | None = None, seconds: float = 1.0,
@@ -400,7 +414,13 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
     if choice not in ("left", "right", "tie", "both_bad", "skip"):
         raise InputError("vote", f"unknown choice {choice!r}", "Use the buttons under the videos.")
     st = store()
-    pair = st.get_pair(match.pair_id)
+    try:
+        pair = st.get_pair(int(match.pair_id))
+    except (KeyError, TypeError, ValueError):
+        raise InputError("vote", f"pair {match.pair_id!r} does not exist (it may have been removed)",
+                         "Press 'Next pair' and vote on the pair shown.") from None
+    if {int(match.left_clip), int(match.right_clip)} != {pair.clip_a.id, pair.clip_b.id}:
+        raise InputError("vote", "the clips on screen are not this pair's", "Press 'Next pair' and vote again.")
     label = st.label_for_choice(pair, match.left_clip, choice)
     st.record_vote(pair.id, label, match.left_clip, rater)
     left = st.get_clip(match.left_clip)
@@ -522,17 +542,17 @@ def activate_round(name: str | None) -> dict[str, Any]:
 
 def is_public() -> bool:
     """True on a Hugging Face Space or when launched with a public share link (HALLO4_SHARE=1)."""
-    return bool(os.environ.get("SPACE_ID")) or os.environ.get("HALLO4_SHARE") == "1"
+    from . import admin
+
+    return admin.is_public()
 
 
 def admin_ok(token: str | None) -> bool:
-    """Admin actions (train, activate, settings, downloads) need HALLO4_ADMIN_TOKEN when it is set;
-    on a Space or a share link they need it to be set at all (no token configured = locked)."""
-    expected = os.environ.get("HALLO4_ADMIN_TOKEN")
-    if expected:
-        return bool(token) and hmac.compare_digest(hashlib.sha256(token.encode()).digest(),
-                                                   hashlib.sha256(expected.encode()).digest())
-    return not is_public()
+    """Whether `token` allows admin actions (the rule lives in hallo4.admin: a set HALLO4_ADMIN_TOKEN
+    must match; with none set only a loopback, non-public server allows them)."""
+    from . import admin
+
+    return admin.allowed(token)
 
 
 def public_info(result: GenerationResult) -> dict[str, Any]:

@@ -1,0 +1,83 @@
+"""Fair use of the app's queue: a per-session cap on queued jobs, and jobs that stop when their client
+goes away.
+
+Gradio has one global queue size (`max_size`) and per-event concurrency, but no per-session limit,
+and it does not stop a running synchronous handler when its client disconnects or cancels (it only
+marks the event dead and drops its result). Both are added here on top of Gradio's queue:
+
+- `install_session_limit(demo, n)`: a session with `n` jobs already queued or running gets a clear
+  "wait for your jobs" message instead of another place in the queue, so one session cannot fill the
+  queue (others would get "Queue is full").
+- `watch(request, fn_name)`: a callable telling whether this job is still wanted. The app's progress
+  callback checks it at every progress report (every few frames / every step) and cancels the job
+  (`Progress` raises `CancelledError`; `media.write_mp4` / `media.iter_frames` then kill their ffmpeg
+  child processes) once the client disconnected or cancelled.
+
+Both read Gradio's queue internals (`Blocks._queue`: `push`, `pending_event_ids_session`,
+`active_jobs`, `Event.alive`), which have no public equivalent in gradio 6.31; the test suite's
+flood and disconnect tests (tests/test_fair_queue.py) pin that behaviour against the real server.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable
+
+_demo: Any = None
+_claimed: set[str] = set()
+_claim_lock = threading.Lock()
+
+
+def per_session_limit() -> int:
+    return max(1, int(os.environ.get("HALLO4_MAX_JOBS_PER_SESSION", "2")))
+
+
+def install_session_limit(demo: Any, per_session: int | None = None) -> None:
+    """Refuse a new queued event from a session that already has `per_session` pending (call after demo.queue())."""
+    global _demo
+    _demo = demo
+    limit = per_session or per_session_limit()
+    queue = demo._queue
+    original = queue.push
+
+    async def push(body, request, username):  # same signature as gradio.queueing.Queue.push
+        session = getattr(body, "session_hash", None)
+        pending = queue.pending_event_ids_session.get(session, ()) if session else ()
+        if session and len(pending) >= limit:
+            return (False, f"You already have {len(pending)} jobs waiting or running (the limit is {limit} per visitor). "
+                    "Wait for one to finish, or cancel it, then try again.", "queue_full")
+        return await original(body, request, username)
+
+    queue.push = push
+
+
+def watch(request: Any, fn_name: str) -> Callable[[], bool] | None:
+    """A `still_wanted()` check for the running job of `request`'s session named `fn_name` (None outside the app)."""
+    if _demo is None or request is None or not getattr(request, "session_hash", None):
+        return None
+    queue = getattr(_demo, "_queue", None)
+    if queue is None:
+        return None
+    session = request.session_hash
+    with _claim_lock:
+        active = {ev._id for job in list(queue.active_jobs) for ev in (job or ())}
+        _claimed.intersection_update(active)  # finished jobs' claims
+        event = None
+        for job in list(queue.active_jobs):
+            for ev in job or ():
+                if ev.session_hash == session and getattr(ev.fn, "name", None) == fn_name and ev._id not in _claimed:
+                    event = ev
+                    break
+            if event is not None:
+                break
+        if event is None:
+            return None
+        _claimed.add(event._id)
+
+    def still_wanted() -> bool:
+        running = any(ev is event for job in list(queue.active_jobs) for ev in (job or ()))
+        return running and event.alive
+
+    return still_wanted
+
