@@ -45,8 +45,11 @@ def install_session_limit(demo: Any, per_session: int | None = None) -> None:
         session = getattr(body, "session_hash", None)
         pending = queue.pending_event_ids_session.get(session, ()) if session else ()
         if session and len(pending) >= limit:
-            return (False, f"You already have {len(pending)} jobs waiting or running (the limit is {limit} per visitor). "
-                    "Wait for one to finish, or cancel it, then try again.", "queue_full")
+            message = (f"You already have {len(pending)} jobs waiting or running (the limit is {limit} per visitor). "
+                       "Wait for one to finish, or cancel it, then try again.")
+            # Gradio's "queue_full" answer carries no text to the clients; a validation answer shows ours.
+            return False, [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "queue"}], \
+                "validator_error"
         return await original(body, request, username)
 
     queue.push = push
