@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import inspect
 import os
 import threading
 import time
@@ -123,14 +124,18 @@ def client_of(request: Any) -> str | None:
 
 
 def required(action: str) -> Callable:
-    """Decorator for app handlers whose first argument is the admin token and that take a `request`
-    keyword (Gradio fills it; it identifies the client for the rate limit)."""
+    """Decorator for app handlers whose first parameter is the admin token and that have a `request`
+    parameter (Gradio fills it, positionally or by name; it identifies the client for the rate limit)."""
 
     def deco(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        first = next(iter(sig.parameters))
+
         @functools.wraps(fn)
-        def wrapper(token, *args, request: Any = None, **kwargs):
-            check(token, action=action, client=client_of(request))
-            return fn(token, *args, request=request, **kwargs)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind_partial(*args, **kwargs)
+            check(bound.arguments.get(first), action=action, client=client_of(bound.arguments.get("request")))
+            return fn(*args, **kwargs)
 
         return wrapper
 
