@@ -360,7 +360,7 @@ def build_demo() -> gr.Blocks:
     status = studio.model_status()
     default_engine = studio.default_engine()
     with gr.Blocks(title="Hallo4 Studio", delete_cache=retention.gradio_delete_cache()) as demo:
-        rater = gr.State(None)  # the rater id: this browser session's hash (see _rater); never an IP
+        rater = gr.State(None)  # unused: the server issues rater ids per session (see _rater); never an IP
         last_skeleton = gr.State(None)  # the Skeleton tab's latest result, for Generate
         gr.Markdown("# Hallo4 Studio\nA portrait photo plus speech becomes a video of that person talking. "
                     f"Engine ready: **lite** (CPU){'; **hallo4** (diffusion)' if status['hallo4']['ready'] else ''}.")
@@ -533,7 +533,9 @@ def main() -> None:
     hub_sync.start_from_env(studio.store())  # durable votes on a Space (HALLO4_HUB_DATASET + HF_TOKEN)
     demo = build_demo()
     demo.queue(default_concurrency_limit=4, max_size=int(os.environ.get("HALLO4_MAX_QUEUE", "64")))
-    jobs.install_session_limit(demo)  # HALLO4_MAX_JOBS_PER_SESSION queued/running jobs per visitor
+    # At most HALLO4_MAX_JOBS_PER_SESSION of these (the expensive ones) queued or running per visitor.
+    jobs.install_session_limit(demo, heavy={"generate_clip", "auto_preview", "preview_clip", "example_clip", "skeleton_extract",
+                                            "skeleton_load", "arena_generate", "models_download"})
     demo.launch(
         server_name=host,
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

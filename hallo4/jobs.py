@@ -33,23 +33,32 @@ def per_session_limit() -> int:
     return max(1, int(os.environ.get("HALLO4_MAX_JOBS_PER_SESSION", "2")))
 
 
-def install_session_limit(demo: Any, per_session: int | None = None) -> None:
-    """Refuse a new queued event from a session that already has `per_session` pending (call after demo.queue())."""
+def install_session_limit(demo: Any, heavy: set[str], per_session: int | None = None) -> None:
+    """Refuse a new `heavy` event (by handler name) from a session that already has `per_session`
+    heavy events queued or running; cheap events (page loads, votes, status) are never counted.
+    Call after demo.queue()."""
     global _demo
     _demo = demo
     limit = per_session or per_session_limit()
     queue = demo._queue
     original = queue.push
 
+    def is_heavy(fn: Any) -> bool:
+        return getattr(fn, "name", None) in heavy
+
     async def push(body, request, username):  # same signature as gradio.queueing.Queue.push
         session = getattr(body, "session_hash", None)
-        pending = queue.pending_event_ids_session.get(session, ()) if session else ()
-        if session and len(pending) >= limit:
-            message = (f"You already have {len(pending)} jobs waiting or running (the limit is {limit} per visitor). "
-                       "Wait for one to finish, or cancel it, then try again.")
-            # Gradio's "queue_full" answer carries no text to the clients; a validation answer shows ours.
-            return False, [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "queue"}], \
-                "validator_error"
+        fn_index = getattr(body, "fn_index", None)
+        fn = demo.fns.get(fn_index) if fn_index is not None else None
+        if session and is_heavy(fn):
+            pending = [queue.event_ids_to_events.get(e) for e in list(queue.pending_event_ids_session.get(session, ()))]
+            n = sum(1 for ev in pending if ev is not None and is_heavy(ev.fn))
+            if n >= limit:
+                message = (f"You already have {n} jobs waiting or running (the limit is {limit} per visitor). "
+                           "Wait for one to finish, or cancel it, then try again.")
+                # Gradio's "queue_full" answer carries no text to the clients; a validation answer shows ours.
+                return False, [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "queue"}], \
+                    "validator_error"
         return await original(body, request, username)
 
     queue.push = push

@@ -122,3 +122,16 @@ def test_job_stops_when_cancelled(server, portrait_path, long_audio):
     out = c.predict(handle_file(str(portrait_path)), handle_file(str(long_audio)), *GEN_DEFAULTS, 11, 128, 1.0,
                     api_name="/generate")
     assert out[2]["frames"] == 25
+
+
+def test_generate_and_arena_have_separate_slots(monkeypatch, tmp_path):
+    """Before, the arena's event shared Generate's concurrency id with a lower limit (so Generate's real limit was 2)."""
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import app
+
+    demo = app.build_demo()
+    fns = {f.name: f for f in demo.fns.values()}
+    gen, arena = fns["generate_clip"], fns["arena_generate"]
+    assert gen.concurrency_id != arena.concurrency_id
+    assert (gen.concurrency_limit, arena.concurrency_limit) == (3, 2)
