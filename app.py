@@ -72,9 +72,8 @@ def _progress(request: gr.Request | None, gr_progress: gr.Progress) -> Progress:
     still_wanted = jobs.watch(request, sys._getframe(1).f_code.co_name)  # the calling handler's name
 
     def cb(fraction: float, message: str) -> None:
-        if still_wanted is not None and not still_wanted():
-            prog.cancel()
-            prog.check()
+        if still_wanted is not None and not still_wanted():  # this job only: not the session's cancel event
+            raise CancelledError("Stopped: the request was cancelled or its page was closed.")
         eta = prog.eta()
         gr_progress(fraction, desc=f"{message}" + (f" (about {eta:.0f} s left)" if eta and fraction < 1 else ""))
 

@@ -8,22 +8,26 @@ marks the event dead and drops its result). Both are added here on top of Gradio
 - `install_session_limit(demo, n)`: a session with `n` jobs already queued or running gets a clear
   "wait for your jobs" message instead of another place in the queue, so one session cannot fill the
   queue (others would get "Queue is full").
-- `watch(request, fn_name)`: a callable telling whether this job is still wanted. The app's progress
+- `watch(request, fn_name)`: a callable telling whether this job is still wanted (not cancelled, client
+  still connected). The app's progress
   callback checks it at every progress report (every few frames / every step) and cancels the job
   (`Progress` raises `CancelledError`; `media.write_mp4` / `media.iter_frames` then kill their ffmpeg
   child processes) once the client disconnected or cancelled.
 
 Both read Gradio's queue internals (`Blocks._queue`: `push`, `pending_event_ids_session`,
-`active_jobs`, `Event.alive`), which have no public equivalent in gradio 6.31; the test suite's
+`active_jobs`, `Event.alive`; `gradio.routes.cancel_tasks`), which have no public equivalent in gradio 6.31; the test suite's
 flood and disconnect tests (tests/test_fair_queue.py) pin that behaviour against the real server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import threading
 from typing import Any, Callable
 
+log = logging.getLogger("hallo4.jobs")
 _demo: Any = None
 _claimed: set[str] = set()
 _claim_lock = threading.Lock()
@@ -62,6 +66,7 @@ def install_session_limit(demo: Any, heavy: set[str], per_session: int | None = 
         return await original(body, request, username)
 
     queue.push = push
+    install_cancel_hook()
 
 
 def watch(request: Any, fn_name: str) -> Callable[[], bool] | None:
@@ -75,6 +80,7 @@ def watch(request: Any, fn_name: str) -> Callable[[], bool] | None:
     with _claim_lock:
         active = {ev._id for job in list(queue.active_jobs) for ev in (job or ())}
         _claimed.intersection_update(active)  # finished jobs' claims
+        _cancelled.intersection_update(active)
         event = None
         for job in list(queue.active_jobs):
             for ev in job or ():
@@ -84,12 +90,49 @@ def watch(request: Any, fn_name: str) -> Callable[[], bool] | None:
             if event is not None:
                 break
         if event is None:
+            log.info("No running %s event found for a session: its cancel/disconnect cannot be watched", fn_name)
             return None
         _claimed.add(event._id)
+    stopped: list[bool] = []
 
     def still_wanted() -> bool:
+        # Cancel (/cancel): Gradio cancels the event's asyncio task, which cannot interrupt a handler
+        # running in a worker thread (the task waits for it), so the cancel is noted by `_cancel_hook`.
+        # Disconnect: Gradio marks the event dead.
         running = any(ev is event for job in list(queue.active_jobs) for ev in (job or ()))
-        return running and event.alive
+        wanted = event._id not in _cancelled and running and event.alive
+        if not wanted and not stopped:
+            stopped.append(True)
+            log.info("Stopping %s (event %s): %s", fn_name, event._id,
+                     "cancelled" if event._id in _cancelled else "the client disconnected")
+        return wanted
 
     return still_wanted
 
+
+
+
+_cancelled: set[str] = set()
+
+
+def install_cancel_hook() -> None:
+    """Note which events Gradio's /cancel route cancels, before it waits for them (see `watch`)."""
+    import gradio.routes as routes
+
+    original = routes.cancel_tasks
+    if getattr(original, "_hallo4", False):
+        return
+
+    async def cancel_tasks(task_ids: set[str]):
+        for task in asyncio.all_tasks():
+            name = task.get_name()
+            if "<gradio-sep>" in name:
+                task_id, event_id = name.split("<gradio-sep>", 1)
+                if task_id in task_ids:
+                    with _claim_lock:
+                        _cancelled.add(event_id)
+                    log.info("Cancel requested for event %s", event_id)
+        return await original(task_ids)
+
+    cancel_tasks._hallo4 = True  # type: ignore[attr-defined]
+    routes.cancel_tasks = cancel_tasks

@@ -52,6 +52,22 @@ def _ffmpeg_children(srv: AppServer) -> list[psutil.Process]:
     return out
 
 
+def _encoders(srv: AppServer) -> list[psutil.Process]:
+    """The job's video encoder (media.write_mp4: raw frames on stdin), not a short probe or audio decode."""
+    out = []
+    for p in _ffmpeg_children(srv):
+        try:
+            if "rawvideo" in p.cmdline() and "-y" in p.cmdline():
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _stops(srv: AppServer) -> int:
+    return srv.log_path.read_text(errors="replace").count("INFO:hallo4.jobs:Stopping generate_clip")
+
+
 def _wait(pred, timeout: float, step: float = 0.2) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -99,12 +115,15 @@ def _running_job_script(url: str, portrait: Path, audio: Path) -> str:
 def test_job_stops_when_its_client_disconnects(server, portrait_path, long_audio):
     client = subprocess.Popen([sys.executable, "-c", _running_job_script(server.url, portrait_path, long_audio)],
                               stdout=subprocess.PIPE, text=True)
+    stops = _stops(server)
     try:
-        assert _wait(lambda: _ffmpeg_children(server), 120), "the job never started encoding"
+        assert _wait(lambda: _encoders(server), 120), "the job never started encoding"
         client.kill()  # the browser tab goes away: no cancel, just a dropped connection
         client.wait()
-        # Before: the job (and its ffmpeg) kept running to the end; now it stops at its next progress report.
-        assert _wait(lambda: not _ffmpeg_children(server), 20), [p.cmdline()[:3] for p in _ffmpeg_children(server)]
+        # Before: the job (and its ffmpeg) kept running to the end (~1000 frames); now it stops at its next
+        # progress report once Gradio notices the dropped connection (its heartbeat: up to ~15 s).
+        assert _wait(lambda: _stops(server) > stops and not _ffmpeg_children(server), 45), \
+            [p.cmdline()[:3] for p in _ffmpeg_children(server)]
     finally:
         if client.poll() is None:
             client.kill()
@@ -115,9 +134,11 @@ def test_job_stops_when_cancelled(server, portrait_path, long_audio):
     c = Client(server.url, verbose=False)
     job = c.submit(handle_file(str(portrait_path)), handle_file(str(long_audio)), *GEN_DEFAULTS, 10, 512, 40.0,
                    api_name="/generate")
-    assert _wait(lambda: _ffmpeg_children(server), 120), "the job never started encoding"
+    stops = _stops(server)
+    assert _wait(lambda: _encoders(server), 120), "the job never started encoding"
     job.cancel()
-    assert _wait(lambda: not _ffmpeg_children(server), 20)
+    assert _wait(lambda: _stops(server) > stops and not _ffmpeg_children(server), 20), \
+        ([p.cmdline() for p in _ffmpeg_children(server)], server.log_path.read_text()[-600:])
     # The server is free again: a short job right after is served.
     out = c.predict(handle_file(str(portrait_path)), handle_file(str(long_audio)), *GEN_DEFAULTS, 11, 128, 1.0,
                     api_name="/generate")
