@@ -85,7 +85,7 @@ class HubSync:
         self.export_if_changed()
         return self.scheduler.trigger() if self.scheduler is not None else None
 
-    def start(self) -> "HubSync":
+    def start(self) -> HubSync:
         """Restore, then export changes in the background for the CommitScheduler to push."""
         self.restore()
         self.export_if_changed()
@@ -94,7 +94,7 @@ class HubSync:
             while not self._stop.wait(self.export_every_s):
                 try:
                     self.export_if_changed()
-                except Exception:  # noqa: BLE001 - never kill the app over a sync
+                except Exception:  # never kill the app over a sync
                     log.exception("Exporting votes for the Hub failed")
 
         self._thread = threading.Thread(target=loop, name="hallo4-hub-sync", daemon=True)

@@ -25,7 +25,8 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("hallo4.jobs")
 _demo: Any = None
@@ -117,7 +118,7 @@ _cancelled: set[str] = set()
 
 def install_cancel_hook() -> None:
     """Note which events Gradio's /cancel route cancels, before it waits for them (see `watch`)."""
-    import gradio.routes as routes
+    from gradio import routes
 
     original = routes.cancel_tasks
     if getattr(original, "_hallo4", False):

@@ -55,7 +55,7 @@ class Policy:
     every_s: float = 600.0
 
     @classmethod
-    def from_env(cls) -> "Policy":
+    def from_env(cls) -> Policy:
         d = cls()
         return cls(outputs_hours=_env("HALLO4_KEEP_OUTPUTS_HOURS", d.outputs_hours),
                    outputs_gb=_env("HALLO4_KEEP_OUTPUTS_GB", d.outputs_gb),
@@ -152,7 +152,7 @@ def start(policy: Policy | None = None, gradio_dir: str | Path | None = None) ->
                 removed = sweep(policy, gradio_dir=gradio_dir)
                 if any(removed.values()):
                     log.info("Retention: removed %s", removed)
-            except Exception:  # noqa: BLE001 - a failed sweep must not kill the app
+            except Exception:  # a failed sweep must not kill the app
                 log.exception("Retention sweep failed")
             time.sleep(policy.every_s)
 

@@ -34,7 +34,6 @@ class LocalFolderApi(HfApi):
             data = src.read() if hasattr(src, "read") else Path(src).read_bytes() if not isinstance(src, bytes) else src
             dst.write_bytes(data)
         self.commits += 1
-        return None
 
     def snapshot_download(self, repo_id: str, *, repo_type=None, local_dir=None, **kwargs):
         src = self._repo(repo_id)

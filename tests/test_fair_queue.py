@@ -85,7 +85,7 @@ def test_a_flooding_visitor_does_not_lock_out_another(server, portrait_path, spe
     flood = [flooder.submit(*args, 100 + i, 160, 2.0, api_name="/generate") for i in range(8)]
     time.sleep(1.0)
     mine = other.submit(*args, 5, 160, 1.0, api_name="/generate")
-    video, seed, info = mine.result(timeout=240)
+    _, seed, info = mine.result(timeout=240)
     assert seed == 5 and info["frames"] == 25
     outcomes = []
     for job in flood:
