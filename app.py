@@ -9,13 +9,14 @@ import functools
 import inspect
 import logging
 import os
+import sys
 import threading
 import traceback
 from dataclasses import asdict
 
 import gradio as gr
 
-from hallo4 import arena, media, paths, studio, ui, zerogpu
+from hallo4 import admin, arena, hub_sync, jobs, limits, media, paths, raters, retention, studio, ui, zerogpu
 from hallo4.errors import CancelledError, Hallo4Error
 from hallo4.progress import Progress
 
@@ -60,6 +61,14 @@ def user_errors(fn):
             raise gr.Error(ui.public_message(exc)) from None  # the upload's own name, never a server path
         except gr.Error:
             raise
+        except OSError as exc:  # a full disk or a read-only data folder: say so, not "something went wrong"
+            err = paths.storage_error(exc)
+            if err is None:
+                log.error("Unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
+                raise gr.Error(f"Something went wrong ({type(exc).__name__}). The details are in the server log; "
+                               "please try again or report it.") from None
+            log.error("Storage error in %s: %s", fn.__name__, exc)
+            raise gr.Error(str(err)) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the UI
             log.error("Unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
             raise gr.Error(f"Something went wrong ({type(exc).__name__}). The details are in the server log; "
@@ -96,8 +105,12 @@ def _progress(request: gr.Request | None, gr_progress: gr.Progress) -> Progress:
     event = _cancel_events.setdefault(key, threading.Event())
     event.clear()
     prog = Progress(cancel_event=event)
+    # Stop when the client disconnects or cancels (hallo4.jobs): checked at every progress report.
+    still_wanted = jobs.watch(request, sys._getframe(1).f_code.co_name)  # the calling handler's name
 
     def cb(fraction: float, message: str) -> None:
+        if still_wanted is not None and not still_wanted():  # this job only: not the session's cancel event
+            raise CancelledError("Stopped: the request was cancelled or its page was closed.")
         eta = prog.eta()
         gr_progress(fraction, desc=f"{message}" + (f" (about {eta:.0f} s left)" if eta and fraction < 1 else ""))
 
@@ -273,12 +286,9 @@ def _use_skeleton_in_generate(skeleton_path, portrait, audio):
 # Arena
 # ------------------------------------------------------------------------------------------------
 def _rater(rater, request: gr.Request | None) -> str:
-    """One anonymous rater id per browser / client session (Gradio's session hash), never an IP."""
-    if rater:
-        return str(rater)
-    if request is not None and request.session_hash:
-        return "session-" + request.session_hash
-    return "local"
+    """The rater id the server issued to this session (hallo4.raters): random, never client-chosen,
+    never an IP; new ids are rate-limited per client so one person cannot vote as many raters."""
+    return raters.registry().rater_for(request.session_hash if request is not None else None, admin.client_of(request))
 
 
 VOTE_CHOICES = {"A better": "left", "B better": "right", "Tie": "tie", "Both bad": "both_bad", "Skip": "skip"}
@@ -361,8 +371,9 @@ def train_overview():
     st = studio.store()
     lines = [f"Usable pairs (decisive votes): **{len(st.usable_pairs())}** of {st.stats()['pairs']} pairs, "
              f"{st.vote_count()} votes. {studio.training_status()}", ui.train_needs()[1], ui.admin_note()]
-    if studio.is_public() and not os.environ.get("HALLO4_ADMIN_TOKEN"):
-        lines.append("Admin actions are locked: this app is public and no `HALLO4_ADMIN_TOKEN` is set.")
+    if not os.environ.get("HALLO4_ADMIN_TOKEN") and not admin.local_only():
+        lines.append("Admin actions are locked: this server is reachable from other machines and no "
+                     "`HALLO4_ADMIN_TOKEN` is set (see the README).")
     active = studio.load_settings()["adapter"]
     lines.append(f"Generate uses: {'`' + os.path.basename(active) + '`' if active else 'the base model (no adapter)'}.")
     return "\n\n".join(lines), gr.update(choices=["(base model)"] + studio.list_rounds())
@@ -377,16 +388,14 @@ def train_tick(round_name):
 
 
 @user_errors
-def train_start(token, steps, beta, lr, rank):
-    if not studio.admin_ok(token):
-        raise gr.Error("Train: admin token required. Set HALLO4_ADMIN_TOKEN on the server and enter it here.")
+@admin.required("Train: starting a round")
+def train_start(token, steps, beta, lr, rank, request: gr.Request = None):
     return studio.start_round(int(steps), float(beta), float(lr), int(rank))
 
 
 @user_errors
-def train_stop(token):
-    if not studio.admin_ok(token):
-        raise gr.Error("Train: admin token required to stop a round.")
+@admin.required("Train: stopping a round")
+def train_stop(token, request: gr.Request = None):
     return studio.stop_round()
 
 
@@ -410,9 +419,8 @@ def train_metrics(round_name):
 
 
 @user_errors
-def train_activate(token, round_name):
-    if not studio.admin_ok(token):
-        raise gr.Error("Train: admin token required to change the active round.")
+@admin.required("Train: changing the active round")
+def train_activate(token, round_name, request: gr.Request = None):
     s = studio.activate_round(None if round_name in (None, "(base model)") else round_name)
     return f"Generate now uses: {s['adapter'] or 'the base model (no adapter)'}."
 
@@ -435,17 +443,15 @@ def models_status() -> str:
 
 
 @user_errors
-def models_save(quantize, offload, token, vocal_separation="auto"):
-    if not studio.admin_ok(token):
-        raise gr.Error("Models: admin token required to change settings.")
+def models_save(quantize, offload, token, vocal_separation="auto", request: gr.Request = None):
+    admin.check(token, action="Models: saving settings", client=admin.client_of(request))
     studio.save_settings(quantize=quantize, offload=offload, vocal_separation=vocal_separation)
     return models_status()
 
 
 @user_errors
+@admin.required("Models: downloading weights")
 def models_download(token, request: gr.Request = None, progress=gr.Progress()):
-    if not studio.admin_ok(token):
-        raise gr.Error("Models: admin token required to download weights.")
     dest = studio.download_official(_progress(request, progress))
     ready = studio.hallo4_weights_present(str(dest))
     return f"Downloaded and converted to {dest}. " + ("The hallo4 engine is ready (reload the page)." if ready else
@@ -479,8 +485,8 @@ def portrait_input(label: str, height: int, value: str | None = None, elem_id: s
 def build_demo() -> gr.Blocks:
     status = studio.model_status()
     default_engine = studio.default_engine()
-    with gr.Blocks(title="Hallo4 Studio") as demo:
-        rater = gr.State(None)  # the rater id: this browser session's hash (see _rater); never an IP
+    with gr.Blocks(title="Hallo4 Studio", delete_cache=retention.gradio_delete_cache()) as demo:
+        rater = gr.State(None)  # unused: the server issues rater ids per session (see _rater); never an IP
         last_skeleton = gr.State(None)  # the Skeleton tab's latest result, for Generate
         gr.Markdown("# Hallo4 Studio\nA portrait photo plus speech becomes a video of that person talking. "
                     f"Engine ready: **lite** (CPU){'; **hallo4** (diffusion)' if status['hallo4']['ready'] else ''}.")
@@ -511,7 +517,7 @@ def build_demo() -> gr.Blocks:
                         with gr.Row():
                             seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, elem_id="adv-seed")
                             size = gr.Textbox(label="Size: long side in px", placeholder="empty = preset", elem_id="adv-size")
-                            max_seconds = gr.Textbox(label="Max seconds", placeholder="empty = whole audio", elem_id="adv-max-seconds")
+                            max_seconds = gr.Textbox(label="Max seconds", placeholder=f"empty = up to {limits.active().max_audio_seconds:g} s (the server's limit)", elem_id="adv-max-seconds")
                     with gr.Row(elem_id="actions"):
                         preview_btn = gr.Button("Preview (1 s)", elem_id="preview-btn", min_width=90)
                         gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn", min_width=90)
@@ -607,7 +613,7 @@ def build_demo() -> gr.Blocks:
             outputs = [left, right, match, arena_status, *vote_btns]
             next_btn.click(arena_next, [rater, a_portrait, a_audio], outputs, api_name="arena_next", show_progress_on=[arena_status])
             new_btn.click(arena_generate, [a_portrait, a_audio, rater], outputs, api_name="arena_new_pair",
-                          concurrency_limit=2, concurrency_id="generate", show_progress_on=[arena_status])
+                          concurrency_limit=2, concurrency_id="arena", show_progress_on=[arena_status])
             for label, btn in zip(VOTE_CHOICES, vote_btns):
                 btn.click(_vote_fn(label), [match, rater], [arena_status, match, rates, voted_pair, *vote_btns],
                           api_name=f"vote_{VOTE_CHOICES[label]}").then(
@@ -675,14 +681,24 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     if os.environ.get("SPACE_ID") and not os.environ.get("HALLO4_DATA_DIR") and os.access("/data", os.W_OK):
         os.environ["HALLO4_DATA_DIR"] = "/data/hallo4"  # a Space's persistent storage, when it has one
-    try:  # start-up check: videos must encode (H.264 + AAC) or nothing else matters
+    limits.use(limits.app_limits())  # the public app's caps (60 s of audio unless HALLO4_MAX_AUDIO_SECONDS)
+    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    admin.set_listen_host(host)  # no admin token: admin actions only on loopback
+    try:  # start-up checks: a writable data folder, and videos must encode (H.264 + AAC)
+        log.info("data: %s", paths.check_writable())
         log.info("ffmpeg: %s", media.check_ffmpeg())
+        studio.store()  # opens (and migrates) the vote database now, not on the first vote
     except Hallo4Error as exc:
         raise SystemExit(f"Hallo4 Studio cannot start: {exc}")
+    retention.start()
+    hub_sync.start_from_env(studio.store())  # durable votes on a Space (HALLO4_HUB_DATASET + HF_TOKEN)
     demo = build_demo()
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.queue(default_concurrency_limit=4, max_size=int(os.environ.get("HALLO4_MAX_QUEUE", "64")))
+    # At most HALLO4_MAX_JOBS_PER_SESSION of these (the expensive ones) queued or running per visitor.
+    jobs.install_session_limit(demo, heavy={"generate_clip", "auto_preview", "preview_clip", "example_clip", "skeleton_extract",
+                                            "skeleton_load", "arena_generate", "models_download"})
     demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_name=host,
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         max_file_size=MAX_FILE_SIZE,
         # Served: generated videos, cached results, the store's clips, the examples. Never the vote
@@ -690,6 +706,7 @@ def main() -> None:
         allowed_paths=[str(paths.outputs_dir()), str(paths.cache_dir() / "results"), str(paths.store_dir() / "media"),
                        str(studio.EXAMPLES)],
         blocked_paths=[str(paths.store_dir() / n) for n in ("preferences.sqlite3", "preferences.sqlite3-wal", "preferences.sqlite3-shm")]
+        + [str(studio.result_cache_dirs()[1]), str(paths.store_dir() / "hub_export")]
         + [str(studio.settings_path()), str(paths.models_dir()), str(paths.rounds_dir()), str(paths.data_dir() / "app.log")],
         share=os.environ.get("HALLO4_SHARE") == "1",
         show_error=True,  # messages only (our errors are written for users); never tracebacks

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,9 +30,10 @@ MIN_IMAGE_SIDE = 64
 MAX_IMAGE_SIDE = 8192
 MAX_IMAGE_PIXELS = 40_000_000
 SILENCE_PEAK = 1e-4
-# Decoded frames are held in memory: refuse a video whose raw RGB frames would exceed this
-# (1080p at 25 fps is ~155 MB/s, so ~40 s) rather than let the process be killed mid-way.
-MAX_VIDEO_BYTES = 6 * 1024**3
+# `read_video` holds every decoded frame: refuse a video whose raw RGB frames would exceed this
+# (1080p at 25 fps is ~155 MB/s, so ~13 s) rather than let the process be killed mid-way. The app's
+# paths stream frames (`iter_frames`) instead and are bounded by the output (see hallo4.limits).
+MAX_VIDEO_BYTES = 2 * 1024**3
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
@@ -241,18 +242,41 @@ def _count_frames(path: Path) -> int:
     return int(counts[-1]) if counts else 0
 
 
+def _header_duration(path: Path, name: str) -> float | None:
+    """The duration a file's header claims (no decoding), or None when it states none."""
+    m = _DURATION_RE.search(_ffmpeg_info(path, name))
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{seconds:.1f} s"
+
+
 # ----------------------------------------------------------------------------------------------
 # Audio
 # ----------------------------------------------------------------------------------------------
 def load_audio(
     path: str | os.PathLike, sr: int = 16000, *, name: str = "audio", max_seconds: float | None = None, allow_silence: bool = False
 ) -> np.ndarray:
-    """Decode any ffmpeg-readable audio (or a video's audio track) to mono float32 at `sr`."""
+    """Decode any ffmpeg-readable audio (or a video's audio track) to mono float32 at `sr`.
+
+    Bounded before decoding: without `max_seconds`, a file whose header says it is longer than the
+    active cap (`hallo4.limits.active().max_audio_seconds`) is refused; and ffmpeg never decodes more
+    than the cap (`-t`), so a lying header cannot make us hold more either.
+    """
+    from . import limits
+
     p = _check_file(path, name)
+    cap = limits.active().max_audio_seconds
+    if max_seconds is None:
+        duration = _header_duration(p, name)
+        if duration is not None and duration > cap + 0.5:
+            raise InputError(name, f"is {_clock(duration)} long, more than the {cap:g} s this server accepts",
+                             f"Trim it to {cap:g} s or less (or set a shorter maximum length) and upload it again.", path=str(p))
+    seconds = cap if max_seconds is None else min(float(max_seconds), cap)
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(int(sr))]
-    if max_seconds is not None:
-        cmd += ["-t", f"{float(max_seconds):.3f}"]
-    cmd += ["-f", "f32le", "-"]
+    cmd += ["-t", f"{seconds:.3f}", "-f", "f32le", "-"]
     out = _run(cmd, name, p, 600)
     err = out.stderr.decode(errors="replace")
     if out.returncode != 0:
@@ -288,14 +312,17 @@ class VideoClip:
         return int(len(self.frames))
 
 
-def read_video(
-    path: str | os.PathLike, *, fps: float | None = 25.0, max_frames: int | None = None, name: str = "video", max_side: int | None = None
-) -> VideoClip:
-    """Read RGB frames, resampled to `fps` with ffmpeg's fps filter (None keeps the source rate)."""
-    p = _check_file(path, name)
+def _video_plan(p: Path, name: str, fps: float | None, max_side: int | None) -> tuple[MediaInfo, int, int, list[str]]:
+    """Probe (header only) and check the claimed size before decoding; the decode size and filters."""
+    from . import limits
+
     info = probe(p, name=name, count_frames=False)
     if info.kind != "video" or not info.width:
         raise InputError(name, "has no video stream", "Upload a video file (mp4, mov, webm, mkv, avi).", path=str(p))
+    cap = limits.active().max_video_side
+    if max(info.width, info.height) > cap:
+        raise InputError(name, f"is {info.width}x{info.height} pixels, larger than the {cap} px this server decodes",
+                         f"Downscale it to {cap} px or less on the long side and upload it again.", path=str(p))
     w, h = info.width, info.height
     filters = []
     if fps:
@@ -304,6 +331,61 @@ def read_video(
         scale = max_side / max(w, h)
         w, h = max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)
         filters.append(f"scale={w}:{h}")
+    return info, w, h, filters
+
+
+def iter_frames(
+    path: str | os.PathLike, *, fps: float | None = 25.0, max_frames: int | None = None, name: str = "video", max_side: int | None = None
+) -> Iterator[np.ndarray]:
+    """Yield RGB frames one at a time (constant memory), resampled to `fps`, at most `max_frames`.
+
+    The ffmpeg decoder is a child process reading ahead into a pipe; closing the generator (or an
+    exception in the consumer, e.g. a cancel) kills it at once, so nothing keeps decoding.
+    """
+    p = _check_file(path, name)
+    _, w, h, filters = _video_plan(p, name, fps, max_side)
+    frame_bytes = w * h * 3
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:v:0"]
+    if filters:
+        cmd += ["-vf", ",".join(filters)]
+    if max_frames:
+        cmd += ["-frames:v", str(int(max_frames))]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    n = 0
+    try:
+        assert proc.stdout is not None
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            n += 1
+            yield np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+    if n == 0:
+        if rc != 0:
+            raise InputError(name, f"could not be decoded (damaged file or unsupported codec: {err.strip()[-200:]})",
+                             "Re-export it as an H.264 mp4 and upload it again.", path=str(p))
+        raise InputError(name, "contains no video frames", "Upload a video that plays and is at least a few frames long.", path=str(p))
+
+
+def read_video(
+    path: str | os.PathLike, *, fps: float | None = 25.0, max_frames: int | None = None, name: str = "video", max_side: int | None = None
+) -> VideoClip:
+    """Read RGB frames, resampled to `fps` with ffmpeg's fps filter (None keeps the source rate).
+
+    Holds every frame: refused before decoding when the header's duration would need more than
+    MAX_VIDEO_BYTES (pass `max_frames` to read only a prefix; use `iter_frames` to stream)."""
+    p = _check_file(path, name)
+    info, w, h, _ = _video_plan(p, name, fps, max_side)
     frame_bytes = w * h * 3
     est_frames = info.duration * (fps or info.fps or 25.0)
     if max_frames:
@@ -313,20 +395,16 @@ def read_video(
         raise InputError(name, f"is too long to load at {w}x{h}: {info.duration:.1f} s would need "
                          f"{est_frames * frame_bytes / 1024**3:.1f} GB of memory",
                          f"Trim it to under {fit:.0f} s or lower its resolution, and upload it again.", path=str(p))
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:v:0"]
-    if filters:
-        cmd += ["-vf", ",".join(filters)]
-    if max_frames:
-        cmd += ["-frames:v", str(int(max_frames))]
-    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    out = _run(cmd, name, p, 1800)
-    if out.returncode != 0 and not out.stdout:
-        raise InputError(name, "could not be decoded (damaged file or unsupported codec)", "Re-export it as an H.264 mp4 and upload it again.", path=str(p))
-    n = len(out.stdout) // frame_bytes
-    if n == 0:
-        raise InputError(name, "contains no video frames", "Upload a video that plays and is at least a few frames long.", path=str(p))
-    frames = np.frombuffer(out.stdout[: n * frame_bytes], dtype=np.uint8).reshape(n, h, w, 3).copy()
-    return VideoClip(frames=frames, fps=float(fps) if fps else info.fps, source_fps=info.fps, path=str(p))
+    # A header can lie about the duration: never read more frames than the budget holds.
+    budget_frames = max(1, MAX_VIDEO_BYTES // frame_bytes)
+    limit = min(max_frames or budget_frames, budget_frames)
+    # np.empty only reserves address space: pages are committed as frames are written, so the
+    # resident size is the frames actually read (no second copy as np.stack of a list would make).
+    out = np.empty((limit, h, w, 3), np.uint8)
+    n = 0
+    for n, frame in enumerate(iter_frames(p, fps=fps, max_frames=limit, name=name, max_side=max_side), start=1):
+        out[n - 1] = frame
+    return VideoClip(frames=out[:n], fps=float(fps) if fps else info.fps, source_fps=info.fps, path=str(p))
 
 
 # Sample rates the AAC encoder accepts (MPEG-4 audio sampling frequency table).
@@ -360,9 +438,14 @@ def write_mp4(
     if first.ndim != 3 or first.shape[2] != 3:
         raise ValueError(f"frames must be (H, W, 3) RGB, got {first.shape}")
     h, w = first.shape[:2]
+    # Everything is written to hidden temporary names beside the output and renamed into place at
+    # the end (atomic), so a crash or kill -9 never leaves a half-written video under the real name;
+    # hallo4.retention removes stale hidden leftovers.
+    final_path = out_path
+    out_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.part.mp4")
     # Pass 1 streams the frames into H.264. Pass 2 (with audio) muxes the audio, padded with silence
     # and cut to exactly frames / fps with -t: `-shortest` alone overshoots by up to ~0.5 s under load.
-    video_path = out_path if audio is None else out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
+    video_path = out_path if audio is None else final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-",
            # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
@@ -384,13 +467,14 @@ def write_mp4(
     except BaseException:
         proc.kill()
         proc.wait()
-        if video_path != out_path:
-            video_path.unlink(missing_ok=True)
+        video_path.unlink(missing_ok=True)
         raise
     if rc != 0:
-        raise Hallo4Error(f"Video encoding failed: {err.strip()[-500:]}")
+        video_path.unlink(missing_ok=True)
+        _raise_encode_error(err, final_path)
     if audio is None:
-        return out_path
+        os.replace(out_path, final_path)
+        return final_path
     tmp_audio: str | None = None
     try:
         if isinstance(audio, np.ndarray):
@@ -413,13 +497,31 @@ def write_mp4(
                *rate_args, "-t", f"{n / fps:.6f}", "-movflags", "+faststart", str(out_path)]
         res = subprocess.run(mux, capture_output=True, timeout=600)
         if res.returncode != 0:
+            out_path.unlink(missing_ok=True)
+            _raise_encode_error(res.stderr.decode(errors="replace"), final_path, only_storage=True)
             raise InputError("audio", f"could not be muxed into the video ({res.stderr.decode(errors='replace').strip()[-300:]})",
                              "Convert the audio to WAV or MP3 and try again.", path=audio_in)
+        os.replace(out_path, final_path)
     finally:
         video_path.unlink(missing_ok=True)
+        out_path.unlink(missing_ok=True)
         if tmp_audio:
             Path(tmp_audio).unlink(missing_ok=True)
-    return out_path
+    return final_path
+
+
+def _raise_encode_error(stderr: str, path: Path, only_storage: bool = False) -> None:
+    """ffmpeg's own words for a full disk / unwritable folder become our clear storage message."""
+    import errno
+
+    from .paths import storage_error
+
+    for marker, code in (("No space left", errno.ENOSPC), ("Read-only file system", errno.EROFS),
+                         ("Permission denied", errno.EACCES)):
+        if marker in stderr:
+            raise storage_error(OSError(code, marker), path.parent)  # type: ignore[misc]
+    if not only_storage:
+        raise Hallo4Error(f"Video encoding failed: {stderr.strip()[-500:]}")
 
 
 def _chain(first: np.ndarray, rest: Iterable[np.ndarray]):

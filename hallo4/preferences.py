@@ -196,19 +196,31 @@ class PreferenceStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
         try:
-            con.execute("BEGIN IMMEDIATE")
+            con = self._connect()
+        except sqlite3.OperationalError as exc:
+            raise _storage_error(exc, self.root) from exc
+        try:
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise _storage_error(exc, self.root) from exc
         finally:
             con.close()
 
     def _migrate(self) -> None:
+        try:
+            self._migrate_unchecked()
+        except sqlite3.OperationalError as exc:
+            raise _storage_error(exc, self.root) from exc
+
+    def _migrate_unchecked(self) -> None:
         con = self._connect()
         try:
             con.execute("PRAGMA journal_mode = WAL")
@@ -266,7 +278,9 @@ class PreferenceStore:
             shutil.copyfile(src, tmp)
             tmp.replace(dst)  # atomic: a crash never leaves a half-written media file under its hash
         with self._write() as con:
-            con.execute("INSERT OR IGNORE INTO media(sha256, ext, size, created) VALUES (?, ?, ?, ?)",
+            # A re-added file counts as new: retention's pruning never removes media about to be referenced.
+            con.execute("INSERT INTO media(sha256, ext, size, created) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(sha256) DO UPDATE SET created = excluded.created",
                         (sha, ext, dst.stat().st_size, time.time()))
         return sha
 
@@ -391,6 +405,54 @@ class PreferenceStore:
                    GROUP BY p.id ORDER BY n ASC, RANDOM() LIMIT 1""", (rater,)).fetchone()
         return self.get_pair(row["id"]) if row else None
 
+    def suspicious_votes(self, *, window_s: float = 60.0, max_rater_votes: int = 20, min_gap_s: float = 1.0,
+                         max_pair_raters: int = 10) -> list[dict[str, Any]]:
+        """Bursts that look like ballot stuffing, for review before training (nothing is deleted):
+
+        - a rater casting more than `max_rater_votes` votes within `window_s` seconds, or two votes
+          less than `min_gap_s` apart (faster than anyone can watch two clips);
+        - a pair receiving votes from more than `max_pair_raters` raters within `window_s` seconds.
+        Returns one dict per flag: kind ('rater' / 'pair'), the rater or pair id, the votes and why.
+        """
+        with self._read() as con:
+            rows = [dict(r) for r in con.execute("SELECT id, pair_id, rater, created FROM votes ORDER BY created")]
+        flags: list[dict[str, Any]] = []
+
+        def bursts(times: list[float], limit: int) -> int:
+            """The most events inside any window of window_s seconds (two pointers over sorted times)."""
+            best, lo = 0, 0
+            for hi, t in enumerate(times):
+                while t - times[lo] > window_s:
+                    lo += 1
+                best = max(best, hi - lo + 1)
+            return best
+
+        by_rater: dict[str, list[dict]] = {}
+        by_pair: dict[int, list[dict]] = {}
+        for r in rows:
+            by_rater.setdefault(r["rater"], []).append(r)
+            by_pair.setdefault(r["pair_id"], []).append(r)
+        for rater, votes in by_rater.items():
+            times = [v["created"] for v in votes]
+            peak = bursts(times, max_rater_votes)
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            why = []
+            if peak > max_rater_votes:
+                why.append(f"{peak} votes within {window_s:g} s")
+            if gaps and min(gaps) < min_gap_s:
+                why.append(f"two votes {min(gaps):.2f} s apart")
+            if why:
+                flags.append({"kind": "rater", "rater": rater, "votes": [v["id"] for v in votes], "why": "; ".join(why)})
+        for pair_id, votes in by_pair.items():
+            first: dict[str, float] = {}
+            for v in votes:
+                first.setdefault(v["rater"], v["created"])
+            peak = bursts(sorted(first.values()), max_pair_raters)
+            if peak > max_pair_raters:
+                flags.append({"kind": "pair", "pair": pair_id, "votes": [v["id"] for v in votes],
+                              "why": f"{peak} raters voted within {window_s:g} s"})
+        return flags
+
     def pending_pairs(self, max_votes: int = 0) -> list[int]:
         """Ids of pairs with at most `max_votes` votes."""
         with self._read() as con:
@@ -460,12 +522,38 @@ class PreferenceStore:
             con.executemany("INSERT OR IGNORE INTO consumed(vote_id, round, created) VALUES (?,?,?)",
                             [(v, round_name, time.time()) for v in vote_ids])
 
+    def prune_unvoted(self, older_than_s: float, now: float | None = None) -> dict[str, int]:
+        """Delete pairs nobody voted on that are older than `older_than_s`, then clips, conditions and
+        media files no longer referenced by anything (voted pairs and all they reference stay)."""
+        cutoff = (time.time() if now is None else now) - older_than_s
+        with self._write() as con:
+            pairs = con.execute("DELETE FROM pairs WHERE created < ? AND id NOT IN (SELECT pair_id FROM votes)", (cutoff,)).rowcount
+            clips = con.execute("""DELETE FROM clips WHERE created < ? AND id NOT IN (
+                                       SELECT clip_a FROM pairs UNION SELECT clip_b FROM pairs UNION SELECT clip_a FROM votes
+                                       UNION SELECT clip_b FROM votes UNION SELECT left_clip FROM votes)""", (cutoff,)).rowcount
+            conds = con.execute("""DELETE FROM conditions WHERE created < ? AND id NOT IN (
+                                       SELECT conditions_id FROM clips UNION SELECT conditions_id FROM pairs)""", (cutoff,)).rowcount
+            gone = [dict(r) for r in con.execute("""SELECT sha256, ext FROM media WHERE created < ? AND sha256 NOT IN (
+                SELECT video FROM clips UNION SELECT portrait FROM conditions UNION SELECT audio FROM conditions
+                UNION SELECT skeleton FROM conditions WHERE skeleton IS NOT NULL)""", (cutoff,))]
+            con.executemany("DELETE FROM media WHERE sha256 = ?", [(m["sha256"],) for m in gone])
+        for m in gone:  # after the commit: a crash in between leaves a file without a row, never the reverse
+            self.media_path(m["sha256"], m["ext"]).unlink(missing_ok=True)
+        return {"pairs": pairs, "clips": clips, "conditions": conds, "media": len(gone)}
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (cheap: for change detection)."""
+        with self._read() as con:
+            return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("media", "conditions", "clips", "pairs", "votes")}
+
     def stats(self) -> dict[str, Any]:
         with self._read() as con:
             counts = {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("media", "conditions", "clips", "pairs", "votes")}
             labels = {r[0]: r[1] for r in con.execute("SELECT label, COUNT(*) FROM votes GROUP BY label")}
         return {"store": str(self.root), "schema_version": SCHEMA_VERSION, **counts, "labels": labels,
-                "usable_pairs": len(self.usable_pairs()), "win_rates": self.win_rates()}
+                "usable_pairs": len(self.usable_pairs()), "win_rates": self.win_rates(),
+                "suspicious": [{k: v for k, v in f.items() if k != "votes"} | {"votes": len(f["votes"])}
+                               for f in self.suspicious_votes()]}
 
     # -- export / import (Hugging Face dataset layout) ------------------------------------------
     def export_dataset(self, out_dir: str | Path) -> Path:
@@ -513,8 +601,14 @@ class PreferenceStore:
             raise InputError("dataset", "has no data/votes.jsonl", "Point at a folder written by export.", path=str(src))
 
         def rows(name):
+            out = []
             with open(src / "data" / f"{name}.jsonl") as f:
-                return [json.loads(line) for line in f if line.strip()]
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass  # a line cut off by an upload that raced a rewrite: the next push has it
+            return out
 
         added = {"conditions": 0, "clips": 0, "pairs": 0, "votes": 0}
         cond_ids, clip_ids, pair_ids = {}, {}, {}
@@ -527,6 +621,8 @@ class PreferenceStore:
                 added["conditions"] += cur.rowcount
                 cond_ids[c["uid"]] = con.execute("SELECT id FROM conditions WHERE uid = ?", (c["uid"],)).fetchone()[0]
         for c in rows("clips"):
+            if c.get("conditions") not in cond_ids:
+                continue  # see rows(): a cut-off line
             sha = self.add_media(src / c["video"])
             with self._write() as con:
                 cur = con.execute("INSERT OR IGNORE INTO clips(uid, conditions_id, video, engine, model_id, adapter, parameters, seed, timings, created)"
@@ -537,6 +633,8 @@ class PreferenceStore:
                 clip_ids[c["uid"]] = con.execute("SELECT id FROM clips WHERE uid = ?", (c["uid"],)).fetchone()[0]
         with self._write() as con:
             for p in rows("pairs"):
+                if p.get("clip_a") not in clip_ids or p.get("clip_b") not in clip_ids:
+                    continue  # see rows(): a cut-off line
                 a, b = clip_ids[p["clip_a"]], clip_ids[p["clip_b"]]
                 cid = con.execute("SELECT conditions_id FROM clips WHERE id = ?", (a,)).fetchone()[0]
                 cur = con.execute("INSERT OR IGNORE INTO pairs(uid, conditions_id, clip_a, clip_b, created) VALUES (?,?,?,?,?)",
@@ -544,6 +642,8 @@ class PreferenceStore:
                 added["pairs"] += cur.rowcount
                 pair_ids[p["uid"]] = con.execute("SELECT id FROM pairs WHERE uid = ? OR (clip_a = ? AND clip_b = ?)", (p["uid"], a, b)).fetchone()[0]
             for v in rows("votes"):
+                if v.get("pair") not in pair_ids or v.get("left_clip") not in clip_ids:
+                    continue  # its pair was in a cut-off line: it comes with the next push
                 pid = pair_ids[v["pair"]]
                 pr = con.execute("SELECT clip_a, clip_b FROM pairs WHERE id = ?", (pid,)).fetchone()
                 cur = con.execute("INSERT OR IGNORE INTO votes(uid, pair_id, clip_a, clip_b, left_clip, label, rater, created) VALUES (?,?,?,?,?,?,?,?)",
@@ -556,7 +656,7 @@ class PreferenceStore:
     def hub_sync_enabled(self) -> bool:
         return bool(self.hub_repo_id and self.hub_token)
 
-    def sync_to_hub(self, every_minutes: float = 10.0):
+    def sync_to_hub(self, every_minutes: float = 10.0, hf_api: Any = None):
         """Export into a folder that huggingface_hub's CommitScheduler pushes in the background.
 
         Off unless a dataset repo id and a token were configured; the scheduler is created on first use.
@@ -569,10 +669,24 @@ class PreferenceStore:
             from huggingface_hub import CommitScheduler
 
             self._scheduler = CommitScheduler(repo_id=self.hub_repo_id, repo_type="dataset", folder_path=export,
-                                              every=every_minutes, token=self.hub_token, private=True)
+                                              every=every_minutes, token=self.hub_token, private=True, hf_api=hf_api)
         with self._scheduler.lock:
             self.export_dataset(export)
         return self._scheduler
+
+
+def _storage_error(exc: sqlite3.OperationalError, root: Path) -> Exception:
+    """SQLite's words for a read-only / full / unwritable folder become the app's clear storage message."""
+    import errno
+
+    from .paths import storage_error
+
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return storage_error(OSError(errno.EROFS, str(exc)), root) or exc
+    if "disk is full" in text or "disk i/o" in text:
+        return storage_error(OSError(errno.ENOSPC, str(exc)), root) or exc
+    return exc
 
 
 _DATASET_CARD = """---

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths, weights
+from . import limits, paths, weights
 from .engines import GenerationRequest, GenerationResult, get_engine
 from .errors import Hallo4Error, InputError, MissingWeightsError
 from .preferences import PreferenceStore
@@ -268,17 +268,27 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
             missing = ", ".join(k for k, ok in st["components"].items() if not ok)
             raise MissingWeightsError(f"The hallo4 engine needs its weights, which are not in {st['path']} (missing: {missing}).",
                                       hint=f"Get them in the Models tab, or run: {st['how_to_get']}. The lite engine works without weights.")
-    if args.max_seconds is not None and args.max_seconds <= 0:
+    if args.max_seconds is not None and not (0 < float(args.max_seconds) < float("inf")):
         raise InputError("max length", "must be more than 0 seconds", "Set a positive number, or leave it empty for the whole audio.")
+    args.seed = limits.check_seed(args.seed)
+    # Empty = the server's cap, not the whole file: the decode is bounded before it starts.
+    cap_warning = None
+    if args.max_seconds is None or float(args.max_seconds) > limits.active().max_audio_seconds:
+        from . import media
+
+        cap = limits.active().max_audio_seconds
+        duration = media.probe(audio, name="audio", count_frames=False).duration
+        if duration > cap + 0.04:
+            cap_warning = f"Only the first {cap:g} s of the {duration:.0f} s audio were used (this server's limit)."
+        args.max_seconds = cap if duration > cap + 0.04 or args.max_seconds is not None else None
     key_src = json.dumps({
         "portrait": _file_hash(portrait), "audio": _file_hash(audio), "skeleton": _file_hash(skeleton),
         "engine": args.engine, "size": size, "seed": args.seed, "max_seconds": args.max_seconds,
         "options": options, "engine_kwargs": _engine_kwargs(args.engine),
     }, sort_keys=True, default=str)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    cache = paths.cache_dir() / "results"
-    cache.mkdir(parents=True, exist_ok=True)
-    cached_video, cached_meta = cache / f"{key}.mp4", cache / f"{key}.json"
+    cache, meta_dir = result_cache_dirs()
+    cached_video, cached_meta = cache / f"{key}.mp4", meta_dir / f"{key}.json"
     if use_cache and args.seed is not None and cached_video.exists() and cached_meta.exists():
         meta = json.loads(cached_meta.read_text())
         meta["video"] = cached_video
@@ -296,11 +306,28 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         result = engine.generate(req, prog)
     finally:
         slot.release()
+    if cap_warning:
+        result.warnings.append(cap_warning)
     # Cache under the seed actually used, so "same seed again" is instant.
     key_used = hashlib.sha256(key_src.replace(f'"seed": {json.dumps(args.seed)}', f'"seed": {result.seed}').encode()).hexdigest()[:24]
-    shutil.copyfile(result.video, cache / f"{key_used}.mp4")
-    (cache / f"{key_used}.json").write_text(json.dumps(result.to_dict()))
+    # Atomic writes (temp + rename): a crash never leaves a half-copied clip that a later hit would serve.
+    tmp = cache / f".{key_used}.{os.getpid()}.{threading.get_ident()}.part"
+    shutil.copyfile(result.video, tmp)
+    tmp.replace(cache / f"{key_used}.mp4")
+    tmp_meta = meta_dir / f".{key_used}.{os.getpid()}.{threading.get_ident()}.part"
+    tmp_meta.write_text(json.dumps(result.to_dict()))
+    tmp_meta.replace(meta_dir / f"{key_used}.json")
     return result
+
+
+def result_cache_dirs() -> tuple[Path, Path]:
+    """(videos, metadata) of the result cache. Videos are served to users; the metadata (which holds
+    every input's server path) lives in a folder the app never serves."""
+    videos = paths.cache_dir() / "results"
+    meta = paths.cache_dir() / "results_meta"
+    videos.mkdir(parents=True, exist_ok=True)
+    meta.mkdir(parents=True, exist_ok=True)
+    return videos, meta
 
 
 def preview(portrait: str | Path, audio: str | Path, seed: int | None = None, seconds: float = 1.0,
@@ -390,7 +417,13 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
     if choice not in ("left", "right", "tie", "both_bad", "skip"):
         raise InputError("vote", f"unknown choice {choice!r}", "Use the buttons under the videos.")
     st = store()
-    pair = st.get_pair(match.pair_id)
+    try:
+        pair = st.get_pair(int(match.pair_id))
+    except (KeyError, TypeError, ValueError):
+        raise InputError("vote", f"pair {match.pair_id!r} does not exist (it may have been removed)",
+                         "Press 'Next pair' and vote on the pair shown.") from None
+    if {int(match.left_clip), int(match.right_clip)} != {pair.clip_a.id, pair.clip_b.id}:
+        raise InputError("vote", "the clips on screen are not this pair's", "Press 'Next pair' and vote again.")
     label = st.label_for_choice(pair, match.left_clip, choice)
     st.record_vote(pair.id, label, match.left_clip, rater)
     left = st.get_clip(match.left_clip)
@@ -513,17 +546,17 @@ def activate_round(name: str | None) -> dict[str, Any]:
 
 def is_public() -> bool:
     """True on a Hugging Face Space or when launched with a public share link (HALLO4_SHARE=1)."""
-    return bool(os.environ.get("SPACE_ID")) or os.environ.get("HALLO4_SHARE") == "1"
+    from . import admin
+
+    return admin.is_public()
 
 
 def admin_ok(token: str | None) -> bool:
-    """Admin actions (train, activate, settings, downloads) need HALLO4_ADMIN_TOKEN when it is set;
-    on a Space or a share link they need it to be set at all (no token configured = locked)."""
-    expected = os.environ.get("HALLO4_ADMIN_TOKEN")
-    if expected:
-        return bool(token) and hmac.compare_digest(hashlib.sha256(token.encode()).digest(),
-                                                   hashlib.sha256(expected.encode()).digest())
-    return not is_public()
+    """Whether `token` allows admin actions (the rule lives in hallo4.admin: a set HALLO4_ADMIN_TOKEN
+    must match; with none set only a loopback, non-public server allows them)."""
+    from . import admin
+
+    return admin.allowed(token)
 
 
 def public_info(result: GenerationResult) -> dict[str, Any]:
@@ -572,10 +605,16 @@ def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, 
     prog = as_progress(progress)
     src = _check_input(source, "driving video" if extract else "skeleton file",
                        "a video of a person moving" if extract else "a skeleton JSON (ours or OpenPose) or a rendered skeleton video")
-    image = np.asarray(media.load_image(portrait)) if portrait else None
+    image = None
+    if portrait:  # previews are drawn at most max_preview_side px wide, whatever the photo's size
+        img = media.load_image(portrait)
+        if max(img.size) > limits.active().max_preview_side:
+            img = img.resize(media.output_size(img.width, img.height, limits.active().max_preview_side), resample=3)
+        image = np.asarray(img)
+    lim = limits.active()
     n_audio = None
-    if audio:
-        n_audio = int(np.ceil(len(media.load_audio(audio)) / 16000 * 25))
+    if audio:  # bounded decode: never more than the server's audio cap
+        n_audio = int(np.ceil(len(media.load_audio(audio, max_seconds=lim.max_audio_seconds)) / 16000 * 25))
     out_dir = paths.outputs_dir()
     tag = uuid.uuid4().hex[:8]
     if not extract and src.suffix.lower() in VIDEO_SUFFIXES:
@@ -583,17 +622,25 @@ def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, 
         h, w = image.shape[:2] if image is not None else (512, 512)
         h, w = h - h % 2, w - w % 2
         prog(0.2, "Reading the skeleton video")
-        frames = sk.load_skeleton_video(src, w, h)
-        notes = [f"Rendered skeleton video: {len(frames)} frames at 25 fps ({len(frames) / 25:.1f} s)."]
-        if n_audio and len(frames) < n_audio:
+        count = [0]
+        background = (image[:h, :w] * 0.5).astype(np.uint8) if image is not None else None
+
+        def composed():  # streamed: one canvas frame in memory at a time, at most the longest allowed clip
+            for frame in sk.iter_skeleton_video(src, w, h, max_frames=n_audio or lim.max_frames):
+                count[0] += 1
+                if count[0] % 25 == 0:
+                    prog(0.2 + 0.7 * min(1.0, count[0] / (n_audio or lim.max_frames)), "Reading the skeleton video")
+                yield frame if background is None else np.maximum(frame, background)
+
+        preview = media.write_mp4(out_dir / f"skeleton_{tag}.mp4", composed(), fps=25)
+        notes = [f"Rendered skeleton video: {count[0]} frames at 25 fps ({count[0] / 25:.1f} s)"
+                 + (" (only the part the audio needs was read)." if n_audio and count[0] >= n_audio else ".")]
+        if n_audio and count[0] < n_audio:
             notes.append(f"It is shorter than the audio ({n_audio / 25:.1f} s): the engine holds the last pose. "
                          "Upload a keypoint JSON to loop it instead.")
         notes.append("A rendered video carries no keypoints: it cannot be retargeted, and the lite engine uses idle "
                      "head motion with it (hallo4 uses it directly).")
-        if image is not None:
-            frames = np.maximum(frames, (image[:h, :w] * 0.5).astype(np.uint8)[None])
-        preview = media.write_mp4(out_dir / f"skeleton_{tag}.mp4", frames, fps=25)
-        kept = out_dir / f"skeleton_{tag}{src.suffix.lower()}"
+        kept = out_dir / f"skeleton_{tag}_source{src.suffix.lower()}"  # not the preview's name
         shutil.copyfile(src, kept)
         return SkeletonOutput(preview, kept, "\n".join(notes))
     if extract:
@@ -610,11 +657,17 @@ def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, 
         seq, message = sk.fit_length(seq, n_audio, fit_mode)
         if message:
             notes.append(message)
+    if seq.num_frames > lim.max_frames:
+        seq = seq.slice(0, lim.max_frames)
+        notes.append(f"Cut to {lim.max_frames} frames ({lim.max_audio_seconds:g} s, this server's limit).")
     out_json = seq.save(out_dir / f"skeleton_{tag}.json")
     prog(0.85, "Rendering the preview")
-    h, w = image.shape[:2] if image is not None else (seq.height, seq.width)
+    if image is not None:
+        h, w = image.shape[:2]
+    else:  # the preview's size comes from the server's cap, never from the canvas the file claims
+        w, h = media.output_size(seq.width, seq.height, min(lim.max_preview_side, max(seq.width, seq.height, 64)))
     h, w = h - h % 2, w - w % 2
-    frames = sk.render_skeleton(seq, w, h, background=image[:h, :w] if image is not None else None)
+    frames = sk.iter_render_skeleton(seq, w, h, background=image[:h, :w] if image is not None else None)
     preview = media.write_mp4(out_dir / f"skeleton_{tag}.mp4", frames, fps=25)
     prog(1.0, "Done")
     return SkeletonOutput(preview, Path(out_json), "\n".join(notes))

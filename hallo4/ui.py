@@ -185,10 +185,11 @@ def system_label(system: str) -> str:
 # Admin token and the Train tab's checklist
 # ----------------------------------------------------------------------------------------------
 def admin_token_required() -> bool:
-    """The token box matters only when a token is configured or the app is public (then it is locked without one)."""
-    from .studio import is_public
+    """The token box matters only when a token is configured or the server is reachable from other machines
+    (then admin actions are locked without one; the rule lives in hallo4.admin)."""
+    from . import admin
 
-    return bool(os.environ.get("HALLO4_ADMIN_TOKEN")) or is_public()
+    return bool(os.environ.get("HALLO4_ADMIN_TOKEN")) or not admin.local_only()
 
 
 def admin_note() -> str:

@@ -20,7 +20,8 @@ GEN_DEFAULTS = ("none (idle motion)", None, "lite", "fast", None, None)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = AppServer(tmp_path_factory.mktemp("appdata"))
+    # The vote load test's 20 sessions all come from 127.0.0.1: allow them all a rater id (hallo4.raters).
+    srv = AppServer(tmp_path_factory.mktemp("appdata"), env={"HALLO4_NEW_RATERS_PER_HOUR": "1000"})
     yield srv
     srv.stop()
 

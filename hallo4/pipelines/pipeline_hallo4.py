@@ -388,7 +388,7 @@ class Hallo4Pipeline(DiffusionPipeline):
             if path.is_file() and path.suffix.lower() in SKELETON_VIDEO_SUFFIXES:
                 from ..skeleton.render import load_skeleton_video
 
-                frames = load_skeleton_video(path, width, height)
+                frames = load_skeleton_video(path, width, height, max_frames=n)  # never more than needed
                 if len(frames) != n:
                     warnings.append(f"The skeleton video has {len(frames)} frames for {n} audio frames; "
                                     "it was looped back and forth / trimmed to the audio.")

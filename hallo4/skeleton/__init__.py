@@ -6,9 +6,10 @@ from .format import SkeletonSequence
 from .fit import fit_length
 from .idle import idle_skeleton
 from .retarget import portrait_pose, retarget
-from .render import load_skeleton_video, render_skeleton
+from .render import iter_render_skeleton, iter_skeleton_video, load_skeleton_video, render_skeleton
 
 __all__ = [
-    "SkeletonSequence", "extract_skeleton", "render_skeleton", "load_skeleton_video", "retarget", "fit_length",
+    "SkeletonSequence", "extract_skeleton", "render_skeleton", "iter_render_skeleton", "load_skeleton_video",
+    "iter_skeleton_video", "retarget", "fit_length",
     "idle_skeleton", "portrait_pose", "MESH_TO_68", "POSE33_TO_COCO18",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import savgol_filter
 
-from .. import media
+from .. import limits, media
 from ..errors import InputError
 from ..progress import Progress, ProgressCallback, as_progress
 from .format import SkeletonSequence
@@ -102,22 +102,30 @@ def extract_skeleton(video: str | Path, *, progress: Progress | ProgressCallback
     import mediapipe as mp
 
     prog = as_progress(progress)
-    clip = media.read_video(video, fps=25.0, name="driving video", max_side=max_side)
-    if clip.num_frames < 3:
-        raise InputError("driving video", f"has only {clip.num_frames} frame(s) at 25 fps",
-                         "Use a video of at least a few seconds.", path=str(video))
-    t_count, h, w = clip.frames.shape[:3]
-    pts = np.zeros((t_count, 128, 3), np.float32)
+    # Streamed frame by frame (constant memory); at most the longest clip the server makes.
+    cap = limits.active().max_frames
+    info = media.probe(video, name="driving video", count_frames=False)
+    expected = max(1, min(cap, int(round(info.duration * 25.0)) or cap))
+    rows: list[np.ndarray] = []
+    w = h = 0
     with mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1, refine_face_landmarks=False,
                                         min_detection_confidence=0.5, min_tracking_confidence=0.5) as holistic:
-        for i, frame in enumerate(clip.frames):
+        for i, frame in enumerate(media.iter_frames(video, fps=25.0, max_frames=cap, name="driving video", max_side=max_side)):
             if i % 5 == 0:
-                prog(i / t_count, f"Extracting skeleton: frame {i + 1}/{t_count}")
+                prog(min(i / expected, 0.99), f"Extracting skeleton: frame {i + 1}/{max(expected, i + 1)}")
+            h, w = frame.shape[:2]
             res = holistic.process(np.ascontiguousarray(frame))
-            pts[i, :18] = body_from_pose(res.pose_landmarks, w, h)
-            pts[i, 18:39] = hand_points(res.left_hand_landmarks, w, h)
-            pts[i, 39:60] = hand_points(res.right_hand_landmarks, w, h)
-            pts[i, 60:] = face_points(_face_mesh_points(res.face_landmarks, w, h))
+            row = np.zeros((128, 3), np.float32)
+            row[:18] = body_from_pose(res.pose_landmarks, w, h)
+            row[18:39] = hand_points(res.left_hand_landmarks, w, h)
+            row[39:60] = hand_points(res.right_hand_landmarks, w, h)
+            row[60:] = face_points(_face_mesh_points(res.face_landmarks, w, h))
+            rows.append(row)
+    t_count = len(rows)
+    if t_count < 3:
+        raise InputError("driving video", f"has only {t_count} frame(s) at 25 fps",
+                         "Use a video of at least a few seconds.", path=str(video))
+    pts = np.stack(rows)
     detected = (pts[:, :18, 2] > 0.5).sum(axis=1) >= 3
     if not detected.any():
         raise InputError("driving video", "no person was found in any frame",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..errors import InputError
 
 FORMAT = "hallo4.skeleton"
@@ -88,6 +89,10 @@ class SkeletonSequence:
             return out
         pts = self.points()
         n_out = max(1, int(round(self.num_frames / self.fps * fps)))
+        cap = limits.active().max_skeleton_frames
+        if n_out > cap:
+            raise InputError("skeleton", f"{self.num_frames} frames at {self.fps:g} fps become {n_out} frames at {fps:g} fps, "
+                             f"more than the {cap} this server handles", "Use a shorter skeleton or a normal frame rate (25 fps).")
         t = np.arange(n_out) * self.fps / fps
         i0 = np.clip(np.floor(t).astype(int), 0, self.num_frames - 1)
         i1 = np.clip(i0 + 1, 0, self.num_frames - 1)
@@ -95,6 +100,27 @@ class SkeletonSequence:
         xy = pts[i0, :, :2] * (1 - w) + pts[i1, :, :2] * w
         conf = np.minimum(pts[i0, :, 2:], pts[i1, :, 2:])
         return SkeletonSequence.from_points(np.concatenate([xy, conf], axis=2), self.width, self.height, fps)
+
+    def validate(self, path: str | Path | None = None) -> "SkeletonSequence":
+        """Refuse what would cost unbounded memory or time later (checked right after parsing, before
+        anything is resampled or rendered): canvas, frame count, fps, duration and coordinates."""
+        lim = limits.active()
+        where = str(path) if path else None
+        lim.check_fps(self.fps, "skeleton", where)
+        if self.num_frames > lim.max_skeleton_frames or self.duration > lim.max_skeleton_frames / limits.FPS:
+            raise InputError("skeleton", f"has {self.num_frames} frames ({self.duration:.0f} s), more than the "
+                             f"{lim.max_skeleton_frames} frames ({lim.max_skeleton_frames / limits.FPS:.0f} s) this server handles",
+                             "Trim the skeleton (only as long as the audio is needed).", path=where)
+        xy = self.points()[..., :2]
+        far = float(np.abs(xy).max()) if xy.size else 0.0
+        if not np.isfinite(far) or far > 4 * lim.max_skeleton_side:
+            raise InputError("skeleton", f"has coordinates up to {far:.3g} px, far outside any canvas "
+                             f"(the limit is {4 * lim.max_skeleton_side} px)",
+                             "Keypoints must be pixel positions on the video's canvas; re-export the skeleton.", path=where)
+        if not (1 <= self.width <= lim.max_skeleton_side and 1 <= self.height <= lim.max_skeleton_side):
+            raise InputError("skeleton", f"claims a {self.width}x{self.height} canvas, larger than {lim.max_skeleton_side} px a side",
+                             f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.", path=where)
+        return self
 
     # -- files ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -106,7 +132,9 @@ class SkeletonSequence:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), separators=(",", ":")))
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")))
+        tmp.replace(path)  # atomic: never a half-written skeleton under the real name
         return path
 
     @classmethod
@@ -117,24 +145,31 @@ class SkeletonSequence:
             raise InputError("skeleton", "file not found", "Upload the skeleton file again.", path=str(p))
         if p.is_dir():
             if sorted(p.glob("*.npy")):
-                return _load_npy_folder(p)
+                return _load_npy_folder(p).validate(p)
             files = sorted(p.glob("*.json"))
             if not files:
                 raise InputError("skeleton", "the folder has no .json or .npy keypoint files",
                                  "Point at our skeleton JSON, OpenPose's JSON output folder or a folder of DWPose .npy files.", path=str(p))
-            return _load_openpose([_read_json(f) for f in files], p)
+            if len(files) > limits.active().max_skeleton_frames:
+                raise InputError("skeleton", f"the folder has {len(files)} frame files, more than {limits.active().max_skeleton_frames}",
+                                 "Use a shorter sequence.", path=str(p))
+            return _load_openpose([_read_json(f) for f in files], p).validate(p)
         data = _read_json(p)
         if isinstance(data, dict) and data.get("format") == FORMAT:
-            return _from_ours(data, p)
+            return _from_ours(data, p).validate(p)
         if isinstance(data, dict) and "people" in data:
-            return _load_openpose([data], p)
+            return _load_openpose([data], p).validate(p)
         if isinstance(data, list) and data and isinstance(data[0], dict) and "people" in data[0]:
-            return _load_openpose(data, p)
+            return _load_openpose(data, p).validate(p)
         raise InputError("skeleton", "is JSON but not a skeleton we know (neither hallo4.skeleton nor OpenPose)",
                          "Export it again from the Skeleton tab, or use OpenPose's --write_json output.", path=str(p))
 
 
 def _read_json(p: Path):
+    cap = limits.active().max_skeleton_bytes
+    if p.stat().st_size > cap:
+        raise InputError("skeleton", f"the file is {p.stat().st_size / 1024**2:.0f} MB, more than the {cap / 1024**2:.0f} MB allowed",
+                         "Use a shorter skeleton sequence.", path=str(p))
     try:
         return json.loads(p.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -159,12 +194,24 @@ def _from_ours(data: dict, p: Path) -> SkeletonSequence:
         raise InputError("skeleton", f"has format version {data.get('version')}, this program reads version {VERSION}",
                          "Update Hallo4 Studio or re-export the skeleton.", path=str(p))
     try:
-        w, h, fps = int(data["width"]), int(data["height"]), float(data.get("fps", 25.0))
+        w, h, fps = float(data["width"]), float(data["height"]), float(data.get("fps", 25.0))
         frames = data["frames"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError("skeleton", f"is missing a field ({exc})", "Re-export the skeleton.", path=str(p)) from exc
-    if w <= 0 or h <= 0 or fps <= 0 or not frames:
+    if not (w > 0 and h > 0 and fps > 0) or not isinstance(frames, list) or not frames:
         raise InputError("skeleton", "has no frames or a non-positive canvas size / fps", "Re-export the skeleton.", path=str(p))
+    lim = limits.active()
+    # Cheap header checks before converting every frame (the canvas / fps a file claims).
+    lim.check_fps(fps, "skeleton", str(p))
+    if max(w, h) > lim.max_skeleton_side or not (np.isfinite(w) and np.isfinite(h)):
+        raise InputError("skeleton", f"claims a {w:.0f}x{h:.0f} canvas, larger than {lim.max_skeleton_side} px a side",
+                         f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.", path=str(p))
+    if len(frames) > lim.max_skeleton_frames:
+        raise InputError("skeleton", f"has {len(frames)} frames, more than the {lim.max_skeleton_frames} this server handles",
+                         "Trim the skeleton (only as long as the audio is needed).", path=str(p))
+    w, h = int(w), int(h)
+    if not all(isinstance(f, dict) for f in frames):
+        raise InputError("skeleton", "its frames are not objects with body / hands / face", "Re-export the skeleton.", path=str(p))
     body = np.stack([_arr(f.get("body"), (N_BODY, 3), "body", i, p) for i, f in enumerate(frames)])
     hands = np.stack([_arr(f.get("hands"), (2, N_HAND, 3), "hands", i, p) for i, f in enumerate(frames)])
     face = np.stack([_arr(f.get("face"), (N_FACE, 3), "face", i, p) for i, f in enumerate(frames)])
@@ -174,7 +221,14 @@ def _from_ours(data: dict, p: Path) -> SkeletonSequence:
 def _openpose_points(flat, n: int, what: str, frame: int, p: Path) -> np.ndarray:
     if not flat:
         return np.zeros((n, 3), np.float32)
-    a = np.asarray(flat, np.float32)
+    try:
+        a = np.asarray(flat, np.float64)
+    except (ValueError, TypeError) as exc:
+        raise InputError("skeleton", f"frame {frame}: {what} is not a list of numbers", "Use OpenPose's JSON output.", path=str(p)) from exc
+    if not np.all(np.isfinite(a)) or (a.size and np.abs(a).max() > 4 * limits.active().max_skeleton_side):
+        raise InputError("skeleton", f"frame {frame}: {what} has coordinates that are not finite or far outside any canvas "
+                         f"(up to {np.abs(a).max():.3g})", "Keypoints must be pixel positions; re-run OpenPose.", path=str(p))
+    a = a.astype(np.float32)
     if a.size % 3 or a.size // 3 not in (n, 25 if what == "pose" else n):
         raise InputError("skeleton", f"frame {frame}: {what} has {a.size} values, expected {n * 3}",
                          "Use OpenPose's JSON output (COCO-18 or BODY_25 body model).", path=str(p))

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import media
+from .. import limits, media
 from .format import MOUTH, SkeletonSequence
 
 # OpenPose limb pairs (0-based COCO-18) and colours (RGB), as in OpenPose / controlnet_aux.
@@ -89,13 +89,12 @@ def render_frame(body: np.ndarray, hands: np.ndarray, face: np.ndarray, width: i
     return canvas
 
 
-def render_skeleton(seq: SkeletonSequence, width: int, height: int, *, background: np.ndarray | None = None) -> np.ndarray:
-    """(T, H, W, 3) uint8 frames. `background` (an image) is letterboxed the same way, for overlays."""
+def iter_render_skeleton(seq: SkeletonSequence, width: int, height: int, *, background: np.ndarray | None = None):
+    """Rendered frames one at a time (constant memory: for previews and streaming encodes)."""
     pl = placement_for(seq, width, height)
     bg = None
     if background is not None:
         bg, _ = media.fit_to_canvas(np.asarray(background)[..., :3], width, height)
-    out = np.empty((seq.num_frames, height, width, 3), np.uint8)
     for i in range(seq.num_frames):
         body = seq.body[i].copy()
         hands = seq.hands[i].copy()
@@ -103,11 +102,30 @@ def render_skeleton(seq: SkeletonSequence, width: int, height: int, *, backgroun
         body[:, :2] = pl.to_canvas(body[:, :2])
         hands[..., :2] = pl.to_canvas(hands[..., :2])
         face[:, :2] = pl.to_canvas(face[:, :2])
-        out[i] = render_frame(body, hands, face, width, height, bg)
+        yield render_frame(body, hands, face, width, height, bg)
+
+
+def render_skeleton(seq: SkeletonSequence, width: int, height: int, *, background: np.ndarray | None = None) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames. `background` (an image) is letterboxed the same way, for overlays.
+
+    Holds T frames of the OUTPUT canvas (T is bounded by the audio, see hallo4.limits)."""
+    out = np.empty((seq.num_frames, height, width, 3), np.uint8)
+    for i, frame in enumerate(iter_render_skeleton(seq, width, height, background=background)):
+        out[i] = frame
     return out
 
 
-def load_skeleton_video(path: str | Path, width: int, height: int) -> np.ndarray:
-    """A rendered skeleton video (Hallo4's own examples are these), at 25 fps, letterboxed like the portrait."""
-    clip = media.read_video(path, fps=25.0, name="skeleton video")
-    return np.stack([media.fit_to_canvas(f, width, height)[0] for f in clip.frames])
+def iter_skeleton_video(path: str | Path, width: int, height: int, max_frames: int | None = None):
+    """A rendered skeleton video's frames at 25 fps, each letterboxed onto the canvas as it is decoded
+    (the source resolution is never held for more than one frame)."""
+    cap = limits.active().max_frames
+    n = cap if max_frames is None else min(int(max_frames), cap)
+    for frame in media.iter_frames(path, fps=limits.FPS, max_frames=n, name="skeleton video"):
+        yield media.fit_to_canvas(frame, width, height)[0]
+
+
+def load_skeleton_video(path: str | Path, width: int, height: int, max_frames: int | None = None) -> np.ndarray:
+    """A rendered skeleton video (Hallo4's own examples are these), at 25 fps, letterboxed like the portrait.
+
+    At most `max_frames` (default: the longest allowed clip) frames of the canvas are held."""
+    return np.stack(list(iter_skeleton_video(path, width, height, max_frames)))
