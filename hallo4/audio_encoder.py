@@ -1,4 +1,4 @@
-"""Audio features for Hallo4 (HALLO4.md section 2): wav2vec2 hidden states at 25 fps, windowed.
+"""Audio features for Hallo4 (docs/MODEL.md section 2): wav2vec2 hidden states at 25 fps, windowed.
 
     features = encode_audio(wav2vec2_model, feature_extractor, audio_16k)   # (T, 5, L, D)
 

@@ -530,7 +530,7 @@ def _chain(first: np.ndarray, rest: Iterable[np.ndarray]):
 
 
 # ----------------------------------------------------------------------------------------------
-# The Hallo4 resize/pad rule (HALLO4.md section 3)
+# The Hallo4 resize/pad rule (docs/MODEL.md section 3)
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class Placement:

@@ -36,7 +36,7 @@ GiB = 1 << 30
 PRECISIONS = ("bf16", "release", "8bit")
 OFFLOADS = ("none", "model", "group")
 TEXT_MODES = ("cached", "resident")
-# Canvas of the estimate: Hallo4's native segment (HALLO4.md): 480x832, 81 frames, CFG batch 2.
+# Canvas of the estimate: Hallo4's native segment (docs/MODEL.md): 480x832, 81 frames, CFG batch 2.
 NATIVE = {"height": 480, "width": 832, "frames": 81, "batch": 2}
 SKELETON_ENCODE_CHUNK = 16  # Hallo4Pipeline.vae_encode_frames encodes 16 skeleton frames at once
 CUDA_CONTEXT = int(0.6 * GiB)  # CUDA context + cuBLAS workspaces, measured on typical GPUs (~0.5-0.8 GiB)

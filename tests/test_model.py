@@ -8,7 +8,7 @@ from accelerate import init_empty_weights
 
 from hallo4.models import Hallo4Transformer3DModel, full_config, tiny_config
 
-# Exact parameter counts (recorded; HALLO4.md estimates ~2.8B).
+# Exact parameter counts (recorded; docs/MODEL.md: 2.77B in the DiT).
 FULL_PARAMS = 2_770_040_256
 VACE_13B_PARAMS = 2_153_972_032  # diffusers WanVACETransformer3DModel at the 1.3B sizes
 ADDED_PER_BLOCK = 18_898_944  # 2 x (q,k,v,o 1536x1536 + biases + 2 RMSNorm) + 2 affine LayerNorms

@@ -1,4 +1,4 @@
-"""Diffusion-DPO for flow matching (HALLO4.md section 7).
+"""Diffusion-DPO for flow matching (docs/MODEL.md section 7).
 
 For a pair (winner w, loser l) with the same conditions, timestep and noise:
     x_t = (1 - s) x0 + s eps,  v = eps - x0,  L(x) = mean ||v - f(x_t, c, t)||^2

@@ -16,7 +16,7 @@ __all__ = [
 
 
 def full_config() -> dict:
-    """Constructor kwargs of the real model: Wan2.1-VACE-1.3B + Hallo4 (HALLO4.md sections 1, 2, 4)."""
+    """Constructor kwargs of the real model: Wan2.1-VACE-1.3B + Hallo4 (docs/MODEL.md sections 1, 2, 4)."""
     return dict(
         patch_size=(1, 2, 2),
         num_attention_heads=12,

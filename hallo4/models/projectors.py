@@ -1,4 +1,4 @@
-"""Audio and pose projectors of Hallo4 (HALLO4.md sections 2.5-2.6 and 4).
+"""Audio and pose projectors of Hallo4 (docs/MODEL.md sections 2 and 4).
 
 Both turn per-video-frame conditions into per-latent-frame token sets that line up with the Wan VAE's
 4x temporal compression ("temporal channel redistribution"): frame 0 is repeated three more times so

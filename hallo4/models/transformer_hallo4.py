@@ -1,7 +1,7 @@
 """Hallo4 DiT: Wan2.1 + VACE (diffusers parts) + per-frame audio and skeleton cross-attentions.
 
 Built from diffusers' Wan modules (`WanRotaryPosEmbed`, `WanTimeTextImageEmbedding`, `WanAttention`
-with its SDPA processor, `WanTransformerBlock`, `WanVACETransformerBlock`); see HALLO4.md sections 1,
+with its SDPA processor, `WanTransformerBlock`, `WanVACETransformerBlock`); see docs/MODEL.md sections 1,
 2.7 and 4 for what is added. Module names (ours -> official Wan/Hallo4 naming, see hallo4/convert.py):
 
     blocks.{i}.audio_norm     <- blocks.{i}.audio_cross_norm         (affine LayerNorm)

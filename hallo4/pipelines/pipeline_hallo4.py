@@ -1,4 +1,4 @@
-"""Hallo4 inference pipeline: portrait + speech (+ skeleton) -> talking video (HALLO4.md sections 2-5).
+"""Hallo4 inference pipeline: portrait + speech (+ skeleton) -> talking video (docs/MODEL.md sections 2-5).
 
     pipe = Hallo4Pipeline.from_pretrained("models/hallo4", torch_dtype=torch.bfloat16).to("cuda")
     out = pipe("portrait.png", "speech.wav", output_path="out.mp4")
