@@ -1,13 +1,13 @@
 """The `lite` engine: a talking portrait on the CPU with no downloaded weights.
 
-It animates the uploaded photo itself: mediapipe's face mesh gives 478 landmarks; audio features give
-per-frame jaw opening, lip spread/rounding; blinks follow a seeded natural schedule; head motion comes
+It animates the uploaded photo itself: mediapipe's face mesh gives 478 landmarks; the speech gives
+per-frame jaw opening, lip spread/rounding and closures (hallo4.articulation); blinks follow a seeded natural schedule; head motion comes
 from a skeleton sequence (retargeted) or idle motion. Rendering is a piecewise-affine warp over the
 face-mesh triangles plus two anchor rings (the head moves, the background stays), and a synthesised
-mouth interior (cavity, teeth, tongue) so an open mouth never shows stretched lip pixels.
+mouth interior (cavity, teeth, tongue; lite_mouth.py) so an open mouth never shows stretched lip pixels.
 
 Hand-written because no maintained library does landmark-driven portrait warping; the heavy lifting is
-OpenCV (rasterising, remap) and scipy (Delaunay).
+OpenCV (rasterising, remap) and scipy (Delaunay outside the face mesh).
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 from .. import face as F
 from .. import media
-from ..audio_features import attack_release, num_video_frames, speech_features
+from ..articulation import articulate
+from ..audio_features import num_video_frames
 from ..errors import InputError
 from ..paths import outputs_dir
 from ..progress import Progress, ProgressCallback, as_progress
 from .base import GenerationRequest, GenerationResult
+from .lite_mouth import MouthRenderer, face_roll, mouth_warnings, rig_triangles, rotate
 
 FPS = 25.0
 SR = 16000
@@ -78,7 +79,7 @@ class LiteEngine:
                 "Use a front-facing photo where the face is clearly visible (at least ~100 px tall).",
                 path=str(request.portrait),
             )
-        warnings += analysis.warnings
+        warnings += analysis.warnings + mouth_warnings(analysis.landmarks)
         timings["landmarks"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -155,27 +156,8 @@ class LiteEngine:
 # Motion tracks
 # ----------------------------------------------------------------------------------------------
 def mouth_tracks(audio: np.ndarray, sr: int, fps: float, expressiveness: float = 1.0) -> dict[str, np.ndarray]:
-    """Per-frame jaw opening (0..1) and lip spread (-1 round .. +1 wide), smoothed like real speech.
-
-    Attack/release: the jaw opens fast and closes a little slower; run forwards and backwards and
-    averaged so the result has no lag (lip sync offset stays 0). Co-articulation: a short Gaussian.
-    """
-    feats = speech_features(audio, sr, fps)
-    raw_open = np.clip(feats.envelope ** 0.9 * (0.55 + 0.45 * feats.voicing) * (1.0 - 0.35 * feats.brightness), 0, 1)
-    raw_open[feats.envelope < 0.12] = 0.0  # silence and closures: lips meet
-    spread = np.clip(feats.brightness * 1.2 - feats.roundness * 1.5, -1, 1) * np.clip(feats.envelope * 2, 0, 1)
-
-    def smooth(x: np.ndarray) -> np.ndarray:
-        fwd = attack_release(x, 0.75, 0.45)
-        bwd = attack_release(x[::-1], 0.75, 0.45)[::-1]
-        y = 0.5 * (fwd + bwd)
-        return cv2.GaussianBlur(y.reshape(-1, 1).astype(np.float32), (1, 5), 0.9).ravel()
-
-    return {
-        "open": np.clip(smooth(raw_open) * expressiveness, 0, 1.2).astype(np.float32),
-        "spread": np.clip(smooth(spread), -1, 1).astype(np.float32),
-        "viseme": feats.viseme,
-    }
+    """Per-frame jaw opening (0..1), lip spread (-1 round .. +1 wide) and closure: see hallo4.articulation."""
+    return articulate(audio, sr, fps, expressiveness).as_tracks()
 
 
 def blink_track(n: int, rng: np.random.Generator, fps: float = FPS) -> np.ndarray:
@@ -264,12 +246,15 @@ class FaceRig:
         self.src = pts
         self.head_weight = np.zeros(len(pts), np.float32)
         self.head_weight[: self.n_face + self.n_ring1] = 1.0
-        # Exact duplicates (possible on tiny images) are left out of every simplex by qhull: harmless.
-        self.tri = Delaunay(pts).simplices.astype(np.int32)
+        self.tri = rig_triangles(pts, self.n_face)  # face mesh + mouth hole + Delaunay outside the face
+        big = np.float32(1e9)  # id -1 (no triangle): identity, unclamped
+        self._src_lo = np.concatenate([pts[self.tri].min(1) - 1.0, [[-big, -big]]]).astype(np.float32)
+        self._src_hi = np.concatenate([pts[self.tri].max(1) + 1.0, [[big, big]]]).astype(np.float32)
         self._local_weights(lm)
         from ..head_pose import HeadTurn
 
         self.turn = HeadTurn(landmarks, pts, self.head_weight > 0, self.tri, F.FACE_OVAL)
+        self.mouth = MouthRenderer(self.image, landmarks)
         # Pixels outside the moving area never change: restrict all work to its bounding box.
         moving = pts[: self.n_face + self.n_ring1]
         pad = int(0.6 * self.face_h)
@@ -279,37 +264,77 @@ class FaceRig:
         rx0, ry0, rx1, ry1 = self.roi
         gy, gx = np.mgrid[ry0:ry1, rx0:rx1].astype(np.float32)
         self.gx, self.gy = gx, gy
-        skin = self.image[int(lm[1, 1]) - 3:int(lm[1, 1]) + 3, int(lm[1, 0]) - 3:int(lm[1, 0]) + 3].reshape(-1, 3).mean(0)
-        self.skin = skin.astype(np.float32)
 
     def _local_weights(self, lm: np.ndarray) -> None:
-        """Per-landmark weights for jaw drop, upper-lip lift, lip spread and eyelid closure."""
+        """Per-landmark weights for jaw drop, upper-lip lift, lip spread and eyelid closure.
+
+        Worked out in the face's upright frame (rotated by its roll about the mouth), so a tilted head
+        opens its jaw along the face, not straight down the image; `landmarks_at` rotates back.
+        """
         n = self.n_face
+        self.roll0 = face_roll(lm)
+        lm = rotate(lm[:, :2], self.mouth_c, -self.roll0).astype(np.float32)
         p = lm[self.face_idx]
-        corners_y = (lm[61, 1] + lm[291, 1]) / 2
         lower_in_y = lm[14, 1]
         chin_y = lm[F.CHIN, 1]
         cx = self.mouth_c[0]
         half_face_w = (p[:, 0].max() - p[:, 0].min()) / 2
-        below = np.clip((p[:, 1] - corners_y) / max(lower_in_y - corners_y, 1.0), 0, 1)
+        # Which side of the lips each point is on: the line midway between the inner lips (per column),
+        # not one height for the whole mouth (a smile's corners sit above its middle).
+        inner = lm[list(F.LIPS_INNER)]
+        order = np.argsort(inner[:, 0])
+        xs_in = inner[order, 0]
+        mid_y = np.interp(p[:, 0], xs_in, inner[order, 1])  # upper/lower points share x: their mean
+        upper_y = np.interp(p[:, 0], *zip(*sorted((lm[i, 0], lm[i, 1]) for i in UPPER_INNER + (78, 308))))
+        lower_y = np.interp(p[:, 0], *zip(*sorted((lm[i, 0], lm[i, 1]) for i in LOWER_INNER + (78, 308))))
+        mid_y = 0.5 * (upper_y + lower_y) if len(xs_in) else mid_y
+        inner_half_w = max(float(abs(lm[308, 0] - lm[78, 0])) / 2, 1.0)
+        u = (p[:, 0] - cx) / inner_half_w
+        # Between the lips the split is sharp (separate tissue); beside the corners it softens into the cheek.
+        soft = 0.5 + 0.4 * inner_half_w * np.clip(np.abs(u) - 0.9, 0, 1)
+        below = np.clip((p[:, 1] - mid_y + soft) / (2 * soft), 0, 1)
         below = below * below * (3 - 2 * below)  # smoothstep
+        between = np.abs(u) <= 1.0  # within the corners, the inner lip lines decide exactly
+        below[between & (p[:, 1] <= upper_y)] = 0.0
+        below[between & (p[:, 1] >= lower_y)] = 1.0
+        below[list(UPPER_INNER)] = 0.0  # on a closed mouth the two inner lips can swap heights
+        below[list(LOWER_INNER)] = 1.0
         # Below the lower lip the whole jaw moves together; the chin a little less than the lip.
         beyond = np.clip((p[:, 1] - lower_in_y) / max(chin_y - lower_in_y, 1.0), 0, 1)
         jaw = below * (1.0 - 0.2 * beyond)
         horiz = np.clip(1.0 - ((p[:, 0] - cx) / (half_face_w + 1e-6)) ** 2 * 0.7, 0.15, 1.0)
-        self.w_jaw = (jaw * horiz).astype(np.float32)
-        self.w_jaw[list(LOWER_INNER)] = 1.0
-        lift = np.zeros(n, np.float32)
-        lift[list(UPPER_INNER)] = 0.22
-        lift[list(UPPER_OUTER)] = 0.12
-        lift[[61, 291, 78, 308]] = 0.0
-        self.w_lift = lift
-        lips = np.zeros(n, np.float32)
-        lips_idx = list(set(F.LIPS_OUTER) | set(F.LIPS_INNER))
-        lips[lips_idx] = 1.0
-        near = np.exp(-(((p[:, 0] - cx) / (self.mouth_half_w * 1.6)) ** 2 + ((p[:, 1] - self.mouth_c[1]) / (self.mouth_half_w * 0.9)) ** 2))
-        self.w_spread = np.maximum(lips, 0.6 * near).astype(np.float32)
+        # The lips open as a lens, not a box: near the lips the drop tapers to the corners, further
+        # down (chin) the jaw moves as one.
+        taper = np.clip(1 - u**2, 0, 1) ** 0.6
+        lower_out_y = lm[17, 1]
+        to_chin = np.clip((p[:, 1] - lower_out_y) / max(0.5 * (chin_y - lower_out_y), 1.0), 0, 1)
+        self.w_jaw = (jaw * horiz * (taper + (1 - taper) * to_chin)).astype(np.float32)
+        # The upper lip lifts a little, most at its inner edge, nothing at the base of the nose.
+        nose_y = lm[2, 1]
+        t = np.clip((p[:, 1] - nose_y) / np.maximum(mid_y - nose_y, 1.0), 0, 1) * (1 - below)
+        self.w_lift = (0.22 * t**1.5 * taper).astype(np.float32)
+        # Closing a portrait's parted lips: each lower inner-lip point rises by its own gap to the upper
+        # lip (so the lips meet along their whole length), the rest of the jaw by the centre gap.
+        self.rest_gap = float(max(lm[14, 1] - lm[13, 1], 0.0))
+        up = lm[list(UPPER_INNER)]
+        up = up[np.argsort(up[:, 0])]
+        self.close_dy = self.w_jaw * self.rest_gap
+        for i in LOWER_INNER:
+            self.close_dy[i] = max(float(lm[i, 1] - np.interp(lm[i, 0], up[:, 0], up[:, 1])), 0.0)
+        # Spread/rounding as a smooth field (flat over the lips, fading into the cheeks): per-index
+        # weights moved lip points past their unlisted neighbours and folded the corners.
+        dx = (p[:, 0] - cx) / (self.mouth_half_w * 1.8)
+        dy = (p[:, 1] - self.mouth_c[1]) / (self.mouth_half_w * 1.0)
+        self.w_spread = np.clip(1.25 * np.exp(-(dx**4) - dy**2), 0, 1).astype(np.float32)
         self.spread_dir = ((p[:, 0] - cx) / self.mouth_half_w).astype(np.float32)
+        # Rounding ("oo") also purses the lips: each lip bulges away from the opening, most in the middle,
+        # the inner edge fully, the outer edge half, the skin beyond fading out. The opening turns round.
+        th_up = max(float(upper_y[np.argmin(np.abs(p[:, 0] - cx))] - lm[0, 1]), 1.0)
+        th_lo = max(float(lm[17, 1] - lower_y[np.argmin(np.abs(p[:, 0] - cx))]), 1.0)
+        f_up = np.clip(1 - 0.5 * (upper_y - p[:, 1]) / th_up, 0, 1) * (p[:, 1] <= upper_y)
+        f_lo = np.clip(1 - 0.5 * (p[:, 1] - lower_y) / th_lo, 0, 1) * (p[:, 1] >= lower_y)
+        f_up[list(UPPER_INNER)], f_lo[list(LOWER_INNER)] = 1.0, 1.0
+        self.w_pucker = ((f_lo * below - f_up * (1 - below)) * taper).astype(np.float32)
         # Eyelids: each upper-lid point travels to the lower-lid point at the same x.
         self.lid_dy = np.zeros(n, np.float32)
         for loop in (F.LEFT_EYE, F.RIGHT_EYE):
@@ -334,13 +359,18 @@ class FaceRig:
         """Destination positions of all rig points for one frame."""
         dst = self.src.copy()
         n = self.n_face
-        open_px = open_amt * 0.085 * self.face_h
+        # The track is the absolute inner-lip gap; a portrait with parted lips closes below its rest gap.
+        jaw = open_amt * 0.085 * self.face_h - self.rest_gap
         d = np.zeros((n, 2), np.float32)
-        d[:, 1] += self.w_jaw * open_px - self.w_lift * open_px
-        spread_px = (0.10 * spread - 0.05 * open_amt) * self.mouth_half_w
+        if jaw >= 0:
+            d[:, 1] += self.w_jaw * jaw - self.w_lift * jaw
+        else:
+            d[:, 1] += self.close_dy * (jaw / max(self.rest_gap, 1e-6))
+        d[:, 1] += self.w_pucker * (0.02 * self.face_h * max(-spread, 0.0) * min(open_amt / 0.2, 1.0))
+        spread_px = (0.12 * max(spread, 0.0) + 0.28 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += self.w_spread * self.spread_dir * spread_px
         d[:, 1] += self.lid_dy * blink
-        dst[:n] += d
+        dst[:n] += rotate(d, np.zeros(2, np.float32), self.roll0)  # back from the face's upright frame
         if len(head) >= 5:  # yaw and pitch: a 3D turn with the mesh's depth (hallo4.head_pose)
             dst = self.turn.apply(dst, float(head[3]), float(head[4]))
         # Rigid head motion: roll about the neck pivot, then translate.
@@ -354,7 +384,7 @@ class FaceRig:
     def render(self, open_amt: float, spread: float, blink: float, head: np.ndarray) -> np.ndarray:
         dst = self.landmarks_at(open_amt, spread, blink, head)
         frame = self.warp(dst)
-        self._draw_mouth(frame, dst, open_amt)
+        self.mouth.draw(frame, dst)
         return frame
 
     def warp(self, dst: np.ndarray) -> np.ndarray:
@@ -366,77 +396,33 @@ class FaceRig:
         polys = local[tri]
         for k in range(len(tri)):
             cv2.fillConvexPoly(ids, polys[k], int(k), lineType=cv2.LINE_8, shift=4)
-        # Affine dst -> src per triangle: [x y 1] @ A = [sx sy]
-        D = np.concatenate([dst[tri], np.ones((len(tri), 3, 1), np.float32)], axis=2)
-        S = self.src[tri]
-        det = np.linalg.det(D)
+        # Affine dst -> src per triangle: [x y 1] @ A = [sx sy]. The 3x3 inverse is written out (adjugate
+        # over determinant): batched LAPACK solves of a thousand 3x3 systems cost more than the warp.
+        P = dst[tri].astype(np.float64)
+        x0, y0, x1, y1, x2, y2 = P[:, 0, 0], P[:, 0, 1], P[:, 1, 0], P[:, 1, 1], P[:, 2, 0], P[:, 2, 1]
+        det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1)
         ok = np.abs(det) > 1e-6
-        A = np.zeros((len(tri), 3, 2), np.float32)
-        A[ok] = np.linalg.solve(D[ok], S[ok])
+        inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        adj = np.stack([
+            np.stack([y1 - y2, y2 - y0, y0 - y1], 1),
+            np.stack([x2 - x1, x0 - x2, x1 - x0], 1),
+            np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], 1),
+        ], 1) * inv_det[:, None, None]  # inverse of D = [[x y 1] per vertex]
+        A = np.einsum("nij,njk->nik", adj, self.src[tri].astype(np.float64)).astype(np.float32)
         A[~ok] = np.array([[1, 0], [0, 1], [0, 0]], np.float32)
-        A = np.concatenate([A, np.array([[[1, 0], [0, 1], [0, 0]]], np.float32)])  # id -1 -> identity
-        sel = A[ids]  # (H, W, 3, 2)
-        map_x = self.gx * sel[..., 0, 0] + self.gy * sel[..., 1, 0] + sel[..., 2, 0]
-        map_y = self.gx * sel[..., 0, 1] + self.gy * sel[..., 1, 1] + sel[..., 2, 1]
+        # One gather per pixel: the affine (6 numbers) and, so that a pixel rasterised into a thin
+        # neighbour triangle cannot extrapolate its map to a far-away pixel (a bright speck at the mouth
+        # corner), the source triangle's box grown by a pixel (4 numbers). Id -1: identity, unclamped.
+        table = np.concatenate([A.reshape(len(tri), 6), self._src_lo[:-1], self._src_hi[:-1]], axis=1)
+        table = np.concatenate([table, np.array([[1, 0, 0, 1, 0, 0, -1e9, -1e9, 1e9, 1e9]], np.float32)]).astype(np.float32)
+        sel = table[ids]  # (H, W, 10)
+        map_x = self.gx * sel[..., 0] + self.gy * sel[..., 2] + sel[..., 4]
+        map_y = self.gx * sel[..., 1] + self.gy * sel[..., 3] + sel[..., 5]
+        np.clip(map_x, sel[..., 6], sel[..., 8], out=map_x)
+        np.clip(map_y, sel[..., 7], sel[..., 9], out=map_y)
         frame = self.image.copy()
         frame[ry0:ry1, rx0:rx1] = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return frame
-
-    def _draw_mouth(self, frame: np.ndarray, dst: np.ndarray, open_amt: float) -> None:
-        """Paint the mouth interior inside the inner-lip polygon: cavity, upper teeth, tongue."""
-        inner = dst[list(F.LIPS_INNER)]
-        gap = float(dst[14, 1] - dst[13, 1])
-        if gap < 1.5:
-            return
-        x0, y0 = np.floor(inner.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(inner.max(0)).astype(int) + 3
-        x0, y0 = max(x0, 0), max(y0, 0)
-        x1, y1 = min(x1, self.w), min(y1, self.h)
-        if x1 - x0 < 3 or y1 - y0 < 3:
-            return
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [np.round((inner - (x0, y0)) * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        cx = float(dst[[13, 14], 0].mean())
-        half_w = max(float(np.ptp(inner[:, 0])) / 2, 1.0)
-        # Lip lines per column, so teeth and tongue follow the curve of the lips (not a flat band).
-        up = dst[list(UPPER_INNER)]
-        lo = dst[list(LOWER_INNER)]
-        up = up[np.argsort(up[:, 0])]
-        lo = lo[np.argsort(lo[:, 0])]
-        xs = np.arange(x0, x1, dtype=np.float32)
-        # A parabola through each lip line: the inner lip points are noisy (cupid's bow), teeth are not.
-        top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)[None, :]
-        bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)[None, :]
-        horiz = np.clip(1 - ((xx - cx) / half_w) ** 2, 0, 1)
-        shade = 0.55 + 0.45 * horiz  # darker towards the corners
-        lum = float(self.skin.mean()) / 180.0
-        cavity = np.array([52, 18, 22], np.float32) * (0.8 + 0.2 * lum)
-        out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
-        out[:] = cavity
-        # Tongue: a soft ellipse resting low in the mouth, visible once the jaw is well open.
-        ty = float(dst[14, 1]) - 0.15 * gap
-        tongue = np.clip(1 - ((xx - cx) / (0.6 * half_w)) ** 2 - ((yy - ty) / (0.38 * gap + 1)) ** 2, 0, 1)
-        tongue_amt = float(np.clip((gap / self.face_h - 0.03) / 0.04, 0, 1))
-        out += (np.array([140, 58, 64], np.float32) - cavity) * (np.sqrt(tongue) * 0.8 * tongue_amt)[..., None]
-        # Upper teeth: a band just under the upper lip, a hint of a few millimetres, not a white block.
-        teeth_h = min(0.3 * gap, 0.03 * self.face_h)
-        band = np.clip((top + teeth_h - yy) / 1.2, 0, 1) * np.clip(1 - ((xx - cx) / (0.8 * half_w)) ** 2, 0, 1) ** 0.5
-        teeth = np.array([236, 226, 206], np.float32) * (0.8 + 0.2 * lum)
-        out = out * (1 - band[..., None]) + (teeth * (0.72 + 0.28 * horiz[..., None])) * band[..., None]
-        # Lower teeth: a fainter, thinner edge above the lower lip when the mouth is wide open.
-        low_h = teeth_h * 0.45 * float(np.clip((gap / self.face_h - 0.045) / 0.03, 0, 1))
-        lband = np.clip((yy - (bottom - low_h)) / 1.2, 0, 1) * np.clip(1 - ((xx - cx) / (0.55 * half_w)) ** 2, 0, 1)
-        out = out * (1 - 0.6 * lband[..., None]) + teeth * 0.8 * (0.6 * lband[..., None])
-        out *= shade[..., None] * 0.3 + 0.7
-        # Shadow cast by the lips onto the interior: darkest right at the lip line.
-        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-        out *= (0.72 + 0.28 * np.clip(depth / max(1.5, 0.12 * gap), 0, 1))[..., None]
-        alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0
-        # Fade in with the jaw: a photo with parted lips keeps its own mouth at rest.
-        alpha *= float(np.clip((gap - 1.5) / 3.0, 0, 1) * np.clip(open_amt / 0.1, 0, 1))
-        region = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha[..., None]) + out * alpha[..., None], 0, 255).astype(np.uint8)
 
 
 def generate(request: GenerationRequest, progress: Progress | ProgressCallback | None = None, **kwargs: Any) -> GenerationResult:

@@ -1,0 +1,175 @@
+"""Per-frame mouth shape from speech, computed from the audio alone (no downloaded weights).
+
+The lite engine used to open the mouth with loudness. Real mouths do more, and the acoustics say
+which: the jaw opening follows the first formant (F1 is high for "ah", low for "ee"/"oo"), spread
+vs rounded lips follow the second (F2 high and F1 low = "ee", both low = "oo"), and the lips shut
+on bilabial stops and nasals ("p", "b", "m": a short silence, a voice bar or a nasal murmur) and on
+silence. Speakers move the mouth before the sound comes (coarticulation), so onsets lead the
+audio by about two frames; closures are held at least two frames so nothing flickers for one frame.
+
+Hand-written on purpose: no maintained library maps speech to lip shapes without a learned model.
+The acoustic measures come from `hallo4.audio_features.articulatory_features` (LPC formants, level dips, nasal murmur).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio_features import ArticulatoryFeatures, articulatory_features
+
+
+@dataclass(frozen=True)
+class ArticulationConfig:
+    """Tuning of the speech -> mouth mapping (defaults: adult speech at 25 fps)."""
+
+    lead_frames: int = 2  # the mouth starts moving this many frames before the sound
+    silence_db: float = -32.0  # below this (re the loud part of the clip) the lips rest closed
+    stop_dip_db: float = 20.0  # a dip this deep below the speech around it is a stop closure
+    stop_level_db: float = -16.0  # ... when the frame itself is at least this quiet
+    murmur_share: float = 0.8  # energy share below 400 Hz of a nasal / voice bar ("m", "b")
+    murmur_dip_db: float = 8.0  # ... and it is this much quieter than the vowels around it
+    min_closure_frames: int = 2  # a closure is held at least this long (no 1-frame blink of the lips)
+    max_rise_per_frame: float = 0.5  # the jaw opens at most this much per frame (0..1 scale)
+    consonant_open: float = 0.22  # opening for a non-vowel, non-closing sound ("s", "t", "k") at full level
+
+
+@dataclass
+class Articulation:
+    """Per-frame mouth targets. open: 0 (lips together) .. ~1 (wide "ah"); spread: -1 rounded .. +1 spread;
+    closure: 0..1, 1 where the lips must be shut."""
+
+    open: np.ndarray
+    spread: np.ndarray
+    closure: np.ndarray
+
+    def as_tracks(self) -> dict[str, np.ndarray]:
+        return {"open": self.open, "spread": self.spread, "closure": self.closure}
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def closure_track(feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig(),
+                  include_silence: bool = True) -> np.ndarray:
+    """1 on frames where the lips are shut (stop closure, nasal murmur / voice bar, and silence), else 0.
+
+    Runs shorter than `min_closure_frames` are widened towards their quieter neighbour: a real
+    closure lasts 60-100 ms, and a one-frame closure would read as a flicker.
+    """
+    silence = feats.level_db < cfg.silence_db
+    # Stops and nasals are judged on 10 ms sub-frames; a video frame is closed when at least 20 ms
+    # of it is, or 10 ms of it and 10 ms of a neighbour (a short closure across a frame boundary).
+    stop = (feats.sub_dip > cfg.stop_dip_db) & (feats.sub_level_db < cfg.stop_level_db)
+    nasal = (feats.sub_murmur > cfg.murmur_share) & (feats.sub_dip_either > cfg.murmur_dip_db)
+    n = len(feats.level_db)
+    frac = np.bincount(feats.sub_frame_of, weights=(stop | nasal).astype(float), minlength=n)[:n]
+    frac /= np.maximum(np.bincount(feats.sub_frame_of, minlength=n)[:n], 1)
+    some = frac >= 0.25
+    paired = some & (np.concatenate([[False], some[:-1]]) | np.concatenate([some[1:], [False]]))
+    consonant = (frac >= 0.5) | paired
+    closed = (consonant | silence) if include_silence else consonant
+    n = len(closed)
+    out = closed.copy()
+    i = 0
+    while i < n:
+        if not closed[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and closed[j]:
+            j += 1
+        need = cfg.min_closure_frames - (j - i)
+        a, b = i, j
+        while need > 0 and (a > 0 or b < n):
+            left = feats.level_db[a - 1] if a > 0 else np.inf
+            right = feats.level_db[b] if b < n else np.inf
+            if left <= right:
+                a -= 1
+            else:
+                b += 1
+            need -= 1
+        out[a:b] = True
+        i = j
+    return out.astype(np.float32)
+
+
+def _smooth(x: np.ndarray, attack: float = 0.7, release: float = 0.5) -> np.ndarray:
+    """Zero-lag attack/release smoothing (forward and backward passes averaged)."""
+    from .audio_features import attack_release
+
+    if len(x) == 0:
+        return x
+    return 0.5 * (attack_release(x, attack, release) + attack_release(x[::-1], attack, release)[::-1])
+
+
+def _lead(x: np.ndarray, frames: int) -> np.ndarray:
+    """Anticipation: an opening that starts at frame k is already under way from frame k - `frames`."""
+    y = x.copy()
+    for k in range(1, frames + 1):
+        ahead = np.concatenate([x[k:], np.repeat(x[-1:], len(x) - len(x[k:]))]) if len(x) else x
+        y = np.maximum(y, ahead * (1.0 - k / (frames + 1)))
+    return y
+
+
+def _limit_rise(x: np.ndarray, step: float) -> np.ndarray:
+    """No frame opens more than `step` beyond the previous one (falls are left to the closure approach)."""
+    y = x.copy()
+    for i in range(1, len(y)):
+        y[i] = min(y[i], y[i - 1] + step)
+    return y
+
+
+def articulate(audio: np.ndarray, sr: int = 16000, fps: float = 25.0, expressiveness: float = 1.0,
+               cfg: ArticulationConfig = ArticulationConfig()) -> Articulation:
+    """Mouth opening, spread and closure per video frame from the speech itself.
+
+    Steps: 1. acoustic features; 2. vowel targets from the formants (F1 -> jaw, F2 with F1 ->
+    spread/rounding); 3. consonants open a little with their loudness; 4. smooth without lag, then
+    lead the onsets by `cfg.lead_frames`; 5. closures forced shut (with a one-frame approach).
+    """
+    feats = articulatory_features(audio, sr, fps)
+    n = len(feats.level_db)
+    # 2. Vowels: F1 says how open the jaw is, F2 (front/back) with F1 (close/open) says spread or rounded.
+    f1 = np.nan_to_num(feats.f1, nan=500.0)
+    f2 = np.nan_to_num(feats.f2, nan=1500.0)
+    loud = _ramp(feats.level_db, -30.0, -6.0) ** 0.7
+    vowel_open = np.clip(0.25 + 0.75 * _ramp(f1, 250.0, 760.0), 0, 1) * loud  # "ee" still parts the lips
+    close_vowel = _ramp(-f1, -600.0, -380.0)  # 1 for F1 <= 380 Hz
+    front = _ramp(f2, 1500.0, 2100.0)
+    back = _ramp(-f2, -1700.0, -1150.0)
+    vowel_spread = front - close_vowel * back
+    # 3. Consonants (and anything not clearly a vowel): a little opening with loudness, neutral lips.
+    v = feats.vowelness
+    cons_open = cfg.consonant_open * loud
+    raw_open = v * vowel_open + (1 - v) * cons_open
+    raw_spread = v * vowel_spread
+    # 4. Smooth (zero lag), then anticipate onsets.
+    closure = closure_track(feats, cfg)  # reported: stops, nasals and silence
+    hard = closure_track(feats, cfg, include_silence=False)  # never anticipated away
+    raw_open = raw_open * (1 - closure)
+    open_ = _lead(_smooth(raw_open), cfg.lead_frames)
+    spread = _lead(np.abs(_smooth(raw_spread, 0.6, 0.4)), cfg.lead_frames) * np.sign(_smooth(raw_spread, 0.6, 0.4))
+    # 5. Lips shut on consonant closures: zero on the closure frames, half-closed the frame before
+    # (approach). Silence was zeroed before smoothing, so the lead can still open the mouth early.
+    approach = np.concatenate([hard[1:], hard[-1:]]) if n else hard
+    gate = np.maximum(hard, 0.5 * approach * (1 - hard))
+    open_ = open_ * (1 - gate)
+    # A single open frame between two closures (a 40 ms schwa in "n-a-p") only half opens: the jaw
+    # cannot travel there and back in one frame, and a full flash would flicker.
+    lone = (closure[:-2] > 0) & (closure[1:-1] == 0) & (closure[2:] > 0) if n > 2 else np.zeros(0, bool)
+    open_[1:-1][lone] *= 0.5
+    # Silence: shut, except the lead-in before speech and the settling after it.
+    quiet = closure > 0
+    k = cfg.lead_frames
+    near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * k + 1), mode="full")[k:k + n] > 0
+    open_[quiet & ~near_sound] = 0.0
+    # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
+    open_ = _limit_rise(open_, cfg.max_rise_per_frame)
+    return Articulation(
+        open=np.clip(open_ * expressiveness, 0, 1.2).astype(np.float32),
+        spread=np.clip(spread, -1, 1).astype(np.float32),
+        closure=closure.astype(np.float32),
+    )
