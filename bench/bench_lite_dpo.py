@@ -89,7 +89,16 @@ def main(argv: list[str] | None = None) -> int:
                           "win_rate_max": round(max(wins), 3),
                           "sync_drop_max": round(max(r["base_sync"] - r["round_sync"] for r in rows), 4),
                           "train_seconds_mean": round(float(np.mean([r["train_seconds"] for r in rows])), 1)}
-    write("lite_dpo", {"votes": args.votes, "seeds": args.seeds, "config": LiteDPOConfig(steps=args.steps).__dict__,
+    import torch
+
+    cond10 = np.resize(train_conds[0], (250, train_conds[0].shape[1]))  # a 10 s clip's conditions
+    base.motion(cond10, 0)
+    t = time.perf_counter()
+    for s in range(5):
+        base.motion(cond10, s)
+    sample_s = (time.perf_counter() - t) / 5
+    write("lite_dpo", {"votes": args.votes, "sample_seconds_10s_clip": round(sample_s, 3), "torch_threads": torch.get_num_threads(),
+                       "parameters": sum(p.numel() for p in base.parameters()), "seeds": args.seeds, "config": LiteDPOConfig(steps=args.steps).__dict__,
                        "summary": summary, "runs": runs})
     return 0
 

@@ -54,7 +54,9 @@ def test_shipped_base_follows_speech_like_the_rules(speech_path):
     for mouth, blinks, head in outs:
         assert np.corrcoef(mouth["open"], rules)[0, 1] > 0.8
         assert head.shape == (len(cond), 5) and np.abs(head).max() < 0.6
-        assert blinks.max() > 0.5  # a 6 s clip blinks at least once
+        assert 0 <= blinks.min() and blinks.max() <= 1
+    # Blink rates vary with the style (a calm style may not blink in 6 s, as with the rules), but most blink.
+    assert sum(b.max() > 0.5 for _, b, _ in outs) >= 2
     heads = np.stack([h for _, _, h in outs])
     assert heads.std(0).mean() > 1e-3  # different seeds, different head motion
 
