@@ -32,10 +32,10 @@ from .loss import dpo_loss, flow_matching_inputs
 
 @dataclass
 class LiteDPOConfig:
-    steps: int = 150
+    steps: int = 80  # with 200 votes: ~1 min on a shared 2-core CPU; longer rounds drift the mouth (BENCHMARKS.md)
     beta: float = 500.0
     lr: float = 3e-4
-    batch_size: int = 16
+    batch_size: int = 8
     window: int = 100  # frames per training window (4 s)
     seed: int = 0
     threads: int = 1  # torch CPU threads (the machine is shared)
