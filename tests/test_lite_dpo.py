@@ -64,11 +64,14 @@ def test_round_writes_its_files_and_leaves_the_reference_alone(tmp_path, speech)
         train_lite_round(base, [LitePair(cond, cond[:5, :8], cond[:, :8])], LiteDPOConfig(steps=1))
 
 
+# Spread over seeds 0-2 with this small config (BENCHMARKS.md): lively 0.825-0.90, few_blinks 0.975-1.0,
+# random 0.50-0.575; jaw/speech correlation drop at most 0.079 (0.035 for seed 0). The bench's 200-vote
+# rounds keep the drop within 0.05 for lively, few_blinks and random.
 @pytest.mark.slow
-@pytest.mark.parametrize("rater,lo,hi", [("lively", 0.7, 1.0), ("random", 0.2, 0.8)])
+@pytest.mark.parametrize("rater,lo,hi", [("lively", 0.7, 1.0), ("few_blinks", 0.7, 1.0), ("random", 0.25, 0.8)])
 def test_votes_move_the_round_towards_the_rater(speech, rater, lo, hi):
     train_conds, eval_conds, eval_audios = speech
     base = load_motion_model()
     res, _ = run_rater(base, train_conds, eval_conds, eval_audios, rater, 80, LiteDPOConfig(**CFG), pairs_per_clip=10, seed=0)
     assert lo <= res.win_rate <= hi, res
-    assert res.round_sync > res.base_sync - 0.05, res  # speech still drives the mouth
+    assert res.round_sync > res.base_sync - 0.1, res  # speech still drives the mouth
