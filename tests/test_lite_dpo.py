@@ -75,3 +75,22 @@ def test_votes_move_the_round_towards_the_rater(speech, rater, lo, hi):
     res, _ = run_rater(base, train_conds, eval_conds, eval_audios, rater, 80, LiteDPOConfig(**CFG), pairs_per_clip=10, seed=0)
     assert lo <= res.win_rate <= hi, res
     assert res.round_sync > res.base_sync - 0.1, res  # speech still drives the mouth
+
+
+def test_lite_rounds_list_activate_and_roll_back(tmp_path, monkeypatch, speech):
+    from hallo4.lite_motion.rounds import activate_lite_round, active_lite_motion, list_lite_rounds, lite_rounds_dir
+    from trainer.dpo import next_round_dir
+
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    assert list_lite_rounds() == [] and active_lite_motion() == "base"
+    cond = speech[0][0]
+    pair = LitePair(cond, np.zeros((len(cond), 8), np.float32), np.ones((len(cond), 8), np.float32), "v1")
+    out = next_round_dir(lite_rounds_dir())
+    train_lite_round(load_motion_model(), [pair], LiteDPOConfig(steps=2, batch_size=2), out)
+    assert list_lite_rounds() == ["round-001"]
+    assert activate_lite_round("round-001") == "round-001"
+    assert active_lite_motion() == str(out)
+    assert load_motion_model(active_lite_motion()).state_dict().keys()
+    with pytest.raises(InputError, match="no finished lite round"):
+        activate_lite_round("round-009")
+    assert activate_lite_round(None) == "base" and active_lite_motion() == "base"
