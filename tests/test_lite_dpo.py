@@ -93,4 +93,13 @@ def test_lite_rounds_list_activate_and_roll_back(tmp_path, monkeypatch, speech):
     assert load_motion_model(active_lite_motion()).state_dict().keys()
     with pytest.raises(InputError, match="no finished lite round"):
         activate_lite_round("round-009")
+    # Generate (the app's) uses the active round's motion...
+    from hallo4 import studio
+    from tests.conftest import EXAMPLES
+
+    args = studio.GenerateArgs(portrait=EXAMPLES / "portraits" / "astronaut.png", audio=EXAMPLES / "audio" / "hello.wav",
+                               seed=1, size=256, max_seconds=0.4, preset="fast")
+    assert studio.generate(args, use_cache=False).parameters["motion"] == str(out)
+    # ...and the rules again after a roll back.
     assert activate_lite_round(None) == "base" and active_lite_motion() == "base"
+    assert studio.generate(args, use_cache=False).parameters["motion"] == "rules"
