@@ -260,6 +260,11 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
     else:  # hallo4: the trained canvas unless a size is given (presets trade steps/CFG, not the canvas)
         size = None
     options: dict[str, Any] = dict(args.extra)
+    if args.engine == "lite" and "motion" not in options:
+        from .lite_motion.rounds import active_lite_motion
+
+        if (motion := active_lite_motion()) != "base":  # an activated lite DPO round drives the motion (issue 16)
+            options["motion"] = motion
     if args.engine == "hallo4":
         options.setdefault("steps", int(args.steps or preset["steps"]))
         options.setdefault("guidance", float(args.guidance if args.guidance is not None else preset["guidance"]))

@@ -46,9 +46,12 @@ class LiteEngine:
 
     name = "lite"
 
-    def __init__(self, output_dir: str | Path | None = None, expressiveness: float = 1.0):
+    def __init__(self, output_dir: str | Path | None = None, expressiveness: float = 1.0, motion: Any = None):
+        """`motion`: None = rule-based motion; "base", a saved round's folder or a `hallo4.lite_motion.LiteMotion`
+        = motion sampled from the lite motion model (request.options["motion"] overrides it)."""
         self.output_dir = Path(output_dir) if output_dir else None
         self.expressiveness = float(expressiveness)
+        self.motion = motion
 
     # ------------------------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, progress: Progress | ProgressCallback | None = None) -> GenerationResult:
@@ -85,10 +88,20 @@ class LiteEngine:
         t = time.perf_counter()
         prog(0.05, "Analysing speech")
         n = num_video_frames(len(audio), SR, FPS)
-        mouth = mouth_tracks(audio, SR, FPS, expressiveness)
-        rng = np.random.default_rng(seed)
-        blinks = blink_track(n, rng)
-        head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
+        motion = request.options.get("motion", self.motion)
+        if motion is not None:  # the lite motion model (hallo4.lite_motion) instead of the rules
+            from ..lite_motion import LiteMotion
+
+            motion = motion if isinstance(motion, LiteMotion) else LiteMotion(None if motion == "base" else motion)
+            mouth, blinks, head = motion.tracks(audio, SR, FPS, n, seed)
+            mouth["open"] = np.clip(mouth["open"] * expressiveness, 0, 1.2)
+            if request.skeleton is not None:  # a skeleton still drives the head
+                head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
+        else:
+            mouth = mouth_tracks(audio, SR, FPS, expressiveness)
+            rng = np.random.default_rng(seed)
+            blinks = blink_track(n, rng)
+            head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
         head[:, :2] *= expressiveness
         head[:, 2:] *= expressiveness  # roll, yaw, pitch
         timings["motion"] = time.perf_counter() - t
@@ -116,7 +129,8 @@ class LiteEngine:
         timings["total"] = time.perf_counter() - t0
         prog(1.0, "Done")
         params = request.to_dict()
-        params.update({"engine": self.name, "seed": seed, "width": w, "height": h, "fps": FPS, "expressiveness": expressiveness})
+        params.update({"engine": self.name, "seed": seed, "width": w, "height": h, "fps": FPS, "expressiveness": expressiveness,
+                       "motion": "rules" if motion is None else str(motion.model.config.get("_name_or_path") or "model")})
         return GenerationResult(video=Path(out), seed=seed, engine=self.name, timings=timings, parameters=params,
                                 warnings=warnings, num_frames=n, fps=FPS)
 
@@ -160,15 +174,15 @@ def mouth_tracks(audio: np.ndarray, sr: int, fps: float, expressiveness: float =
     return articulate(audio, sr, fps, expressiveness).as_tracks()
 
 
-def blink_track(n: int, rng: np.random.Generator, fps: float = FPS) -> np.ndarray:
-    """Eyelid closure 0..1 per frame: blinks every ~2-6 s (gamma-distributed), ~200 ms each."""
+def blink_track(n: int, rng: np.random.Generator, fps: float = FPS, rate: float = 1.0) -> np.ndarray:
+    """Eyelid closure 0..1 per frame: blinks every ~2-6 s / `rate` (gamma-distributed), ~200 ms each."""
     track = np.zeros(n, np.float32)
     shape = np.array([0.35, 0.85, 1.0, 0.7, 0.35, 0.1], np.float32)  # fast close, slower open
     t = int(rng.uniform(0.6, 2.5) * fps)
     while t < n:
         seg = shape[: max(0, min(len(shape), n - t))]
         track[t:t + len(seg)] = np.maximum(track[t:t + len(seg)], seg)
-        t += len(shape) + int(rng.gamma(4.0, 0.9) * fps)
+        t += len(shape) + int(rng.gamma(4.0, 0.9 / rate) * fps)
     return track
 
 
