@@ -99,14 +99,15 @@ def tracked(fn):
     return wrapper
 
 
-def _progress(request: gr.Request | None, gr_progress: gr.Progress) -> Progress:
-    """Our Progress (with cancel) feeding Gradio's progress bar, with an ETA."""
+def _progress(request: gr.Request | None, gr_progress: gr.Progress, handler: str | None = None) -> Progress:
+    """Our Progress (with cancel) feeding Gradio's progress bar, with an ETA. `handler`: the event's function name
+    when the caller is a helper of it (default: the calling function)."""
     key = request.session_hash if request is not None else "local"
     event = _cancel_events.setdefault(key, threading.Event())
     event.clear()
     prog = Progress(cancel_event=event)
     # Stop when the client disconnects or cancels (hallo4.jobs): checked at every progress report.
-    still_wanted = jobs.watch(request, sys._getframe(1).f_code.co_name)  # the calling handler's name
+    still_wanted = jobs.watch(request, handler or sys._getframe(1).f_code.co_name)
 
     def cb(fraction: float, message: str) -> None:
         if still_wanted is not None and not still_wanted():  # this job only: not the session's cancel event
@@ -185,7 +186,7 @@ def _generate_clip(portrait, audio, skeleton_mode, skeleton_file, engine, preset
                            f"or choose '{SKELETON_NONE}'.")
     res = studio.generate(studio.GenerateArgs(
         portrait=portrait, audio=audio, skeleton=skeleton, engine=engine, preset=preset,
-        steps=steps, guidance=guidance, seed=_seed(seed), size=size, max_seconds=max_seconds), _progress(request, progress))
+        steps=steps, guidance=guidance, seed=_seed(seed), size=size, max_seconds=max_seconds), _progress(request, progress, "generate_clip"))
     for w in res.warnings:
         gr.Warning(ui.public_message(w))
     return str(res.video), str(res.seed), studio.public_info(res)
@@ -318,7 +319,7 @@ def _arena_gpu_seconds(portrait, audio, rater, request=None, progress=None) -> i
 
 
 def _arena_generate(portrait, audio, rater, request: gr.Request = None, progress=None):
-    match = studio.arena_new_pair(portrait, audio, _progress(request, progress))
+    match = studio.arena_new_pair(portrait, audio, _progress(request, progress, "arena_generate"))
     return _arena_view(match, f"New pair #{match.pair_id}: which clip looks more like the person really talking?")
 
 

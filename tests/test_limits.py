@@ -50,7 +50,9 @@ except Hallo4Error as exc:
     out["error"] = str(exc)
 except Exception as exc:
     out["crash"] = traceback.format_exc()
-self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not RUSAGE_SELF: Linux carries ru_maxrss across fork+exec, so a fresh child would report the
+# (large) pytest parent's peak; the high-water mark of this process's own memory starts anew at exec.
+self_kb = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))
 child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 out["peak_mb"] = (self_kb + child_kb) / 1024
 print("RESULT " + json.dumps(out))

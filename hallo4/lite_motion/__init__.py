@@ -6,39 +6,23 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
-
-import numpy as np
-
-from .features import MOTION_NAMES, as_engine_tracks, denormalise, normalise, speech_conditions
-from .model import LiteMotionModel
+from typing import Any
 
 BASE_WEIGHTS = Path(__file__).parent / "weights"
 
-
-def load_motion_model(path: str | Path | None = None) -> LiteMotionModel:
-    """The model saved at `path` (a save_pretrained folder; default: the shipped base), in eval mode."""
-    from ..errors import InputError
-
-    path = Path(path) if path else BASE_WEIGHTS
-    if not (path / "config.json").is_file():
-        raise InputError("motion model", f"no lite motion model at {path}",
-                         "Rebuild the base with `python -m hallo4.lite_motion.train_base`, or pick a saved round.", path=str(path))
-    return LiteMotionModel.from_pretrained(str(path), use_safetensors=True).eval()
+# Exports load on first use: `hallo4.lite_motion.rounds` is asked on every lite request and must not pull in
+# torch and diffusers (hundreds of MB) when no lite round is active.
+_EXPORTS = {"LiteMotion": "runtime", "load_motion_model": "runtime", "LiteMotionModel": "model",
+            "MOTION_NAMES": "features", "normalise": "features", "denormalise": "features",
+            "speech_conditions": "features"}
 
 
-class LiteMotion:
-    """Adapter used by the lite engine: audio -> (mouth tracks, blinks, head) for one seed."""
-
-    def __init__(self, model: LiteMotionModel | str | Path | None = None):
-        self.model = model if isinstance(model, LiteMotionModel) else load_motion_model(model)
-
-    def tracks(self, audio: np.ndarray, sr: int, fps: float, n: int, seed: int):
-        cond = speech_conditions(audio, sr, fps)[:n]
-        if len(cond) < n:
-            cond = np.concatenate([cond, np.repeat(cond[-1:], n - len(cond), 0)])
-        return as_engine_tracks(denormalise(self.model.motion(cond, seed)))
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LiteMotion", "LiteMotionModel", "MOTION_NAMES", "load_motion_model", "normalise", "denormalise",
-           "speech_conditions", "BASE_WEIGHTS"]
+__all__ = ["BASE_WEIGHTS", *_EXPORTS]

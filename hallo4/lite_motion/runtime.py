@@ -1,0 +1,36 @@
+"""What the lite engine calls: the saved motion model, loaded safely, and its per-clip tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import BASE_WEIGHTS
+from .features import as_engine_tracks, denormalise, speech_conditions
+from .model import LiteMotionModel
+
+
+def load_motion_model(path: str | Path | None = None) -> LiteMotionModel:
+    """The model saved at `path` (a save_pretrained folder; default: the shipped base), in eval mode."""
+    from ..errors import InputError
+
+    path = Path(path) if path else BASE_WEIGHTS
+    if not (path / "config.json").is_file():
+        raise InputError("motion model", f"no lite motion model at {path}",
+                         "Rebuild the base with `python -m hallo4.lite_motion.train_base`, or pick a saved round.", path=str(path))
+    return LiteMotionModel.from_pretrained(str(path), use_safetensors=True).eval()
+
+
+class LiteMotion:
+    """Adapter used by the lite engine: audio -> (mouth tracks, blinks, head) for one seed."""
+
+    def __init__(self, model: LiteMotionModel | str | Path | None = None):
+        self.model = model if isinstance(model, LiteMotionModel) else load_motion_model(model)
+
+    def tracks(self, audio: np.ndarray, sr: int, fps: float, n: int, seed: int):
+        cond = speech_conditions(audio, sr, fps)[:n]
+        if len(cond) < n:
+            cond = np.concatenate([cond, np.repeat(cond[-1:], n - len(cond), 0)])
+        return as_engine_tracks(denormalise(self.model.motion(cond, seed)))
+
