@@ -47,12 +47,17 @@ def main(argv=None) -> None:
     files = []
     for i in range(4):
         base = torch.randn(16, 1 + args.frames, h, w, generator=g)
-        t = {"x0_w": base + 0.5, "x0_l": base - 0.5, "context": torch.randn(96, 1 + args.frames, h, w, generator=g) * 0.1,
-             "audio": torch.randn(n_video, 5, 2, 16, generator=g), "pose": torch.randn(16, n_video, h, w, generator=g) * 0.1,
-             "prompt": torch.randn(16, 32, generator=g)}
+        t = {
+            "x0_w": base + 0.5,
+            "x0_l": base - 0.5,
+            "context": torch.randn(96, 1 + args.frames, h, w, generator=g) * 0.1,
+            "audio": torch.randn(n_video, 5, 2, 16, generator=g),
+            "pose": torch.randn(16, n_video, h, w, generator=g) * 0.1,
+            "prompt": torch.randn(16, 32, generator=g),
+        }
         files.append(tmp / f"p{i}.safetensors")
         save_file(t, str(files[-1]))
-    cfg = DPOConfig(steps=args.steps, rank=args.rank, save_every=10 ** 9, lr=1e-4)
+    cfg = DPOConfig(steps=args.steps, rank=args.rank, save_every=10**9, lr=1e-4)
     t0 = time.perf_counter()
     round_dir = train(model, files, [1.0] * len(files), tmp / "round-001", cfg)
     total = time.perf_counter() - t0
@@ -60,18 +65,25 @@ def main(argv=None) -> None:
     warm = rows[-1]["seconds"] - rows[min(4, len(rows) - 1)]["seconds"]
     warm_steps = len(rows) - 1 - min(4, len(rows) - 1)
     lora_params = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
-    write("dpo", {
-        "config": f"tiny Hallo4 transformer ({sum(p.numel() for p in model.parameters()) - lora_params} params), LoRA r{args.rank} "
-                  f"on attention linears ({lora_params} params), 1 pair/step, latents 16x{1 + args.frames}x{h}x{w}, "
-                  f"{n_video} audio/skeleton frames, fp32, CPU threads {torch.get_num_threads()}",
-        "steps": args.steps, "total_s": round(total, 2),
-        "steps_per_s": round(warm_steps / warm, 2) if warm > 0 else None,
-        "steps_per_s_incl_setup": round(args.steps / total, 2),
-        "peak_rss_MiB": round(peak_rss_mib(), 1),
-        "cuda_peak_MiB": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1) if torch.cuda.is_available() else None,
-        "final_loss": rows[-1]["loss"], "final_implicit_acc": rows[-1]["implicit_acc"],
-        "note": "2 shared CPU cores under load from other jobs; numbers are indicative.",
-    })
+    write(
+        "dpo",
+        {
+            "config": f"tiny Hallo4 transformer ({sum(p.numel() for p in model.parameters()) - lora_params} params), LoRA r{args.rank} "
+            f"on attention linears ({lora_params} params), 1 pair/step, latents 16x{1 + args.frames}x{h}x{w}, "
+            f"{n_video} audio/skeleton frames, fp32, CPU threads {torch.get_num_threads()}",
+            "steps": args.steps,
+            "total_s": round(total, 2),
+            "steps_per_s": round(warm_steps / warm, 2) if warm > 0 else None,
+            "steps_per_s_incl_setup": round(args.steps / total, 2),
+            "peak_rss_MiB": round(peak_rss_mib(), 1),
+            "cuda_peak_MiB": round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            if torch.cuda.is_available()
+            else None,
+            "final_loss": rows[-1]["loss"],
+            "final_implicit_acc": rows[-1]["implicit_acc"],
+            "note": "2 shared CPU cores under load from other jobs; numbers are indicative.",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -38,19 +38,31 @@ def main() -> int:
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("HALLO4_DATA_DIR", tmp)
-        r = full_size_smoke(ROOT / "examples" / "portraits" / "astronaut.png", ROOT / "examples" / "audio" / "hello.wav",
-                            steps=args.steps, size=args.size, frames=args.frames, cache_dir=Path(tmp) / "prompts")
+        r = full_size_smoke(
+            ROOT / "examples" / "portraits" / "astronaut.png",
+            ROOT / "examples" / "audio" / "hello.wav",
+            steps=args.steps,
+            size=args.size,
+            frames=args.frames,
+            cache_dir=Path(tmp) / "prompts",
+        )
     frames = r.pop("frames")
-    write(args.name, {
-        "what": f"real-size DiT, random bf16 weights, {args.steps} denoising step(s) with CFG (batch 2), "
-                f"{args.size}x{args.size} canvas, {args.frames} frames, tiny VAE/umT5/wav2vec2 with real output sizes",
-        "threads": torch.get_num_threads(),
-        "parameters": r["parameters"], "dtypes": r["dtypes"],
-        "build_s": round(r["build_s"], 2), "generate_s": round(r["generate_s"], 2),
-        "stage_s": {k: round(v, 3) for k, v in r["timings"].items()},
-        "output_shape": list(frames.shape), "output_finite_nonconstant": bool(np.ptp(frames) > 0),
-        "peak_rss_MiB": round(peak_rss_mib(), 1),
-    })
+    write(
+        args.name,
+        {
+            "what": f"real-size DiT, random bf16 weights, {args.steps} denoising step(s) with CFG (batch 2), "
+            f"{args.size}x{args.size} canvas, {args.frames} frames, tiny VAE/umT5/wav2vec2 with real output sizes",
+            "threads": torch.get_num_threads(),
+            "parameters": r["parameters"],
+            "dtypes": r["dtypes"],
+            "build_s": round(r["build_s"], 2),
+            "generate_s": round(r["generate_s"], 2),
+            "stage_s": {k: round(v, 3) for k, v in r["timings"].items()},
+            "output_shape": list(frames.shape),
+            "output_finite_nonconstant": bool(np.ptp(frames) > 0),
+            "peak_rss_MiB": round(peak_rss_mib(), 1),
+        },
+    )
     return 0
 
 

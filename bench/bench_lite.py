@@ -47,16 +47,31 @@ def main() -> None:
         square = tmp / f"{portrait}.png"
         img.save(square)
         t, c = time.perf_counter(), cpu_seconds()
-        res = engine.generate(GenerationRequest(portrait=square, audio=wav, seed=1, size=512, output=tmp / f"{portrait}.mp4"))
+        res = engine.generate(
+            GenerationRequest(portrait=square, audio=wav, seed=1, size=512, output=tmp / f"{portrait}.mp4")
+        )
         wall, cpu = time.perf_counter() - t, cpu_seconds() - c
         sync = lipsync(res.video)
         # Control: the same portrait, mouth still, same audio.
         still = media.write_mp4(tmp / f"{portrait}_still.mp4", [np.asarray(img)] * res.num_frames, fps=25, audio=wav)
         control = lipsync(still)
-        runs.append({"portrait": portrait, "size": "512x512", "seconds_of_video": res.num_frames / 25, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                     "realtime_factor": round(res.num_frames / 25 / wall, 2), "timings_s": {k: round(v, 3) for k, v in res.timings.items()},
-                     "lipsync": {"offset_frames": sync.offset_frames, "correlation": sync.correlation, "face_share": sync.face_detected_share},
-                     "control_still_mouth": {"offset_frames": control.offset_frames, "correlation": control.correlation}})
+        runs.append(
+            {
+                "portrait": portrait,
+                "size": "512x512",
+                "seconds_of_video": res.num_frames / 25,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "realtime_factor": round(res.num_frames / 25 / wall, 2),
+                "timings_s": {k: round(v, 3) for k, v in res.timings.items()},
+                "lipsync": {
+                    "offset_frames": sync.offset_frames,
+                    "correlation": sync.correlation,
+                    "face_share": sync.face_detected_share,
+                },
+                "control_still_mouth": {"offset_frames": control.offset_frames, "correlation": control.correlation},
+            }
+        )
     # Warp step alone.
     arr = np.asarray(media.load_image(EX / "portraits" / "astronaut.png").resize((512, 512)))
     rig = FaceRig(arr, F.analyze_face(arr, require=True).landmarks)
@@ -65,8 +80,15 @@ def main() -> None:
     for i in range(n):
         rig.render(0.5 + 0.5 * np.sin(i / 5), 0.2, 0.0, np.array([0.01 * np.sin(i / 9), 0.0, 0.01]))
     warp_fps = n / (time.perf_counter() - t)
-    write("lite", {"runs": runs, "warp_plus_mouth_fps_512": round(warp_fps, 1), "articulation": articulation(tmp),
-                   "peak_rss_MiB": round(peak_rss_mib(), 1)})
+    write(
+        "lite",
+        {
+            "runs": runs,
+            "warp_plus_mouth_fps_512": round(warp_fps, 1),
+            "articulation": articulation(tmp),
+            "peak_rss_MiB": round(peak_rss_mib(), 1),
+        },
+    )
 
 
 def articulation(tmp: Path) -> dict:
@@ -91,7 +113,7 @@ def articulation(tmp: Path) -> dict:
     for name, text in (("ee", "[[i::::::]]"), ("oo", "[[u::::::]]")):
         art = articulate(speak(text))
         voiced = np.flatnonzero(art.open > 0.05)
-        mid = voiced[len(voiced) // 4: 3 * len(voiced) // 4]
+        mid = voiced[len(voiced) // 4 : 3 * len(voiced) // 4]
         o, sp = float(np.median(art.open[mid])), float(np.median(art.spread[mid]))
         dst = rig.landmarks_at(o, sp, 0.0, np.zeros(3))
         ratio = float(np.linalg.norm(dst[308, :2] - dst[78, :2]) / (dst[14, 1] - dst[13, 1]))
@@ -100,9 +122,11 @@ def articulation(tmp: Path) -> dict:
         art = articulate(speak(word))
         vowels = np.flatnonzero(art.open > 0.3)
         split = np.flatnonzero(np.diff(vowels) > 1)
-        between = art.open[vowels[split[0]] + 1:vowels[split[0] + 1]] if len(split) else np.array([np.nan])
-        out[word] = {"min_open_between_vowels": round(float(np.min(between)), 3),
-                     "closed_frames": int(np.sum(between < 0.02))}
+        between = art.open[vowels[split[0]] + 1 : vowels[split[0] + 1]] if len(split) else np.array([np.nan])
+        out[word] = {
+            "min_open_between_vowels": round(float(np.min(between)), 3),
+            "closed_frames": int(np.sum(between < 0.02)),
+        }
     return out
 
 

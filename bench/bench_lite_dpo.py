@@ -32,8 +32,13 @@ def speech_set(folder: Path, count: int, seed: int, offset: int = 0) -> list[np.
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
-        path = espeak(SENTENCES[(i + offset) % len(SENTENCES)], folder / f"b{seed}_{i}.wav", VOICES[int(rng.integers(len(VOICES)))],
-                      int(rng.integers(120, 200)), int(rng.integers(25, 80)))
+        path = espeak(
+            SENTENCES[(i + offset) % len(SENTENCES)],
+            folder / f"b{seed}_{i}.wav",
+            VOICES[int(rng.integers(len(VOICES)))],
+            int(rng.integers(120, 200)),
+            int(rng.integers(25, 80)),
+        )
         out.append(media.load_audio(path, SR, name="audio"))
     return out
 
@@ -44,7 +49,9 @@ def rendered_sync(motion, audio_path: Path, portrait: Path, seed: int) -> float:
     from hallo4.metrics import lipsync
 
     with tempfile.TemporaryDirectory() as tmp:
-        req = GenerationRequest(portrait=portrait, audio=audio_path, seed=seed, size=320, output=Path(tmp) / "clip.mp4")
+        req = GenerationRequest(
+            portrait=portrait, audio=audio_path, seed=seed, size=320, output=Path(tmp) / "clip.mp4"
+        )
         res = LiteEngine(motion=motion).generate(req)
         return lipsync(res.video).correlation
 
@@ -69,8 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     for rater in RATERS:
         for seed in args.seeds:
             t = time.perf_counter()
-            res, new = run_rater(base, train_conds, eval_conds, eval_audio, rater, args.votes,
-                                 LiteDPOConfig(steps=args.steps, seed=seed), seed=seed)
+            res, new = run_rater(
+                base,
+                train_conds,
+                eval_conds,
+                eval_audio,
+                rater,
+                args.votes,
+                LiteDPOConfig(steps=args.steps, seed=seed),
+                seed=seed,
+            )
             row = {**res.__dict__, "seed": seed, "total_seconds": round(time.perf_counter() - t, 1)}
             if args.render and seed == args.seeds[0]:
                 from hallo4.lite_motion import LiteMotion
@@ -85,10 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     for rater in RATERS:
         rows = [r for r in runs if r["rater"] == rater]
         wins = [r["win_rate"] for r in rows]
-        summary[rater] = {"win_rate_mean": round(float(np.mean(wins)), 3), "win_rate_min": round(min(wins), 3),
-                          "win_rate_max": round(max(wins), 3),
-                          "sync_drop_max": round(max(r["base_sync"] - r["round_sync"] for r in rows), 4),
-                          "train_seconds_mean": round(float(np.mean([r["train_seconds"] for r in rows])), 1)}
+        summary[rater] = {
+            "win_rate_mean": round(float(np.mean(wins)), 3),
+            "win_rate_min": round(min(wins), 3),
+            "win_rate_max": round(max(wins), 3),
+            "sync_drop_max": round(max(r["base_sync"] - r["round_sync"] for r in rows), 4),
+            "train_seconds_mean": round(float(np.mean([r["train_seconds"] for r in rows])), 1),
+        }
     import torch
 
     cond10 = np.resize(train_conds[0], (250, train_conds[0].shape[1]))  # a 10 s clip's conditions
@@ -97,9 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     for s in range(5):
         base.motion(cond10, s)
     sample_s = (time.perf_counter() - t) / 5
-    write("lite_dpo", {"votes": args.votes, "sample_seconds_10s_clip": round(sample_s, 3), "torch_threads": torch.get_num_threads(),
-                       "parameters": sum(p.numel() for p in base.parameters()), "seeds": args.seeds, "config": LiteDPOConfig(steps=args.steps).__dict__,
-                       "summary": summary, "runs": runs})
+    write(
+        "lite_dpo",
+        {
+            "votes": args.votes,
+            "sample_seconds_10s_clip": round(sample_s, 3),
+            "torch_threads": torch.get_num_threads(),
+            "parameters": sum(p.numel() for p in base.parameters()),
+            "seeds": args.seeds,
+            "config": LiteDPOConfig(steps=args.steps).__dict__,
+            "summary": summary,
+            "runs": runs,
+        },
+    )
     return 0
 
 

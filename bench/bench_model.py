@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SMALL = dict(  # the small CPU config (real audio/text dims, narrow and shallow DiT)
-    num_attention_heads=2, attention_head_dim=128, ffn_dim=1024, num_layers=4, vace_layers=[0, 2],
+    num_attention_heads=2,
+    attention_head_dim=128,
+    ffn_dim=1024,
+    num_layers=4,
+    vace_layers=[0, 2],
 )
 LATENT = dict(batch=2, channels=16, latent_frames=4, height=16, width=16, text_tokens=512)  # 16 x (1+4) x 16 x 16
 
@@ -84,8 +88,16 @@ def run_one(variant: str, repeats: int) -> dict:
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     torch.manual_seed(0)
-    cfg = tiny_config(audio_layers=12, audio_dim=768, audio_hidden_dim=512, audio_tokens=32, text_dim=4096,
-                      freq_dim=256, rope_max_seq_len=1024, **SMALL)
+    cfg = tiny_config(
+        audio_layers=12,
+        audio_dim=768,
+        audio_hidden_dim=512,
+        audio_tokens=32,
+        text_dim=4096,
+        freq_dim=256,
+        rope_max_seq_len=1024,
+        **SMALL,
+    )
     model = Hallo4Transformer3DModel(**cfg).eval()
     if variant == "int8":
         quantize_8bit(model)
@@ -143,8 +155,13 @@ def main() -> int:
         "runs": [],
     }
     for variant in ("fp32", "int8"):
-        out = subprocess.run([sys.executable, __file__, "--one", variant, "--repeats", str(args.repeats)],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", variant, "--repeats", str(args.repeats)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         cpu["runs"].append(json.loads(out.stdout.strip().splitlines()[-1]))
     result["cpu_step_small_config"] = cpu
     path = Path(args.output)

@@ -41,9 +41,23 @@ def _launch(args: list[str], processes: int) -> float:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-               str(port), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(port),
+            *args,
+        ]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if res.returncode not in (0, 1):
@@ -62,7 +76,7 @@ def dpo_worker(pairs: Path, out: Path, steps: int) -> None:
     torch.manual_seed(0)
     model = perturb_zero_init(Hallo4Transformer3DModel(**tiny_config()))
     files = sorted(pairs.glob("*.safetensors"))
-    cfg = DPOConfig(steps=steps, rank=8, batch_size=2, save_every=10 ** 9, lr=1e-4)
+    cfg = DPOConfig(steps=steps, rank=8, batch_size=2, save_every=10**9, lr=1e-4)
     train(model, files, [1.0] * len(files), out, cfg)
 
 
@@ -74,9 +88,17 @@ def _pairs(directory: Path, n: int = 8) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         base = torch.randn(16, 3, 4, 8, generator=g)
-        save_file({"x0_w": base + 0.5, "x0_l": base - 0.5, "context": torch.randn(96, 3, 4, 8, generator=g) * 0.1,
-                   "audio": torch.randn(5, 5, 2, 16, generator=g), "pose": torch.randn(16, 5, 4, 8, generator=g) * 0.1,
-                   "prompt": torch.randn(16, 32, generator=g)}, str(directory / f"p{i}.safetensors"))
+        save_file(
+            {
+                "x0_w": base + 0.5,
+                "x0_l": base - 0.5,
+                "context": torch.randn(96, 3, 4, 8, generator=g) * 0.1,
+                "audio": torch.randn(5, 5, 2, 16, generator=g),
+                "pose": torch.randn(16, 5, 4, 8, generator=g) * 0.1,
+                "prompt": torch.randn(16, 32, generator=g),
+            },
+            str(directory / f"p{i}.safetensors"),
+        )
 
 
 def main(argv=None) -> None:
@@ -100,10 +122,13 @@ def main(argv=None) -> None:
         rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
         warm = rows[-1]["seconds"] - rows[WARMUP - 1]["seconds"]
         checksums = json.loads((out / "ranks.json").read_text())["adapter_sha256"]
-        dpo[f"{n}_process"] = {"steps_per_s": round((len(rows) - WARMUP) / warm, 2),
-                               "pairs_per_s": round(2 * (len(rows) - WARMUP) / warm, 2),
-                               "wall_s_incl_startup": round(wall, 1), "ranks": len(checksums),
-                               "ranks_identical": len(set(checksums)) == 1}
+        dpo[f"{n}_process"] = {
+            "steps_per_s": round((len(rows) - WARMUP) / warm, 2),
+            "pairs_per_s": round(2 * (len(rows) - WARMUP) / warm, 2),
+            "wall_s_incl_startup": round(wall, 1),
+            "ranks": len(checksums),
+            "ranks_identical": len(set(checksums)) == 1,
+        }
     examples = ROOT / "examples"
     jobs = tmp / "jobs.csv"
     with open(jobs, "w", newline="") as f:
@@ -111,8 +136,16 @@ def main(argv=None) -> None:
         w.writerow(["id", "portrait", "audio", "seed", "size", "max_seconds"])
         portraits = sorted((examples / "portraits").iterdir())
         for i in range(args.rows):
-            w.writerow([f"clip{i}", portraits[i % len(portraits)], examples / "audio" / "hello.wav", i, args.size,
-                        args.seconds])
+            w.writerow(
+                [
+                    f"clip{i}",
+                    portraits[i % len(portraits)],
+                    examples / "audio" / "hello.wav",
+                    i,
+                    args.size,
+                    args.seconds,
+                ]
+            )
     batch = {}
     for n in (1, 2):
         out = tmp / f"batch{n}"
@@ -120,16 +153,28 @@ def main(argv=None) -> None:
         with open(out / "summary.csv", newline="") as f:
             summary = list(csv.DictReader(f))
         assert all(r["status"] == "done" for r in summary), summary
-        batch[f"{n}_process"] = {"wall_s": round(wall, 1), "clips_per_min": round(60 * len(summary) / wall, 2),
-                                 "mean_row_s": round(sum(float(r["seconds"]) for r in summary) / len(summary), 2)}
-    write("multiprocess", {
-        "dpo": {"config": "tiny Hallo4 transformer, LoRA r8, global batch 2 pairs/step, latents 16x3x4x8, fp32, "
-                          f"{args.steps} steps ({WARMUP} warm-up), OMP_NUM_THREADS=1 per process, gloo", **dpo},
-        "batch": {"config": f"{args.rows} lite rows, {args.size} px, {args.seconds} s of audio each, "
-                            "OMP_NUM_THREADS=1 per process", **batch},
-        "note": "2 shared CPU cores under load from other jobs; 2 processes on 2 cores also compete with the launcher "
-                "and each other; numbers are indicative.",
-    })
+        batch[f"{n}_process"] = {
+            "wall_s": round(wall, 1),
+            "clips_per_min": round(60 * len(summary) / wall, 2),
+            "mean_row_s": round(sum(float(r["seconds"]) for r in summary) / len(summary), 2),
+        }
+    write(
+        "multiprocess",
+        {
+            "dpo": {
+                "config": "tiny Hallo4 transformer, LoRA r8, global batch 2 pairs/step, latents 16x3x4x8, fp32, "
+                f"{args.steps} steps ({WARMUP} warm-up), OMP_NUM_THREADS=1 per process, gloo",
+                **dpo,
+            },
+            "batch": {
+                "config": f"{args.rows} lite rows, {args.size} px, {args.seconds} s of audio each, "
+                "OMP_NUM_THREADS=1 per process",
+                **batch,
+            },
+            "note": "2 shared CPU cores under load from other jobs; 2 processes on 2 cores also compete with the launcher "
+            "and each other; numbers are indicative.",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,16 @@ def run(model, dtype: torch.dtype, autocast: bool) -> tuple[torch.Tensor, torch.
     for a in (audio, torch.zeros_like(audio)):
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
         with torch.no_grad(), ctx:
-            out = model(hidden_states=inp["x"].to(dtype), timestep=inp["t"],
-                        encoder_hidden_states=inp["context"].to(dtype),
-                        control_hidden_states=inp["vace_context"].to(dtype),
-                        pose_latents=inp["skeleton_latents"].to(dtype), audio_features=a.to(dtype),
-                        control_scale=float(inp["vace_context_scale"]), return_dict=False)[0]
+            out = model(
+                hidden_states=inp["x"].to(dtype),
+                timestep=inp["t"],
+                encoder_hidden_states=inp["context"].to(dtype),
+                control_hidden_states=inp["vace_context"].to(dtype),
+                pose_latents=inp["skeleton_latents"].to(dtype),
+                audio_features=a.to(dtype),
+                control_scale=float(inp["vace_context_scale"]),
+                return_dict=False,
+            )[0]
         outs.append(out.float())
     return outs[0], outs[1]
 
@@ -85,9 +90,17 @@ def main() -> None:
         diff = cfgs[mode] - cfgs["release"]
         results[mode]["max_abs_cfg_vs_release_mode"] = diff.abs().max().item()
         results[mode]["relative_cfg_vs_release_mode"] = (diff.norm() / cfgs["release"].norm()).item()
-    write("precision", {"fixture": "tests/fixtures/hallo4-official/transformer-tiny", "reference": "release fp32 outputs",
-                        "max_abs_out_cond": ref_cond.abs().max().item(), "max_abs_cfg": ref_cfg.abs().max().item(),
-                        "guidance": GUIDANCE, "modes": results})
+    write(
+        "precision",
+        {
+            "fixture": "tests/fixtures/hallo4-official/transformer-tiny",
+            "reference": "release fp32 outputs",
+            "max_abs_out_cond": ref_cond.abs().max().item(),
+            "max_abs_cfg": ref_cfg.abs().max().item(),
+            "guidance": GUIDANCE,
+            "modes": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,9 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run(driver: str, target: str, tmp: Path) -> dict:
-    clip = talking_head_clip(PORTRAITS / driver, tmp / f"drive_{driver}.mp4", seconds=SECONDS, audio=SPEECH,
-                             size=384, seed=5)
+    clip = talking_head_clip(
+        PORTRAITS / driver, tmp / f"drive_{driver}.mp4", seconds=SECONDS, audio=SPEECH, size=384, seed=5
+    )
     t = time.perf_counter()
     seq = extract_skeleton(clip.video)
     extract_s = time.perf_counter() - t
@@ -59,8 +60,15 @@ def run(driver: str, target: str, tmp: Path) -> dict:
     }
     skel = out.save(tmp / f"skel_{driver}.json")
     t = time.perf_counter()
-    req = GenerationRequest(portrait=PORTRAITS / target, audio=SPEECH, skeleton=skel, seed=1, size=384,
-                            max_seconds=SECONDS, output=tmp / f"out_{driver}.mp4")
+    req = GenerationRequest(
+        portrait=PORTRAITS / target,
+        audio=SPEECH,
+        skeleton=skel,
+        seed=1,
+        size=384,
+        max_seconds=SECONDS,
+        output=tmp / f"out_{driver}.mp4",
+    )
     res = get_engine("lite").generate(req)
     lite_s = time.perf_counter() - t
     frames = media.read_video(res.video).frames
@@ -72,8 +80,11 @@ def run(driver: str, target: str, tmp: Path) -> dict:
     pose_in = head_pose_track(out.face, depth)[:n]
     gain = lambda a, b: float(np.polyfit(a, b, 1)[0])  # noqa: E731
     return {
-        "driver": driver, "target": target, "frames": int(n),
-        "extract_s": round(extract_s, 2), "lite_s": round(lite_s, 2),
+        "driver": driver,
+        "target": target,
+        "frames": int(n),
+        "extract_s": round(extract_s, 2),
+        "lite_s": round(lite_s, 2),
         "retarget_error_pct_face_width": {k: round(100 * float(v) / face_w, 2) for k, v in errors.items()},
         "yaw_corr": round(_corr(pose_in[:, 0], pose_out[:, 0]), 3),
         "pitch_corr": round(_corr(pose_in[:, 1], pose_out[:, 1]), 3),
@@ -87,9 +98,13 @@ def run(driver: str, target: str, tmp: Path) -> dict:
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     rows = [run("astronaut.png", "grace_hopper.jpg", tmp), run("grace_hopper.jpg", "astronaut.png", tmp)]
-    write("retarget", {"clip": f"{SECONDS:g} s talking clip at 384 px, yaw +-20 deg, pitch +-7, roll +-4 "
-                               "(hallo4.motion_clips)",
-                       "runs": rows})
+    write(
+        "retarget",
+        {
+            "clip": f"{SECONDS:g} s talking clip at 384 px, yaw +-20 deg, pitch +-7, roll +-4 (hallo4.motion_clips)",
+            "runs": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -146,8 +146,9 @@ def speech_shapes(tmp: Path) -> dict[str, tuple[float, float]]:
         art = articulate(media.load_audio(wav, SR), SR)
         if name == "m":
             voiced = np.flatnonzero(art.open > 0.2)
-            between = [i for i in range(len(art.open))
-                       if voiced.size and voiced[0] < i < voiced[-1] and art.closure[i] > 0]
+            between = [
+                i for i in range(len(art.open)) if voiced.size and voiced[0] < i < voiced[-1] and art.closure[i] > 0
+            ]
             i = between[len(between) // 2] if between else int(np.argmin(art.open))
         else:
             i = int(np.flatnonzero(art.open > 0.05).mean())
@@ -161,7 +162,7 @@ def mouth_crop(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
     half_w, up, down = 0.3 * fh, 0.16 * fh, 0.22 * fh
     x0, y0 = int(round(c[0] - half_w)), int(round(c[1] - up))
     x1, y1 = int(round(c[0] + half_w)), int(round(c[1] + down))
-    crop = frame[max(y0, 0):y1, max(x0, 0):x1]
+    crop = frame[max(y0, 0) : y1, max(x0, 0) : x1]
     return cv2.resize(crop, (crop.shape[1] * ZOOM, crop.shape[0] * ZOOM), interpolation=cv2.INTER_NEAREST)
 
 
@@ -172,8 +173,10 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(description="Contact sheet of lite mouth crops (rest, half, full, ee, oo, m) for every "
-                                 "example portrait and a few synthetic faces.")
+    ap = argparse.ArgumentParser(
+        description="Contact sheet of lite mouth crops (rest, half, full, ee, oo, m) for every "
+        "example portrait and a few synthetic faces."
+    )
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "gallery.png", help="PNG to write")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp())
@@ -197,24 +200,36 @@ def main(argv: list[str] | None = None) -> None:
         _label(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), (90, 90, 90))
         warns = mouth_warnings(lm)
         if warns:
-            cv2.putText(row, "warning: " + ("small face" if "small" in warns[0] else "turned"), (6, tile_h // 2 + 36),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 80, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                row,
+                "warning: " + ("small face" if "small" in warns[0] else "turned"),
+                (6, tile_h // 2 + 36),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                (200, 80, 0),
+                1,
+                cv2.LINE_AA,
+            )
         entry = {"portrait": name, "face_px": round(fh, 1), "warnings": warns, "shapes": {}}
         for k, (col, o, s) in enumerate(columns):
             frame = rig.render(o, s, 0.0, np.zeros(3, np.float32))
             dst = rig.landmarks_at(o, s, 0.0, np.zeros(3, np.float32))
             width = float(np.linalg.norm(dst[308, :2] - dst[78, :2]))
             height = float(dst[14, 1] - dst[13, 1])
-            entry["shapes"][col] = {"open": round(o, 3), "spread": round(s, 3), "inner_width_px": round(width, 1),
-                                    "inner_height_px": round(height, 1)}
+            entry["shapes"][col] = {
+                "open": round(o, 3),
+                "spread": round(s, 3),
+                "inner_width_px": round(width, 1),
+                "inner_height_px": round(height, 1),
+            }
             crop = mouth_crop(frame, lm)
             scale = min(tile_w / crop.shape[1], tile_h / crop.shape[0], 1.0)
             if scale < 1.0:  # only big faces: keep the 2x nearest look by cropping the centre instead
                 cy, cx = crop.shape[0] // 2, crop.shape[1] // 2
-                crop = crop[max(cy - tile_h // 2, 0):cy + tile_h // 2, max(cx - tile_w // 2, 0):cx + tile_w // 2]
+                crop = crop[max(cy - tile_h // 2, 0) : cy + tile_h // 2, max(cx - tile_w // 2, 0) : cx + tile_w // 2]
             y0 = (tile_h - crop.shape[0]) // 2
             x0 = label_w + k * tile_w + (tile_w - crop.shape[1]) // 2
-            row[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+            row[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
         rows.append(row)
         report.append(entry)
     head = np.full((head_h, rows[0].shape[1], 3), 255, np.uint8)

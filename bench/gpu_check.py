@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import time
 import traceback
@@ -101,7 +100,8 @@ class Check:
             return torch.randn(*shape, generator=g)
 
         return dict(
-            hidden_states=r(batch, 16, 2 + f, h, w), timestep=torch.full((batch,), 500.0),
+            hidden_states=r(batch, 16, 2 + f, h, w),
+            timestep=torch.full((batch,), 500.0),
             encoder_hidden_states=r(batch, self.text_len, c["text_dim"]),
             control_hidden_states=r(batch, 96, 2 + f, h, w),
             audio_features=r(batch, self.frames, c["audio_window"], c["audio_layers"], c["audio_dim"]),
@@ -118,9 +118,15 @@ def _steps(check: Check, model, inputs: dict, n: int, autocast: bool, exec_devic
     times = []
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     dtype = torch.bfloat16 if autocast else dtype
-    x = {k: (v.to(exec_device, dtype) if v.is_floating_point() and k != "timestep" else v.to(exec_device))
-         for k, v in inputs.items()}
-    ctx = torch.autocast(exec_device.type, dtype=torch.bfloat16) if autocast else torch.autocast(exec_device.type, enabled=False)
+    x = {
+        k: (v.to(exec_device, dtype) if v.is_floating_point() and k != "timestep" else v.to(exec_device))
+        for k, v in inputs.items()
+    }
+    ctx = (
+        torch.autocast(exec_device.type, dtype=torch.bfloat16)
+        if autocast
+        else torch.autocast(exec_device.type, enabled=False)
+    )
     with torch.inference_mode(), ctx:
         for _ in range(n + 1):  # the first one is the warm-up
             check.sync()
@@ -151,15 +157,22 @@ def measure_mode(check: Check, precision: str, offload: str, steps: int) -> dict
         model, hook = cpu_offload_with_hook(model, execution_device=dev)
     else:  # group: the engine's block-level group offload, one block per group
         model.to("cpu")
-        model.enable_group_offload(onload_device=dev, offload_device=torch.device("cpu"), offload_type="block_level",
-                                   num_blocks_per_group=1)
+        model.enable_group_offload(
+            onload_device=dev, offload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1
+        )
     check.reset_peak()  # the peak below is the run's (weights placed + activations), not the random build's
     inputs = check.inputs()
     times = _steps(check, model, inputs, steps, autocast=precision == "release", exec_device=dev)
     per_step = sorted(times[1:])[len(times[1:]) // 2]
-    out = {"precision": precision, "offload": offload, "seconds_per_step": round(per_step, 3),
-           "first_step_s": round(times[0], 3), "measured_steps": steps, "peak_gib": check.peak_gib(),
-           "build_s": round(build, 2)}
+    out = {
+        "precision": precision,
+        "offload": offload,
+        "seconds_per_step": round(per_step, 3),
+        "first_step_s": round(times[0], 3),
+        "measured_steps": steps,
+        "peak_gib": check.peak_gib(),
+        "build_s": round(build, 2),
+    }
     if hook is not None and precision != "8bit":  # int8 weights are not moved back; they are dropped below
         hook.offload()
     del model
@@ -175,8 +188,21 @@ def measure_text_encoder(check: Check) -> dict:
     from hallo4.preflight import UMT5_XXL
 
     check.reset_peak()
-    cfg = UMT5Config(**(dict(vocab_size=64, d_model=check.cfg["text_dim"], d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-                             relative_attention_num_buckets=8) if check.dry else UMT5_XXL))
+    cfg = UMT5Config(
+        **(
+            dict(
+                vocab_size=64,
+                d_model=check.cfg["text_dim"],
+                d_kv=8,
+                d_ff=32,
+                num_layers=1,
+                num_heads=2,
+                relative_attention_num_buckets=8,
+            )
+            if check.dry
+            else UMT5_XXL
+        )
+    )
     t0 = time.perf_counter()
     with init_empty_weights():
         enc = UMT5EncoderModel(cfg)
@@ -198,8 +224,13 @@ def measure_text_encoder(check: Check) -> dict:
             enc(ids, mask)
             check.sync()
             times.append(time.perf_counter() - t)
-    out = {"config": "umT5-XXL encoder (published config)" if not check.dry else "tiny", "weights_gib": round(weights / 2**30, 2),
-           "build_random_s": round(build, 2), "encode_two_prompts_s": round(min(times[1:]), 3), "peak_gib": check.peak_gib()}
+    out = {
+        "config": "umT5-XXL encoder (published config)" if not check.dry else "tiny",
+        "weights_gib": round(weights / 2**30, 2),
+        "build_random_s": round(build, 2),
+        "encode_two_prompts_s": round(min(times[1:]), 3),
+        "peak_gib": check.peak_gib(),
+    }
     del enc
     check.reset_peak()
     return out
@@ -210,15 +241,25 @@ def measure_vae(check: Check) -> dict:
     from diffusers import AutoencoderKLWan
 
     check.reset_peak()
-    vae = (AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1) if check.dry
-           else AutoencoderKLWan()).to(check.device).eval()
+    vae = (
+        (
+            AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1)
+            if check.dry
+            else AutoencoderKLWan()
+        )
+        .to(check.device)
+        .eval()
+    )
     h, w, n = check.height, check.width, check.frames
     out = {"config": "Wan2.1 VAE (diffusers default = published config), fp32" if not check.dry else "tiny"}
     with torch.inference_mode():
         for name, fn in (
             ("encode_16_skeleton_frames", lambda: vae.encode(torch.zeros(16, 3, 1, h, w, device=check.device))),
             ("encode_context_video", lambda: vae.encode(torch.zeros(1, 3, n, h, w, device=check.device))),
-            ("decode_segment", lambda: vae.decode(torch.zeros(1, 16, 1 + (n - 1) // 4, h // 8, w // 8, device=check.device))),
+            (
+                "decode_segment",
+                lambda: vae.decode(torch.zeros(1, 16, 1 + (n - 1) // 4, h // 8, w // 8, device=check.device)),
+            ),
         ):
             check.reset_peak()
             check.sync()
@@ -227,7 +268,7 @@ def measure_vae(check: Check) -> dict:
             check.sync()
             out[f"{name}_s"] = round(time.perf_counter() - t, 3)
             out[f"{name}_peak_gib"] = check.peak_gib()
-    del vae
+    vae = None  # free it before the next measurement
     check.reset_peak()
     return out
 
@@ -240,8 +281,14 @@ def measure_dpo(check: Check) -> dict:
     from trainer.loss import dpo_loss_from_errors
 
     check.reset_peak()
-    cfg = DPOConfig(rank=16, mixed_precision="bf16", gradient_checkpointing=True, height=check.height,
-                    width=check.width, frames=check.frames)
+    cfg = DPOConfig(
+        rank=16,
+        mixed_precision="bf16",
+        gradient_checkpointing=True,
+        height=check.height,
+        width=check.width,
+        frames=check.frames,
+    )
     model = check.transformer("release").to(check.device)
     add_lora(model, cfg)
     model.enable_gradient_checkpointing()
@@ -249,8 +296,14 @@ def measure_dpo(check: Check) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr)
     x = check.inputs(batch=1)
-    batch = {"x0_w": x["hidden_states"], "x0_l": x["hidden_states"].flip(-1), "prompt": x["encoder_hidden_states"],
-             "context": x["control_hidden_states"], "audio": x["audio_features"], "pose": x["pose_latents"]}
+    batch = {
+        "x0_w": x["hidden_states"],
+        "x0_l": x["hidden_states"].flip(-1),
+        "prompt": x["encoder_hidden_states"],
+        "context": x["control_hidden_states"],
+        "audio": x["audio_features"],
+        "pose": x["pose_latents"],
+    }
     sigma = torch.tensor([0.6])
     noise = torch.randn_like(x["hidden_states"])
     times = []
@@ -265,9 +318,14 @@ def measure_dpo(check: Check) -> dict:
         opt.zero_grad()
         check.sync()
         times.append(time.perf_counter() - t)
-    out = {"what": f"1 pair, {check.height}x{check.width}x{check.frames}, LoRA r16 on to_q/to_k/to_v/to_out.0, gradient checkpointing, fp32 weights + "
-                   "bf16 autocast, AdamW", "trainable_params": sum(p.numel() for p in params),
-           "seconds_per_step": round(times[-1], 3), "peak_gib": check.peak_gib(), "loss_finite": bool(torch.isfinite(loss))}
+    out = {
+        "what": f"1 pair, {check.height}x{check.width}x{check.frames}, LoRA r16 on to_q/to_k/to_v/to_out.0, gradient checkpointing, fp32 weights + "
+        "bf16 autocast, AdamW",
+        "trainable_params": sum(p.numel() for p in params),
+        "seconds_per_step": round(times[-1], 3),
+        "peak_gib": check.peak_gib(),
+        "loss_finite": bool(torch.isfinite(loss)),
+    }
     del model, opt
     check.reset_peak()
     return out
@@ -276,11 +334,14 @@ def measure_dpo(check: Check) -> dict:
 def markdown(result: dict) -> str:
     r = result
     sizes = "TINY configuration (dry run: checks the script, not a GPU)" if r["dry_run"] else "the real configuration"
-    lines = [f"GPU check (`bench/gpu_check.py`) on {r['device']}, torch {r['torch']}; random weights at {sizes}; "
-             f"{r['canvas']}. Segment times are extrapolated: {SEGMENT_STEPS} x the median of "
-             f"{r['measured_steps']} measured steps (after a warm-up) + the measured VAE costs.", "",
-             "| precision | offload | s / step (CFG) | s / segment (25 steps, extrapolated) | peak GPU memory |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"GPU check (`bench/gpu_check.py`) on {r['device']}, torch {r['torch']}; random weights at {sizes}; "
+        f"{r['canvas']}. Segment times are extrapolated: {SEGMENT_STEPS} x the median of "
+        f"{r['measured_steps']} measured steps (after a warm-up) + the measured VAE costs.",
+        "",
+        "| precision | offload | s / step (CFG) | s / segment (25 steps, extrapolated) | peak GPU memory |",
+        "|---|---|---|---|---|",
+    ]
     for m in r["modes"]:
         if "error" in m or "skipped" in m:
             lines.append(f"| {m['precision']} | {m['offload']} | {m.get('skipped') or m.get('error')} | | |")
@@ -289,16 +350,23 @@ def markdown(result: dict) -> str:
         lines.append(f"| {m['precision']} | {m['offload']} | {m['seconds_per_step']} | {m['segment_s']} | {peak} |")
     te, vae, dpo = r.get("text_encoder", {}), r.get("vae", {}), r.get("dpo", {})
     if "encode_two_prompts_s" in te:
-        lines += ["", f"Text encoder: {te['config']}, {te['weights_gib']} GiB of weights, {te['encode_two_prompts_s']} s "
-                      f"for the two prompts (peak {te['peak_gib']} GiB); paid once per new prompt (cached after)."]
+        lines += [
+            "",
+            f"Text encoder: {te['config']}, {te['weights_gib']} GiB of weights, {te['encode_two_prompts_s']} s "
+            f"for the two prompts (peak {te['peak_gib']} GiB); paid once per new prompt (cached after).",
+        ]
     if "decode_segment_s" in vae:
-        lines += [f"VAE: {vae['config']}: encode 16 skeleton frames {vae['encode_16_skeleton_frames_s']} s "
-                  f"(peak {vae['encode_16_skeleton_frames_peak_gib']} GiB), encode the 81-frame context "
-                  f"{vae['encode_context_video_s']} s, decode a segment {vae['decode_segment_s']} s "
-                  f"(peak {vae['decode_segment_peak_gib']} GiB)."]
+        lines += [
+            f"VAE: {vae['config']}: encode 16 skeleton frames {vae['encode_16_skeleton_frames_s']} s "
+            f"(peak {vae['encode_16_skeleton_frames_peak_gib']} GiB), encode the 81-frame context "
+            f"{vae['encode_context_video_s']} s, decode a segment {vae['decode_segment_s']} s "
+            f"(peak {vae['decode_segment_peak_gib']} GiB)."
+        ]
     if "seconds_per_step" in dpo:
-        lines += [f"DPO: {dpo['what']}: {dpo['seconds_per_step']} s per step, peak {dpo['peak_gib']} GiB, "
-                  f"{dpo['trainable_params']:,} trainable parameters."]
+        lines += [
+            f"DPO: {dpo['what']}: {dpo['seconds_per_step']} s per step, peak {dpo['peak_gib']} GiB, "
+            f"{dpo['trainable_params']:,} trainable parameters."
+        ]
     for key in ("text_encoder", "vae", "dpo"):
         if r.get(key, {}).get("error") or r.get(key, {}).get("skipped"):
             lines.append(f"{key}: {r[key].get('error') or r[key].get('skipped')}")
@@ -310,7 +378,7 @@ def update_benchmarks(md: str, path: Path) -> None:
     text = path.read_text()
     block = f"{BEGIN}\n{md}\n{END}"
     if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip() + "\n\n## GPU check\n\n" + block + "\n"
     path.write_text(text)
@@ -323,7 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=420.0, help="skip what is left after this many seconds")
     parser.add_argument("-o", "--output", default=str(ROOT / "bench" / "results" / "gpu_check.json"))
     parser.add_argument("--markdown", default=None, help="where the table goes (default: OUTPUT with .md)")
-    parser.add_argument("--update-benchmarks", action="store_true", help="replace the GPU check table in BENCHMARKS.md")
+    parser.add_argument(
+        "--update-benchmarks", action="store_true", help="replace the GPU check table in BENCHMARKS.md"
+    )
     parser.add_argument("--modes", default=None, help="comma list like bf16:none,8bit:group (default: all nine)")
     args = parser.parse_args(argv)
 
@@ -332,18 +402,24 @@ def main(argv: list[str] | None = None) -> int:
 
     diffusers_logging.set_verbosity_error()  # the random models' dtype casts warn once per build
     if not args.dry_run and not torch.cuda.is_available():
-        print("error: no CUDA GPU here. Run on a CUDA machine, or use --dry-run to check the script on the CPU.",
-              file=sys.stderr)
+        print(
+            "error: no CUDA GPU here. Run on a CUDA machine, or use --dry-run to check the script on the CPU.",
+            file=sys.stderr,
+        )
         return 2
     t_start = time.perf_counter()
     check = Check(args.dry_run)
     modes = MODES if not args.modes else [tuple(m.split(":")) for m in args.modes.split(",")]
-    result = {"device": "cpu (dry run, tiny sizes)" if args.dry_run else torch.cuda.get_device_name(0),
-              "torch": torch.__version__, "dry_run": args.dry_run, "measured_steps": args.steps,
-              "canvas": f"{check.height}x{check.width}, {check.frames} frames, CFG batch 2, {check.tokens():,} tokens per sample",
-              "extrapolation": f"segment_s = {SEGMENT_STEPS} x seconds_per_step (median of the measured steps) + VAE "
-                               "(16-frame skeleton encodes for the segment, context encode, decode)",
-              "modes": []}
+    result = {
+        "device": "cpu (dry run, tiny sizes)" if args.dry_run else torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "dry_run": args.dry_run,
+        "measured_steps": args.steps,
+        "canvas": f"{check.height}x{check.width}, {check.frames} frames, CFG batch 2, {check.tokens():,} tokens per sample",
+        "extrapolation": f"segment_s = {SEGMENT_STEPS} x seconds_per_step (median of the measured steps) + VAE "
+        "(16-frame skeleton encodes for the segment, context encode, decode)",
+        "modes": [],
+    }
 
     def over_budget() -> bool:
         return time.perf_counter() - t_start > args.budget_s
@@ -361,19 +437,32 @@ def main(argv: list[str] | None = None) -> int:
     first = [m for m in modes if m == ("bf16", "none")]
     rest = [m for m in modes if m != ("bf16", "none")]
     for precision, offload in first:
-        result["modes"].append({"precision": precision, "offload": offload,
-                                **guarded("mode", lambda: measure_mode(check, precision, offload, args.steps))})
+        result["modes"].append(
+            {
+                "precision": precision,
+                "offload": offload,
+                **guarded("mode", lambda p=precision, o=offload: measure_mode(check, p, o, args.steps)),
+            }
+        )
     result["vae"] = guarded("vae", lambda: measure_vae(check))
     result["text_encoder"] = guarded("text", lambda: measure_text_encoder(check))
     result["dpo"] = guarded("dpo", lambda: measure_dpo(check))
     for precision, offload in rest:
-        result["modes"].append({"precision": precision, "offload": offload,
-                                **guarded("mode", lambda: measure_mode(check, precision, offload, args.steps))})
+        result["modes"].append(
+            {
+                "precision": precision,
+                "offload": offload,
+                **guarded("mode", lambda p=precision, o=offload: measure_mode(check, p, o, args.steps)),
+            }
+        )
     vae = result["vae"]
     vae_s = 0.0
     if "decode_segment_s" in vae:
-        vae_s = (vae["encode_16_skeleton_frames_s"] * -(-check.frames // 16) + vae["encode_context_video_s"]
-                 + vae["decode_segment_s"])
+        vae_s = (
+            vae["encode_16_skeleton_frames_s"] * -(-check.frames // 16)
+            + vae["encode_context_video_s"]
+            + vae["decode_segment_s"]
+        )
     for m in result["modes"]:
         if "seconds_per_step" in m:
             m["segment_s"] = round(SEGMENT_STEPS * m["seconds_per_step"] + vae_s, 1)

@@ -60,8 +60,9 @@ def local_only() -> bool:
 
 
 def _token_matches(token: str | None, expected: str) -> bool:
-    return bool(token) and hmac.compare_digest(hashlib.sha256(str(token).encode()).digest(),
-                                               hashlib.sha256(expected.encode()).digest())
+    return bool(token) and hmac.compare_digest(
+        hashlib.sha256(str(token).encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
 
 
 def check(token: str | None, *, action: str = "This admin action", client: str | None = None) -> None:
@@ -71,10 +72,12 @@ def check(token: str | None, *, action: str = "This admin action", client: str |
         if local_only():
             return
         where = "a public Space / share link" if is_public() else f"{listen_host()} (not loopback)"
-        raise AdminError(f"{action} is locked: the server is reachable on {where} and no admin token is set.",
-                         hint="Set HALLO4_ADMIN_TOKEN to a long random secret (e.g. `export HALLO4_ADMIN_TOKEN=$(python -c "
-                              "'import secrets; print(secrets.token_urlsafe(32))')`, or a Space secret), restart, and "
-                              "enter it in the Admin token field.")
+        raise AdminError(
+            f"{action} is locked: the server is reachable on {where} and no admin token is set.",
+            hint="Set HALLO4_ADMIN_TOKEN to a long random secret (e.g. `export HALLO4_ADMIN_TOKEN=$(python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')`, or a Space secret), restart, and "
+            "enter it in the Admin token field.",
+        )
     key = client or "?"
     now = time.monotonic()
     with _lock:
@@ -86,14 +89,17 @@ def check(token: str | None, *, action: str = "This admin action", client: str |
         locked = len(mine) >= MAX_FAILURES or len(everyone) >= MAX_FAILURES_GLOBAL
         if locked:
             wait = WINDOW_S - (now - (mine[0] if len(mine) >= MAX_FAILURES else everyone[0]))
-            raise AdminError(f"{action}: too many wrong admin tokens; admin actions are paused.",
-                             hint=f"Try again in {max(1, int(wait))} s.")
+            raise AdminError(
+                f"{action}: too many wrong admin tokens; admin actions are paused.",
+                hint=f"Try again in {max(1, int(wait))} s.",
+            )
         if _token_matches(token, expected):
             return
         mine.append(now)
         everyone.append(now)
-    raise AdminError(f"{action}: wrong or missing admin token.",
-                     hint="Enter the HALLO4_ADMIN_TOKEN set on the server.")
+    raise AdminError(
+        f"{action}: wrong or missing admin token.", hint="Enter the HALLO4_ADMIN_TOKEN set on the server."
+    )
 
 
 def allowed(token: str | None, client: str | None = None) -> bool:

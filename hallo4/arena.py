@@ -46,8 +46,13 @@ def prepare_next(rater: str, pair_id: int | None) -> bool:
     return True
 
 
-def next_pair(rater: str, portrait: str | Path | None, audio: str | Path | None, progress: Progress | None = None,
-              timeout: float = 300.0) -> studio.ArenaMatch:
+def next_pair(
+    rater: str,
+    portrait: str | Path | None,
+    audio: str | Path | None,
+    progress: Progress | None = None,
+    timeout: float = 300.0,
+) -> studio.ArenaMatch:
     """A pair for `rater`: a pending one, else the one being prepared (waiting for it), else a new one
     made now from `portrait`/`audio` (the "Make a new pair" inputs, an example by default)."""
     start = time.monotonic()

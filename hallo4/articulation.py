@@ -52,8 +52,9 @@ def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
 
 
-def closure_track(feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig(),
-                  include_silence: bool = True) -> np.ndarray:
+def closure_track(
+    feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig(), include_silence: bool = True
+) -> np.ndarray:
     """1 on frames where the lips are shut (stop closure, nasal murmur / voice bar, and silence), else 0.
 
     Runs shorter than `min_closure_frames` are widened towards their quieter neighbour: a real
@@ -122,8 +123,13 @@ def _limit_rise(x: np.ndarray, step: float) -> np.ndarray:
     return y
 
 
-def articulate(audio: np.ndarray, sr: int = 16000, fps: float = 25.0, expressiveness: float = 1.0,
-               cfg: ArticulationConfig = ArticulationConfig()) -> Articulation:
+def articulate(
+    audio: np.ndarray,
+    sr: int = 16000,
+    fps: float = 25.0,
+    expressiveness: float = 1.0,
+    cfg: ArticulationConfig = ArticulationConfig(),
+) -> Articulation:
     """Mouth opening, spread and closure per video frame from the speech itself.
 
     Steps: 1. acoustic features; 2. vowel targets from the formants (F1 -> jaw, F2 with F1 ->
@@ -164,7 +170,7 @@ def articulate(audio: np.ndarray, sr: int = 16000, fps: float = 25.0, expressive
     # Silence: shut, except the lead-in before speech and the settling after it.
     quiet = closure > 0
     k = cfg.lead_frames
-    near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * k + 1), mode="full")[k:k + n] > 0
+    near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * k + 1), mode="full")[k : k + n] > 0
     open_[quiet & ~near_sound] = 0.0
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
     open_ = _limit_rise(open_, cfg.max_rise_per_frame)

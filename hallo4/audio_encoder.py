@@ -79,7 +79,7 @@ def encode_audio(
     window: int = WINDOW,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
-    separator: "VocalSeparator | None" = None,
+    separator: VocalSeparator | None = None,
 ) -> torch.Tensor:
     """16 kHz mono float audio -> windowed wav2vec2 features (T, window, L, D) on `device` in `dtype`.
 
@@ -118,15 +118,25 @@ class VocalSeparator:
 
     SAMPLE_RATE = 44100
 
-    def __init__(self, onnx_path: str | Path, *, n_fft: int = 7680, hop: int = 1024, dim_f: int | None = None,
-                 dim_t: int | None = None, compensate: float = 1.009, device: str = "cpu", batch_size: int = 4):
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        *,
+        n_fft: int = 7680,
+        hop: int = 1024,
+        dim_f: int | None = None,
+        dim_t: int | None = None,
+        compensate: float = 1.009,
+        device: str = "cpu",
+        batch_size: int = 4,
+    ):
         self.path = Path(onnx_path)
         if not self.path.is_file():
             raise MissingWeightsError(
                 f"Vocal separation model not found: {self.path}.",
                 hint="Download it with `hf download fudan-generative-ai/hallo4 "
-                     f"audio_separator/{VOCAL_MODEL} --local-dir models/hallo4-official`, "
-                     "or turn vocal separation off.",
+                f"audio_separator/{VOCAL_MODEL} --local-dir models/hallo4-official`, "
+                "or turn vocal separation off.",
             )
         import onnxruntime as ort
 
@@ -139,8 +149,10 @@ class VocalSeparator:
         spec = self.session.get_inputs()[0]
         shape = list(spec.shape)
         if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 4):
-            raise MissingWeightsError(f"{self.path.name} is not an MDX-Net model: its input is {shape}, "
-                                      "expected (batch, 4, dim_f, dim_t).", hint=f"Use {VOCAL_MODEL}.")
+            raise MissingWeightsError(
+                f"{self.path.name} is not an MDX-Net model: its input is {shape}, expected (batch, 4, dim_f, dim_t).",
+                hint=f"Use {VOCAL_MODEL}.",
+            )
         self.input_name = spec.name
         self.dim_f = dim_f or (shape[2] if isinstance(shape[2], int) else 3072)
         self.dim_t = dim_t or (shape[3] if isinstance(shape[3], int) else 256)
@@ -164,29 +176,37 @@ class VocalSeparator:
         if step <= 0:
             raise ValueError(f"hop * (dim_t - 1) = {self.chunk} must exceed n_fft = {self.n_fft}")
         pad = step - n % step
-        padded = torch.from_numpy(np.concatenate([np.zeros((2, trim), np.float32), mix,
-                                                  np.zeros((2, pad + trim), np.float32)], 1))
+        padded = torch.from_numpy(
+            np.concatenate([np.zeros((2, trim), np.float32), mix, np.zeros((2, pad + trim), np.float32)], 1)
+        )
         starts = list(range(0, n + pad, step))
         window = torch.hann_window(self.n_fft, periodic=True)
         bins = self.n_fft // 2 + 1
         out = np.zeros((2, len(starts) * step), np.float32)
         for b in range(0, len(starts), self.batch_size):
-            batch = torch.stack([padded[:, s:s + self.chunk] for s in starts[b:b + self.batch_size]])  # (B, 2, L)
+            batch = torch.stack([padded[:, s : s + self.chunk] for s in starts[b : b + self.batch_size]])  # (B, 2, L)
             k = batch.shape[0]
-            spec = torch.stft(batch.reshape(2 * k, -1), self.n_fft, self.hop, window=window, center=True,
-                              return_complex=True)  # (2B, bins, dim_t)
+            spec = torch.stft(
+                batch.reshape(2 * k, -1), self.n_fft, self.hop, window=window, center=True, return_complex=True
+            )  # (2B, bins, dim_t)
             spec = torch.view_as_real(spec).reshape(k, 2, bins, -1, 2).permute(0, 1, 4, 2, 3)
             spec = spec.reshape(k, 4, bins, -1)[:, :, : self.dim_f]  # (B, 4 = L re, L im, R re, R im, dim_f, dim_t)
             pred = self.session.run(None, {self.input_name: spec.numpy()})[0]
             full = torch.zeros(k, 4, bins, pred.shape[-1])
             full[:, :, : self.dim_f] = torch.from_numpy(np.asarray(pred, np.float32))
             full = full.reshape(k, 2, 2, bins, -1).permute(0, 1, 3, 4, 2).reshape(2 * k, bins, -1, 2)
-            wav = torch.istft(torch.view_as_complex(full.contiguous()), self.n_fft, self.hop, window=window,
-                              center=True, length=self.chunk)
-            wav = wav.reshape(k, 2, -1)[:, :, trim:trim + step].numpy()
+            wav = torch.istft(
+                torch.view_as_complex(full.contiguous()),
+                self.n_fft,
+                self.hop,
+                window=window,
+                center=True,
+                length=self.chunk,
+            )
+            wav = wav.reshape(k, 2, -1)[:, :, trim : trim + step].numpy()
             for j in range(k):
                 i = b + j
-                out[:, i * step:(i + 1) * step] = wav[j]
+                out[:, i * step : (i + 1) * step] = wav[j]
         return out[:, :n] * self.compensate
 
     def __call__(self, audio: np.ndarray, sr: int) -> np.ndarray:

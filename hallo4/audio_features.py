@@ -87,8 +87,13 @@ def speech_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> Sp
         ],
         axis=1,
     )
-    return SpeechFeatures(env, voicing.astype(np.float32), brightness.astype(np.float32),
-                          roundness.astype(np.float32), scores.argmax(axis=1))
+    return SpeechFeatures(
+        env,
+        voicing.astype(np.float32),
+        brightness.astype(np.float32),
+        roundness.astype(np.float32),
+        scores.argmax(axis=1),
+    )
 
 
 def attack_release(x: np.ndarray, attack: float, release: float) -> np.ndarray:
@@ -201,7 +206,7 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     span = int(round(0.12 * sr / sub))
     padded = np.pad(db_sub, span, mode="constant", constant_values=-60.0)
     windows = np.lib.stride_tricks.sliding_window_view(padded, span + 1)
-    before, after = windows[: len(db_sub)].max(1), windows[span:span + len(db_sub)].max(1)
+    before, after = windows[: len(db_sub)].max(1), windows[span : span + len(db_sub)].max(1)
     both, either = np.minimum(before, after), np.maximum(before, after)
     dip = np.array([(both[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
     dip_either = np.array([(either[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
@@ -226,6 +231,18 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     sub_murmur = (slo / (slo + smid + 1e-12)).astype(np.float32)
     sub_murmur = np.pad(sub_murmur, (0, len(db_sub) - len(sub_murmur)))
     sub_frame_of = np.minimum((np.arange(len(db_sub)) / per).astype(int), n - 1)
-    return ArticulatoryFeatures(f1, f2, level, dip, dip_either, murmur, vowelness.astype(np.float32), env,
-                                db_sub.astype(np.float32), (both - db_sub).astype(np.float32),
-                                (either - db_sub).astype(np.float32), sub_murmur, sub_frame_of)
+    return ArticulatoryFeatures(
+        f1,
+        f2,
+        level,
+        dip,
+        dip_either,
+        murmur,
+        vowelness.astype(np.float32),
+        env,
+        db_sub.astype(np.float32),
+        (both - db_sub).astype(np.float32),
+        (either - db_sub).astype(np.float32),
+        sub_murmur,
+        sub_frame_of,
+    )

@@ -108,8 +108,12 @@ def read_jobs(path: str | Path, defaults: BatchDefaults | None = None) -> list[J
     else:
         reader = csv.DictReader(text.splitlines())
         if not reader.fieldnames or not {"portrait", "audio"} <= {f.strip() for f in reader.fieldnames}:
-            raise InputError("jobs file", "the CSV header must name at least the columns portrait and audio",
-                             f"Start the file with a header line such as: {','.join(COLUMNS)}", path=str(path))
+            raise InputError(
+                "jobs file",
+                "the CSV header must name at least the columns portrait and audio",
+                f"Start the file with a header line such as: {','.join(COLUMNS)}",
+                path=str(path),
+            )
         raw = [{(k or "").strip(): v for k, v in row.items()} for row in reader]
     if not raw:
         raise InputError("jobs file", "has no rows", "Add one row per clip.", path=str(path))
@@ -128,8 +132,12 @@ def _parse_row(index: int, row: dict[str, Any] | str, base: Path, defaults: Batc
         return Job(index, default_id, {}, row)
     job_id = str(row.get("id") or "").strip() or default_id
     if not _ID.match(job_id):
-        return Job(index, default_id, {},
-                   f"row {index + 1}: id {job_id!r} is not a safe file name (letters, digits, . _ - only)")
+        return Job(
+            index,
+            default_id,
+            {},
+            f"row {index + 1}: id {job_id!r} is not a safe file name (letters, digits, . _ - only)",
+        )
     try:
         unknown = set(row) - set(COLUMNS) - {""}
         if unknown:
@@ -143,14 +151,16 @@ def _parse_row(index: int, row: dict[str, Any] | str, base: Path, defaults: Batc
         if isinstance(options, str):
             options = json.loads(options)
         if not isinstance(options, dict):
-            raise ValueError("options must be a JSON object, e.g. {\"steps\": 20}")
+            raise ValueError('options must be a JSON object, e.g. {"steps": 20}')
         engine = cell.get("engine", defaults.engine)
         if engine not in ENGINE_NAMES:
             raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINE_NAMES)}")
         fields = {
-            "portrait": str(base / cell["portrait"]), "audio": str(base / cell["audio"]),
+            "portrait": str(base / cell["portrait"]),
+            "audio": str(base / cell["audio"]),
             "skeleton": str(base / cell["skeleton"]) if "skeleton" in cell else None,
-            "seed": int(cell["seed"]) if "seed" in cell else None, "engine": engine,
+            "seed": int(cell["seed"]) if "seed" in cell else None,
+            "engine": engine,
             "size": int(cell.get("size", defaults.size)),
             "max_seconds": float(cell["max_seconds"]) if "max_seconds" in cell else defaults.max_seconds,
             "options": {**defaults.options, **options},
@@ -201,9 +211,16 @@ def run_job(job: Job, outdir: Path, engines: _Engines, rank: int = 0) -> RowResu
         options = dict(f["options"])
         settings = {k: options.pop(k) for k in ENGINE_SETTINGS if k in options}
         engine = engines.get(f["engine"], settings)
-        request = GenerationRequest(portrait=Path(f["portrait"]), audio=Path(f["audio"]), skeleton=f["skeleton"],
-                                    seed=f["seed"], size=f["size"], max_seconds=f["max_seconds"], output=part,
-                                    options=options)
+        request = GenerationRequest(
+            portrait=Path(f["portrait"]),
+            audio=Path(f["audio"]),
+            skeleton=f["skeleton"],
+            seed=f["seed"],
+            size=f["size"],
+            max_seconds=f["max_seconds"],
+            output=part,
+            options=options,
+        )
         result = engine.generate(request)
         Path(result.video).replace(final)
         info = {**result.to_dict(), "video": str(final), "fingerprint": job.fingerprint(), "row": job.index + 1}
@@ -229,8 +246,9 @@ def _distributed():
     return state.process_index, state.num_processes, state
 
 
-def run_batch(jobs_file: str | Path, outdir: str | Path, defaults: BatchDefaults | None = None,
-              log=None) -> list[RowResult]:
+def run_batch(
+    jobs_file: str | Path, outdir: str | Path, defaults: BatchDefaults | None = None, log=None
+) -> list[RowResult]:
     """Run (or resume) a batch on this process's share of the rows; returns every row's result on the main
     process (this process's rows on the others) and writes outdir/summary.csv from the main process."""
     outdir = Path(outdir)
@@ -244,8 +262,15 @@ def run_batch(jobs_file: str | Path, outdir: str | Path, defaults: BatchDefaults
     mine: list[RowResult] = []
     for job in jobs[rank::world]:
         if job.error is None and is_finished(job, outdir):
-            res = RowResult(job.id, "skipped", 0.0, "", str(outdir / f"{job.id}.mp4"),
-                            json.loads((outdir / f"{job.id}.json").read_text()).get("seed"), rank)
+            res = RowResult(
+                job.id,
+                "skipped",
+                0.0,
+                "",
+                str(outdir / f"{job.id}.mp4"),
+                json.loads((outdir / f"{job.id}.json").read_text()).get("seed"),
+                rank,
+            )
         else:
             res = run_job(job, outdir, engines, rank)
         if log:
@@ -273,16 +298,19 @@ def run_batch(jobs_file: str | Path, outdir: str | Path, defaults: BatchDefaults
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hallo4.batch",
-                                description="Render every row of a jobs file (CSV or JSONL); resumable; "
-                                            "spreads rows over processes under `accelerate launch`.")
+    p = argparse.ArgumentParser(
+        prog="python -m hallo4.batch",
+        description="Render every row of a jobs file (CSV or JSONL); resumable; "
+        "spreads rows over processes under `accelerate launch`.",
+    )
     p.add_argument("jobs", help="jobs file: CSV with a header or JSONL (see the module doc for the columns)")
     p.add_argument("-o", "--outdir", required=True, help="output folder (clips, records, summary.csv)")
     p.add_argument("--engine", choices=ENGINE_NAMES, default="lite", help="engine for rows that name none")
     p.add_argument("--size", type=int, default=512, help="long side in pixels for rows that give none")
     p.add_argument("--max-seconds", type=float, help="audio limit for rows that give none")
-    p.add_argument("--options", default="{}",
-                   help='JSON object merged under every row\'s options, e.g. \'{"model": "m"}\'')
+    p.add_argument(
+        "--options", default="{}", help='JSON object merged under every row\'s options, e.g. \'{"model": "m"}\''
+    )
     args = p.parse_args(argv)
     try:
         options = json.loads(args.options)
@@ -292,8 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--options must be a JSON object")
     rank = int(os.environ.get("RANK", "0"))
     try:
-        results = run_batch(args.jobs, args.outdir, BatchDefaults(args.engine, args.size, args.max_seconds, options),
-                            log=lambda m: print(m, file=sys.stderr, flush=True))
+        results = run_batch(
+            args.jobs,
+            args.outdir,
+            BatchDefaults(args.engine, args.size, args.max_seconds, options),
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
     except Hallo4Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

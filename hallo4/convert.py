@@ -56,12 +56,27 @@ _TOP = [  # (official prefix, our prefix), matched on whole dotted components
 ]
 _TOP_SAME = ("audio_proj.", "pose_proj.")  # same names in both trees (checked against the model later)
 _TOP_EXACT = [("head.modulation", "scale_shift_table")]
-_ATTN = [("self_attn.", "attn1."), ("cross_attn.", "attn2."), ("audio_cross_attn.", "audio_attn."),
-         ("condition_cross_attn.", "skeleton_attn.")]
-_ATTN_PART = [("q.", "to_q."), ("k.", "to_k."), ("v.", "to_v."), ("o.", "to_out.0."),
-              ("norm_q.", "norm_q."), ("norm_k.", "norm_k.")]
-_BLOCK = [("norm3.", "norm2."), ("ffn.0.", "ffn.net.0.proj."), ("ffn.2.", "ffn.net.2."),
-          ("audio_cross_norm.", "audio_norm."), ("condition_cross_norm.", "skeleton_norm.")]
+_ATTN = [
+    ("self_attn.", "attn1."),
+    ("cross_attn.", "attn2."),
+    ("audio_cross_attn.", "audio_attn."),
+    ("condition_cross_attn.", "skeleton_attn."),
+]
+_ATTN_PART = [
+    ("q.", "to_q."),
+    ("k.", "to_k."),
+    ("v.", "to_v."),
+    ("o.", "to_out.0."),
+    ("norm_q.", "norm_q."),
+    ("norm_k.", "norm_k."),
+]
+_BLOCK = [
+    ("norm3.", "norm2."),
+    ("ffn.0.", "ffn.net.0.proj."),
+    ("ffn.2.", "ffn.net.2."),
+    ("audio_cross_norm.", "audio_norm."),
+    ("condition_cross_norm.", "skeleton_norm."),
+]
 _VACE_ONLY = [("before_proj.", "proj_in."), ("after_proj.", "proj_out.")]
 _BLOCK_RE = re.compile(r"^(blocks|vace_blocks)\.(\d+)\.(.+)$")
 _WRAPPER_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "module.", "_orig_mod.", "model.")
@@ -73,14 +88,14 @@ def _map_block(rest: str, vace: bool, to_ours: bool) -> str | None:
         return "scale_shift_table" if to_ours else "modulation"
     for pair in _ATTN:
         if rest.startswith(pair[src]):
-            tail = rest[len(pair[src]):]
+            tail = rest[len(pair[src]) :]
             for part in _ATTN_PART:
                 if tail.startswith(part[src]) and tail.count(".") == part[src].count("."):
-                    return pair[dst] + part[dst] + tail[len(part[src]):]
+                    return pair[dst] + part[dst] + tail[len(part[src]) :]
             return None
     for pair in _BLOCK + (_VACE_ONLY if vace else []):
         if rest.startswith(pair[src]) and rest.count(".") == pair[src].count("."):
-            return pair[dst] + rest[len(pair[src]):]
+            return pair[dst] + rest[len(pair[src]) :]
     return None
 
 
@@ -95,7 +110,7 @@ def _map_key(key: str, to_ours: bool) -> str | None:
     if m and to_ours:
         for old, new in _LEGACY_BLOCK:
             if m.group(3).startswith(old):
-                key = f"{m.group(1)}.{m.group(2)}.{new}{m.group(3)[len(old):]}"
+                key = f"{m.group(1)}.{m.group(2)}.{new}{m.group(3)[len(old) :]}"
                 m = _BLOCK_RE.match(key)
     if m:
         kind, idx, rest = m.groups()
@@ -108,7 +123,7 @@ def _map_key(key: str, to_ours: bool) -> str | None:
         return key
     for pair in _TOP:
         if key.startswith(pair[src]):
-            tail = key[len(pair[src]):]
+            tail = key[len(pair[src]) :]
             if "." not in tail:
                 return pair[dst] + tail
     return None
@@ -149,7 +164,7 @@ def _strip_wrappers(sd: dict) -> dict:
     """Strip prefixes shared by every key (kept for callers that pass an already loaded state dict)."""
     for prefix in _WRAPPER_PREFIXES:
         if sd and all(k.startswith(prefix) for k in sd):
-            sd = {k[len(prefix):]: v for k, v in sd.items()}
+            sd = {k[len(prefix) :]: v for k, v in sd.items()}
     return sd
 
 
@@ -161,7 +176,7 @@ def _strip_key(key: str) -> tuple[str, bool]:
         changed = False
         for prefix in _EMA_PREFIXES + _WRAPPER_PREFIXES:
             if key.startswith(prefix):
-                key, changed, ema = key[len(prefix):], True, ema or prefix in _EMA_PREFIXES
+                key, changed, ema = key[len(prefix) :], True, ema or prefix in _EMA_PREFIXES
     return key, ema
 
 
@@ -178,8 +193,9 @@ def _unwrap(obj, notes: list[str]) -> dict:
         if _is_tensor_dict(obj.get(entry)):
             others = sorted(str(k) for k in obj if k != entry)
             if others:
-                notes.append(_listing(f"used the checkpoint's {entry!r} entry; skipped other top-level entries",
-                                      others))
+                notes.append(
+                    _listing(f"used the checkpoint's {entry!r} entry; skipped other top-level entries", others)
+                )
             return _unwrap(obj[entry], notes) if not _is_flat(obj[entry]) else obj[entry]
     return obj
 
@@ -201,27 +217,42 @@ def read_checkpoint(path: str | Path, notes: list[str] | None = None) -> dict[st
             p for ext in CHECKPOINT_SUFFIXES[1:] for p in path.glob(f"*{ext}")
         )
         if not files:
-            raise InputError("official checkpoint", f"the folder has no {'/'.join(CHECKPOINT_SUFFIXES)} file",
-                             "Point --official at model_weight.pth.", path=str(path))
+            raise InputError(
+                "official checkpoint",
+                f"the folder has no {'/'.join(CHECKPOINT_SUFFIXES)} file",
+                "Point --official at model_weight.pth.",
+                path=str(path),
+            )
         if len(files) > 1 and files[0].suffix != ".safetensors":
-            raise InputError("official checkpoint", f"several pickled checkpoints: {[f.name for f in files]}",
-                             "Point --official at one file.", path=str(path))
+            raise InputError(
+                "official checkpoint",
+                f"several pickled checkpoints: {[f.name for f in files]}",
+                "Point --official at one file.",
+                path=str(path),
+            )
         sd: dict[str, torch.Tensor] = {}
         for f in files:
             sd.update(read_checkpoint(f, notes))
         return sd
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-        raise InputError("official checkpoint", f"unsupported file type {path.suffix!r}",
-                         f"Use one of {', '.join(CHECKPOINT_SUFFIXES)} (model_weight.pth is the release's).",
-                         path=str(path))
+        raise InputError(
+            "official checkpoint",
+            f"unsupported file type {path.suffix!r}",
+            f"Use one of {', '.join(CHECKPOINT_SUFFIXES)} (model_weight.pth is the release's).",
+            path=str(path),
+        )
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path))
         except Exception as exc:  # noqa: BLE001 - truncated / not a safetensors file
-            raise InputError("official checkpoint", f"is not a readable safetensors file ({exc})",
-                             "Download it again.", path=str(path)) from exc
+            raise InputError(
+                "official checkpoint",
+                f"is not a readable safetensors file ({exc})",
+                "Download it again.",
+                path=str(path),
+            ) from exc
     try:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
@@ -230,12 +261,20 @@ def read_checkpoint(path: str | Path, notes: list[str] | None = None) -> dict[st
                 raise
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unreadable / unsafe pickle
-        raise InputError("official checkpoint", f"cannot be read as a weights-only state dict ({exc})",
-                         "Use the published model_weight.pth or a .safetensors file.", path=str(path)) from exc
+        raise InputError(
+            "official checkpoint",
+            f"cannot be read as a weights-only state dict ({exc})",
+            "Use the published model_weight.pth or a .safetensors file.",
+            path=str(path),
+        ) from exc
     obj = _unwrap(obj, notes)
     if not _is_tensor_dict(obj):
-        raise InputError("official checkpoint", "does not hold a state dict of tensors",
-                         "Use the published model_weight.pth.", path=str(path))
+        raise InputError(
+            "official checkpoint",
+            "does not hold a state dict of tensors",
+            "Use the published model_weight.pth.",
+            path=str(path),
+        )
     dropped = sorted(str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor))
     if dropped:
         notes.append(_listing("skipped entries that are not tensors", dropped))
@@ -295,8 +334,11 @@ def convert_state_dict(
             if not ema and name in from_ema:
                 ema_dropped.append(source[name])
             elif not ema or name in from_ema:
-                raise InputError("official checkpoint", f"holds {stripped!r} twice ({source[name]!r} and {k!r})",
-                                 "Save one copy of the model's weights.")
+                raise InputError(
+                    "official checkpoint",
+                    f"holds {stripped!r} twice ({source[name]!r} and {k!r})",
+                    "Save one copy of the model's weights.",
+                )
         converted[name], source[name] = v, k
         from_ema.discard(name)
         if ema:
@@ -343,16 +385,35 @@ def convert_state_dict(
 # The release builds `VaceWanModel(**kwargs)` (Wan's config.json keys plus Hallo4's flags); these map
 # one to one onto `Hallo4Transformer3DModel` arguments.
 _RELEASE_KEYS = {
-    "dim": None, "num_heads": None,  # -> num_attention_heads, attention_head_dim = dim / num_heads
-    "in_dim": "in_channels", "out_dim": "out_channels", "ffn_dim": "ffn_dim", "freq_dim": "freq_dim",
-    "num_layers": "num_layers", "eps": "eps", "vace_layers": "vace_layers", "vace_in_dim": "vace_in_channels",
-    "text_dim": "text_dim", "patch_size": "patch_size", "cross_attn_norm": "cross_attn_norm", "qk_norm": None,
-    "enable_audio_cross_attn": "enable_audio", "enable_skeleton_cross_attn": "enable_skeleton",
+    "dim": None,
+    "num_heads": None,  # -> num_attention_heads, attention_head_dim = dim / num_heads
+    "in_dim": "in_channels",
+    "out_dim": "out_channels",
+    "ffn_dim": "ffn_dim",
+    "freq_dim": "freq_dim",
+    "num_layers": "num_layers",
+    "eps": "eps",
+    "vace_layers": "vace_layers",
+    "vace_in_dim": "vace_in_channels",
+    "text_dim": "text_dim",
+    "patch_size": "patch_size",
+    "cross_attn_norm": "cross_attn_norm",
+    "qk_norm": None,
+    "enable_audio_cross_attn": "enable_audio",
+    "enable_skeleton_cross_attn": "enable_skeleton",
 }
 # Accepted and not needed by our model: the sequence lengths are inputs here (the pipeline pads the text
 # to 512 tokens itself), checkpointing is switched at run time, and the window must be global.
-_RELEASE_IGNORED = {"model_type", "text_len", "use_gradient_checkpointing", "window_size", "vace_in_dim_text",
-                    "_class_name", "_diffusers_version", "__name__"}
+_RELEASE_IGNORED = {
+    "model_type",
+    "text_len",
+    "use_gradient_checkpointing",
+    "window_size",
+    "vace_in_dim_text",
+    "_class_name",
+    "_diffusers_version",
+    "__name__",
+}
 
 
 def release_config(kwargs: dict) -> dict:
@@ -363,14 +424,23 @@ def release_config(kwargs: dict) -> dict:
 
     unknown = sorted(k for k in kwargs if k not in _RELEASE_KEYS and k not in _RELEASE_IGNORED)
     if unknown:
-        raise InputError("config", f"unknown release constructor arguments: {', '.join(unknown)}",
-                         "Pass the kwargs of the release's VaceWanModel (dim, num_heads, num_layers, ...).")
+        raise InputError(
+            "config",
+            f"unknown release constructor arguments: {', '.join(unknown)}",
+            "Pass the kwargs of the release's VaceWanModel (dim, num_heads, num_layers, ...).",
+        )
     if kwargs.get("model_type", "t2v") not in ("t2v", "vace"):
-        raise InputError("config", f"model_type {kwargs['model_type']!r} is not supported",
-                         "Hallo4 is a text-to-video VACE model (model_type 't2v').")
+        raise InputError(
+            "config",
+            f"model_type {kwargs['model_type']!r} is not supported",
+            "Hallo4 is a text-to-video VACE model (model_type 't2v').",
+        )
     if tuple(kwargs.get("window_size", (-1, -1))) != (-1, -1):
-        raise InputError("config", f"window_size {kwargs['window_size']} (local attention) is not supported",
-                         "Hallo4 uses global attention: window_size (-1, -1).")
+        raise InputError(
+            "config",
+            f"window_size {kwargs['window_size']} (local attention) is not supported",
+            "Hallo4 uses global attention: window_size (-1, -1).",
+        )
     cfg = full_config()
     dim = int(kwargs.get("dim", cfg["num_attention_heads"] * cfg["attention_head_dim"]))
     heads = int(kwargs.get("num_heads", cfg["num_attention_heads"]))
@@ -396,8 +466,9 @@ def load_release_config(path: str | Path) -> dict:
     try:
         kwargs = json.loads(path.read_text())
     except FileNotFoundError:
-        raise InputError("config", "not found", "Give the JSON file of the release's constructor kwargs.",
-                         path=str(path)) from None
+        raise InputError(
+            "config", "not found", "Give the JSON file of the release's constructor kwargs.", path=str(path)
+        ) from None
     except (OSError, ValueError) as exc:
         raise InputError("config", f"is not a JSON object ({exc})", path=str(path)) from exc
     if not isinstance(kwargs, dict):
@@ -419,7 +490,7 @@ def _fresh_parameters(model, keys: list[str]) -> dict[str, torch.Tensor]:
         fresh = _materialize(meta)
         sd = fresh.state_dict()
         for k in names:
-            out[k] = sd[k[len(owner) + 1:]]
+            out[k] = sd[k[len(owner) + 1 :]]
     return out
 
 
@@ -430,9 +501,13 @@ def _materialize(meta_module: torch.nn.Module) -> torch.nn.Module:
     if isinstance(meta_module, Hallo4TransformerBlock):
         dim = meta_module.scale_shift_table.shape[-1]
         return Hallo4TransformerBlock(
-            dim, meta_module.ffn.net[0].proj.out_features, meta_module.attn1.heads,
-            cross_attn_norm=not isinstance(meta_module.norm2, torch.nn.Identity), eps=meta_module.norm1.eps,
-            enable_audio=meta_module.audio_attn is not None, enable_skeleton=meta_module.skeleton_attn is not None,
+            dim,
+            meta_module.ffn.net[0].proj.out_features,
+            meta_module.attn1.heads,
+            cross_attn_norm=not isinstance(meta_module.norm2, torch.nn.Identity),
+            eps=meta_module.norm1.eps,
+            enable_audio=meta_module.audio_attn is not None,
+            enable_skeleton=meta_module.skeleton_attn is not None,
         )
     if isinstance(meta_module, Hallo4AudioProjection):
         m = meta_module
@@ -489,11 +564,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True, help="output folder (config.json + safetensors)")
     parser.add_argument("--dtype", choices=["keep", "bf16", "fp16", "fp32"], default="keep")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--config", help="JSON of the release's VaceWanModel constructor kwargs, for a size other "
-                                       "than the full model (e.g. dim, num_heads, num_layers, vace_layers)")
+    size.add_argument(
+        "--config",
+        help="JSON of the release's VaceWanModel constructor kwargs, for a size other "
+        "than the full model (e.g. dim, num_heads, num_layers, vace_layers)",
+    )
     size.add_argument("--tiny", action="store_true", help="use hallo4.models.tiny_config() (tests)")
-    parser.add_argument("--from-vace", action="store_true",
-                        help="the checkpoint is plain Wan2.1-VACE: initialise the Hallo4 modules fresh")
+    parser.add_argument(
+        "--from-vace",
+        action="store_true",
+        help="the checkpoint is plain Wan2.1-VACE: initialise the Hallo4 modules fresh",
+    )
     args = parser.parse_args(argv)
     from .models import full_config, tiny_config
 
@@ -502,8 +583,14 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     try:
         config = load_release_config(args.config) if args.config else tiny_config() if args.tiny else full_config()
-        model = convert_official(args.official, args.output, config=config, dtype=dtype,
-                                 allow_missing=allow if args.from_vace else (), notes=notes)
+        model = convert_official(
+            args.official,
+            args.output,
+            config=config,
+            dtype=dtype,
+            allow_missing=allow if args.from_vace else (),
+            notes=notes,
+        )
     except InputError as exc:
         for note in notes:
             print(f"warning: {note}", file=sys.stderr)

@@ -143,9 +143,13 @@ def _solution(kind: str):
 
     if kind not in _solutions:
         if kind == "detect_far":
-            _solutions[kind] = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+            _solutions[kind] = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.5
+            )
         elif kind == "detect_near":
-            _solutions[kind] = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5)
+            _solutions[kind] = mp.solutions.face_detection.FaceDetection(
+                model_selection=0, min_detection_confidence=0.5
+            )
         elif kind == "mesh":
             _solutions[kind] = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
@@ -266,7 +270,12 @@ def face_crop_box(analysis: FaceAnalysis, margin: float = 0.5, square: bool = Tr
     hw, hh = (x1 - x0) * (0.5 + margin), (y1 - y0) * (0.5 + margin)
     if square:
         hw = hh = max(hw, hh)
-    return (int(max(0, cx - hw)), int(max(0, cy - hh)), int(min(analysis.width, cx + hw)), int(min(analysis.height, cy + hh)))
+    return (
+        int(max(0, cx - hw)),
+        int(max(0, cy - hh)),
+        int(min(analysis.width, cx + hw)),
+        int(min(analysis.height, cy + hh)),
+    )
 
 
 class FaceMesher:
@@ -276,8 +285,11 @@ class FaceMesher:
         import mediapipe as mp
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=1, refine_landmarks=refine_landmarks,
-            min_detection_confidence=0.3, min_tracking_confidence=0.3,
+            static_image_mode=static,
+            max_num_faces=1,
+            refine_landmarks=refine_landmarks,
+            min_detection_confidence=0.3,
+            min_tracking_confidence=0.3,
         )
 
     def process(self, frame: np.ndarray) -> np.ndarray | None:
@@ -293,7 +305,7 @@ class FaceMesher:
     def close(self) -> None:
         self._mesh.close()
 
-    def __enter__(self) -> "FaceMesher":
+    def __enter__(self) -> FaceMesher:
         return self
 
     def __exit__(self, *exc) -> None:

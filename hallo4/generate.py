@@ -23,21 +23,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=ENGINE_NAMES, default="lite")
     p.add_argument("-o", "--output", required=True, help="output mp4")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
-    p.add_argument("--size", type=int, default=None,
-                   help="long side of the output in pixels (default: lite 512; hallo4 its trained 832x480 canvas, "
-                        "another size warns)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="long side of the output in pixels (default: lite 512; hallo4 its trained 832x480 canvas, "
+        "another size warns)",
+    )
     p.add_argument("--max-seconds", type=float, default=None, help="use at most this much audio")
     g = p.add_argument_group("hallo4 engine")
     g.add_argument("--model", help="model folder or Hugging Face repo id")
     g.add_argument("--quantize", choices=["none", "8bit"], default="none")
-    g.add_argument("--precision", choices=["release", "bf16", "8bit", "fp32"],
-                   help="release = the authors' numerics (fp32 weights, bf16 autocast); default: by free GPU "
-                        "memory, fp32 on the CPU")
+    g.add_argument(
+        "--precision",
+        choices=["release", "bf16", "8bit", "fp32"],
+        help="release = the authors' numerics (fp32 weights, bf16 autocast); default: by free GPU "
+        "memory, fp32 on the CPU",
+    )
     g.add_argument("--device", help="cuda / cpu (default: cuda when available)")
     g.add_argument("--adapter", help="DPO round folder (rounds/round-NNN) to apply")
-    g.add_argument("--vocal-separation", choices=["auto", "on", "off"], default="auto",
-                   help="separate the voice from music/noise before wav2vec2 (Kim_Vocal_2.onnx, as the release); "
-                        "auto = on when the model file is present")
+    g.add_argument(
+        "--vocal-separation",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="separate the voice from music/noise before wav2vec2 (Kim_Vocal_2.onnx, as the release); "
+        "auto = on when the model file is present",
+    )
     g.add_argument("--steps", type=int, help="denoising steps (default 25)")
     g.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 6.0)")
     g.add_argument("--shift", type=float, help="flow shift (default 8.0)")
@@ -74,8 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = get_engine(args.engine, **engine_kwargs)
         request = GenerationRequest(
-            portrait=Path(args.portrait), audio=Path(args.audio), skeleton=args.skeleton, seed=args.seed,
-            size=args.size, max_seconds=args.max_seconds, output=Path(args.output), options=options,
+            portrait=Path(args.portrait),
+            audio=Path(args.audio),
+            skeleton=args.skeleton,
+            seed=args.seed,
+            size=args.size,
+            max_seconds=args.max_seconds,
+            output=Path(args.output),
+            options=options,
         )
         result = engine.generate(request, _progress)
     except CancelledError as exc:

@@ -136,8 +136,9 @@ class HeadTurn:
     face mesh's depth (points outside the mesh, such as the hair ring, get the face outline's depth) and
     projected back. A turn that would fold a triangle over (tearing) is scaled down until none does."""
 
-    def __init__(self, mesh: np.ndarray, points: np.ndarray, moving: np.ndarray, triangles: np.ndarray,
-                 outline: tuple[int, ...]):
+    def __init__(
+        self, mesh: np.ndarray, points: np.ndarray, moving: np.ndarray, triangles: np.ndarray, outline: tuple[int, ...]
+    ):
         mesh = np.asarray(mesh, np.float32)
         n_mesh = min(len(mesh), len(points), 468)
         self.moving = np.asarray(moving, bool)

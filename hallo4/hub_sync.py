@@ -37,8 +37,16 @@ def configured() -> tuple[str, str] | None:
 
 
 class HubSync:
-    def __init__(self, store: PreferenceStore, repo_id: str, token: str | None = None, *, api: Any = None,
-                 every_minutes: float | None = None, export_every_s: float | None = None):
+    def __init__(
+        self,
+        store: PreferenceStore,
+        repo_id: str,
+        token: str | None = None,
+        *,
+        api: Any = None,
+        every_minutes: float | None = None,
+        export_every_s: float | None = None,
+    ):
         from huggingface_hub import HfApi
 
         self.store = store
@@ -58,8 +66,12 @@ class HubSync:
             try:
                 self.api.snapshot_download(self.repo_id, repo_type="dataset", local_dir=tmp)
             except Exception as exc:  # noqa: BLE001 - a missing/new repo or no network: start from the local copy
-                log.warning("Could not download %s to restore votes (%s: %s); using the local store only.",
-                            self.repo_id, type(exc).__name__, str(exc)[:200])
+                log.warning(
+                    "Could not download %s to restore votes (%s: %s); using the local store only.",
+                    self.repo_id,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
                 return {}
             if not (Path(tmp) / "data" / "votes.jsonl").exists():
                 return {}
@@ -76,7 +88,9 @@ class HubSync:
         state = self._state()
         if state == self._exported:
             return False
-        self.scheduler = self.store.sync_to_hub(self.every_minutes, hf_api=self.api)  # exports under the scheduler's lock
+        self.scheduler = self.store.sync_to_hub(
+            self.every_minutes, hf_api=self.api
+        )  # exports under the scheduler's lock
         self._exported = state
         return True
 

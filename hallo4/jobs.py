@@ -56,14 +56,21 @@ def install_session_limit(demo: Any, heavy: set[str], per_session: int | None = 
         fn_index = getattr(body, "fn_index", None)
         fn = demo.fns.get(fn_index) if fn_index is not None else None
         if session and is_heavy(fn):
-            pending = [queue.event_ids_to_events.get(e) for e in list(queue.pending_event_ids_session.get(session, ()))]
+            pending = [
+                queue.event_ids_to_events.get(e) for e in list(queue.pending_event_ids_session.get(session, ()))
+            ]
             n = sum(1 for ev in pending if ev is not None and is_heavy(ev.fn))
             if n >= limit:
-                message = (f"You already have {n} jobs waiting or running (the limit is {limit} per visitor). "
-                           "Wait for one to finish, or cancel it, then try again.")
+                message = (
+                    f"You already have {n} jobs waiting or running (the limit is {limit} per visitor). "
+                    "Wait for one to finish, or cancel it, then try again."
+                )
                 # Gradio's "queue_full" answer carries no text to the clients; a validation answer shows ours.
-                return False, [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "queue"}], \
-                    "validator_error"
+                return (
+                    False,
+                    [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": "queue"}],
+                    "validator_error",
+                )
         return await original(body, request, username)
 
     queue.push = push
@@ -104,13 +111,15 @@ def watch(request: Any, fn_name: str) -> Callable[[], bool] | None:
         wanted = event._id not in _cancelled and running and event.alive
         if not wanted and not stopped:
             stopped.append(True)
-            log.info("Stopping %s (event %s): %s", fn_name, event._id,
-                     "cancelled" if event._id in _cancelled else "the client disconnected")
+            log.info(
+                "Stopping %s (event %s): %s",
+                fn_name,
+                event._id,
+                "cancelled" if event._id in _cancelled else "the client disconnected",
+            )
         return wanted
 
     return still_wanted
-
-
 
 
 _cancelled: set[str] = set()

@@ -64,8 +64,12 @@ class Limits:
     def check_fps(self, fps: float, what: str, path: str | None = None) -> float:
         fps = float(fps)
         if not math.isfinite(fps) or not self.min_fps <= fps <= self.max_fps:
-            raise InputError(what, f"its frame rate {fps:g} fps is outside {self.min_fps:g}-{self.max_fps:g} fps",
-                             "Re-export it at a normal frame rate (25 or 30 fps).", path=path)
+            raise InputError(
+                what,
+                f"its frame rate {fps:g} fps is outside {self.min_fps:g}-{self.max_fps:g} fps",
+                "Re-export it at a normal frame rate (25 or 30 fps).",
+                path=path,
+            )
         return fps
 
 
@@ -76,7 +80,9 @@ def _env_float(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(name, f"{raw!r} is not a number", f"Set it to a number of seconds, e.g. {default:g}.") from None
+        raise InputError(
+            name, f"{raw!r} is not a number", f"Set it to a number of seconds, e.g. {default:g}."
+        ) from None
     if not math.isfinite(value) or value <= 0:
         raise InputError(name, f"{raw!r} must be a positive number of seconds", f"Set it to e.g. {default:g}.")
     return value
@@ -116,12 +122,16 @@ def check_seed(seed: object) -> int | None:
     try:
         value = float(seed)
     except (TypeError, ValueError):
-        raise InputError("seed", f"{seed!r} is not a whole number", "Enter a whole number, or -1 for a random seed.") from None
+        raise InputError(
+            "seed", f"{seed!r} is not a whole number", "Enter a whole number, or -1 for a random seed."
+        ) from None
     if not math.isfinite(value) or value != int(value):
         raise InputError("seed", f"{seed!r} is not a whole number", "Enter a whole number, or -1 for a random seed.")
     value = int(seed) if isinstance(seed, int) else int(value)
     if value < 0:
         raise InputError("seed", f"{value} is negative", "Use a seed from 0 to 2^63-1, or -1 for a random seed.")
     if value > SEED_MAX:
-        raise InputError("seed", f"{value} is larger than 2^63-1", "Use a seed from 0 to 2^63-1, or -1 for a random seed.")
+        raise InputError(
+            "seed", f"{value} is larger than 2^63-1", "Use a seed from 0 to 2^63-1, or -1 for a random seed."
+        )
     return value

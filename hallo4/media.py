@@ -15,10 +15,10 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -50,7 +50,9 @@ def check_ffmpeg() -> str:
     try:
         out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:  # pragma: no cover - environment failure
-        raise Hallo4Error(f"ffmpeg could not be started ({exc}).", hint="Reinstall imageio-ffmpeg: pip install -r requirements.txt") from exc
+        raise Hallo4Error(
+            f"ffmpeg could not be started ({exc}).", hint="Reinstall imageio-ffmpeg: pip install -r requirements.txt"
+        ) from exc
     if "libx264" not in out.stdout or " aac " not in out.stdout:
         raise Hallo4Error("The bundled ffmpeg lacks the libx264 or aac encoder.", hint="Reinstall imageio-ffmpeg.")
     ver = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, timeout=30).stdout
@@ -64,7 +66,9 @@ def _check_file(path: str | os.PathLike, name: str) -> Path:
     if not p.is_file():
         raise InputError(name, "is not a file", "Choose a file, not a folder.", path=str(p))
     if p.stat().st_size == 0:
-        raise InputError(name, "the file is empty (0 bytes)", "Upload the file again; the upload may have failed.", path=str(p))
+        raise InputError(
+            name, "the file is empty (0 bytes)", "Upload the file again; the upload may have failed.", path=str(p)
+        )
     return p
 
 
@@ -80,15 +84,30 @@ def load_image(path: str | os.PathLike, *, name: str = "portrait") -> Image.Imag
             w, h = probe_img.size
             fmt = probe_img.format
     except Image.DecompressionBombError as exc:
-        raise InputError(name, f"the image is too large to decode safely ({exc})", f"Use an image under {MAX_IMAGE_SIDE} px per side.", path=str(p)) from exc
+        raise InputError(
+            name,
+            f"the image is too large to decode safely ({exc})",
+            f"Use an image under {MAX_IMAGE_SIDE} px per side.",
+            path=str(p),
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(name, "is not a readable image", fix, path=str(p)) from exc
     if fmt not in {"PNG", "JPEG", "WEBP", "BMP", "MPO"}:
         raise InputError(name, f"unsupported image format {fmt}", fix, path=str(p))
     if w < MIN_IMAGE_SIDE or h < MIN_IMAGE_SIDE:
-        raise InputError(name, f"the image is only {w}x{h} pixels", f"Use a photo of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels (512 or more is best).", path=str(p))
+        raise InputError(
+            name,
+            f"the image is only {w}x{h} pixels",
+            f"Use a photo of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels (512 or more is best).",
+            path=str(p),
+        )
     if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
-        raise InputError(name, f"the image is {w}x{h} pixels, larger than the {MAX_IMAGE_SIDE} px / {MAX_IMAGE_PIXELS // 1_000_000} MP limit", "Downscale the photo (e.g. to 2048 px on the long side) and upload it again.", path=str(p))
+        raise InputError(
+            name,
+            f"the image is {w}x{h} pixels, larger than the {MAX_IMAGE_SIDE} px / {MAX_IMAGE_PIXELS // 1_000_000} MP limit",
+            "Downscale the photo (e.g. to 2048 px on the long side) and upload it again.",
+            path=str(p),
+        )
     try:
         with Image.open(p) as img:
             img.load()
@@ -101,7 +120,12 @@ def load_image(path: str | os.PathLike, *, name: str = "portrait") -> Image.Imag
                 img = Image.alpha_composite(background, rgba)
             return img.convert("RGB")
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(name, f"the image file is damaged or truncated ({exc})", "Re-export or re-download the photo and upload it again.", path=str(p)) from exc
+        raise InputError(
+            name,
+            f"the image file is damaged or truncated ({exc})",
+            "Re-export or re-download the photo and upload it again.",
+            path=str(p),
+        ) from exc
 
 
 def _to_8bit_gray(img: Image.Image) -> Image.Image:
@@ -160,8 +184,18 @@ class MediaInfo:
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Video: (\w+)([^\n]*)")
 _AUDIO_RE = re.compile(r"Stream #\S+?(?:\([^)]*\))?: Audio: (\w+)[^\n]*?(\d+) Hz(?:, ([^,\n]+))?")
-_CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7,
-                    "7.1": 8}
+_CHANNEL_LAYOUTS = {
+    "mono": 1,
+    "stereo": 2,
+    "2.1": 3,
+    "3.0": 3,
+    "quad": 4,
+    "4.0": 4,
+    "5.0": 5,
+    "5.1": 6,
+    "6.1": 7,
+    "7.1": 8,
+}
 _INPUT_RE = re.compile(r"Input #0, ([\w,]+), from")
 # Phone videos store landscape frames plus a display rotation; ffmpeg autorotates when decoding.
 _ROTATION_RE = re.compile(r"(?:rotation of (-?[\d.]+) degrees|^\s*rotate\s*:\s*(-?\d+))", re.IGNORECASE | re.MULTILINE)
@@ -172,8 +206,12 @@ def _run(cmd: list[str], name: str, path: Path, timeout: float, **kw) -> subproc
     try:
         return subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired as exc:
-        raise InputError(name, f"took longer than {timeout:.0f} s to decode (damaged or very long file)",
-                         "Re-export it (shorter, in a common format) and upload it again.", path=str(path)) from exc
+        raise InputError(
+            name,
+            f"took longer than {timeout:.0f} s to decode (damaged or very long file)",
+            "Re-export it (shorter, in a common format) and upload it again.",
+            path=str(path),
+        ) from exc
 
 
 def _ffmpeg_info(path: Path, name: str = "file") -> str:
@@ -189,7 +227,12 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
     text = _ffmpeg_info(p, name)
     cont = _INPUT_RE.search(text)
     if not cont:
-        raise InputError(name, "is not a media file ffmpeg can read (unknown or damaged container)", "Use a common format: mp4/mov/webm/mkv video or wav/mp3/m4a/flac/ogg audio.", path=str(p))
+        raise InputError(
+            name,
+            "is not a media file ffmpeg can read (unknown or damaged container)",
+            "Use a common format: mp4/mov/webm/mkv video or wav/mp3/m4a/flac/ogg audio.",
+            path=str(p),
+        )
     if cont.group(1) == "image2" or cont.group(1).endswith("_pipe"):
         # A still image under another name (uploads often lose their extension): probe it as one.
         img = load_image(p, name=name)
@@ -231,13 +274,22 @@ def probe(path: str | os.PathLike, *, name: str = "file", count_frames: bool = T
         n = re.match(r"(\d+) channels", layout)
         info.channels = int(n.group(1)) if n else _CHANNEL_LAYOUTS.get(layout.split("(")[0], 0)
     if info.kind == "audio" and not info.has_audio:
-        raise InputError(name, "contains neither a video nor an audio stream", "Upload a video or an audio file.", path=str(p))
+        raise InputError(
+            name, "contains neither a video nor an audio stream", "Upload a video or an audio file.", path=str(p)
+        )
     return info
 
 
 def _count_frames(path: Path) -> int:
     """Exact frame count by decoding (null muxer); cheap for the short clips the app handles."""
-    out = _run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], "video", path, 300, text=True, errors="replace")
+    out = _run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
+        "video",
+        path,
+        300,
+        text=True,
+        errors="replace",
+    )
     counts = re.findall(r"frame=\s*(\d+)", out.stderr)
     return int(counts[-1]) if counts else 0
 
@@ -250,14 +302,25 @@ def _header_duration(path: Path, name: str) -> float | None:
 
 def _clock(seconds: float) -> str:
     s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{seconds:.1f} s"
+    return (
+        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+        if s >= 3600
+        else f"{s // 60}:{s % 60:02d} min"
+        if s >= 60
+        else f"{seconds:.1f} s"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Audio
 # ----------------------------------------------------------------------------------------------
 def load_audio(
-    path: str | os.PathLike, sr: int = 16000, *, name: str = "audio", max_seconds: float | None = None, allow_silence: bool = False
+    path: str | os.PathLike,
+    sr: int = 16000,
+    *,
+    name: str = "audio",
+    max_seconds: float | None = None,
+    allow_silence: bool = False,
 ) -> np.ndarray:
     """Decode any ffmpeg-readable audio (or a video's audio track) to mono float32 at `sr`.
 
@@ -272,24 +335,60 @@ def load_audio(
     if max_seconds is None:
         duration = _header_duration(p, name)
         if duration is not None and duration > cap + 0.5:
-            raise InputError(name, f"is {_clock(duration)} long, more than the {cap:g} s this server accepts",
-                             f"Trim it to {cap:g} s or less (or set a shorter maximum length) and upload it again.", path=str(p))
+            raise InputError(
+                name,
+                f"is {_clock(duration)} long, more than the {cap:g} s this server accepts",
+                f"Trim it to {cap:g} s or less (or set a shorter maximum length) and upload it again.",
+                path=str(p),
+            )
     seconds = cap if max_seconds is None else min(float(max_seconds), cap)
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(int(sr))]
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(p),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(int(sr)),
+    ]
     cmd += ["-t", f"{seconds:.3f}", "-f", "f32le", "-"]
     out = _run(cmd, name, p, 600)
     err = out.stderr.decode(errors="replace")
     if out.returncode != 0:
         if "matches no streams" in err or "Stream map" in err:
-            raise InputError(name, "has no audio track", "Upload a file with speech in it (wav/mp3/m4a/flac/ogg, or a video with sound).", path=str(p))
-        raise InputError(name, "could not be decoded as audio (damaged file or unsupported format)", "Convert it to WAV or MP3 and upload it again.", path=str(p))
+            raise InputError(
+                name,
+                "has no audio track",
+                "Upload a file with speech in it (wav/mp3/m4a/flac/ogg, or a video with sound).",
+                path=str(p),
+            )
+        raise InputError(
+            name,
+            "could not be decoded as audio (damaged file or unsupported format)",
+            "Convert it to WAV or MP3 and upload it again.",
+            path=str(p),
+        )
     audio = np.frombuffer(out.stdout, dtype=np.float32).copy()
     if audio.size < sr // 25:
-        raise InputError(name, "contains no audio (zero length)", "Upload a recording with speech, at least a second long.", path=str(p))
+        raise InputError(
+            name,
+            "contains no audio (zero length)",
+            "Upload a recording with speech, at least a second long.",
+            path=str(p),
+        )
     if not np.all(np.isfinite(audio)):
         audio = np.nan_to_num(audio)
     if not allow_silence and float(np.max(np.abs(audio))) < SILENCE_PEAK:
-        raise InputError(name, "is silent", "Upload a recording with audible speech (check the microphone level).", path=str(p))
+        raise InputError(
+            name, "is silent", "Upload a recording with audible speech (check the microphone level).", path=str(p)
+        )
     return np.clip(audio, -1.0, 1.0)
 
 
@@ -321,8 +420,12 @@ def _video_plan(p: Path, name: str, fps: float | None, max_side: int | None) -> 
         raise InputError(name, "has no video stream", "Upload a video file (mp4, mov, webm, mkv, avi).", path=str(p))
     cap = limits.active().max_video_side
     if max(info.width, info.height) > cap:
-        raise InputError(name, f"is {info.width}x{info.height} pixels, larger than the {cap} px this server decodes",
-                         f"Downscale it to {cap} px or less on the long side and upload it again.", path=str(p))
+        raise InputError(
+            name,
+            f"is {info.width}x{info.height} pixels, larger than the {cap} px this server decodes",
+            f"Downscale it to {cap} px or less on the long side and upload it again.",
+            path=str(p),
+        )
     w, h = info.width, info.height
     filters = []
     if fps:
@@ -335,7 +438,12 @@ def _video_plan(p: Path, name: str, fps: float | None, max_side: int | None) -> 
 
 
 def iter_frames(
-    path: str | os.PathLike, *, fps: float | None = 25.0, max_frames: int | None = None, name: str = "video", max_side: int | None = None
+    path: str | os.PathLike,
+    *,
+    fps: float | None = 25.0,
+    max_frames: int | None = None,
+    name: str = "video",
+    max_side: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield RGB frames one at a time (constant memory), resampled to `fps`, at most `max_frames`.
 
@@ -372,13 +480,27 @@ def iter_frames(
                 f.close()
     if n == 0:
         if rc != 0:
-            raise InputError(name, f"could not be decoded (damaged file or unsupported codec: {err.strip()[-200:]})",
-                             "Re-export it as an H.264 mp4 and upload it again.", path=str(p))
-        raise InputError(name, "contains no video frames", "Upload a video that plays and is at least a few frames long.", path=str(p))
+            raise InputError(
+                name,
+                f"could not be decoded (damaged file or unsupported codec: {err.strip()[-200:]})",
+                "Re-export it as an H.264 mp4 and upload it again.",
+                path=str(p),
+            )
+        raise InputError(
+            name,
+            "contains no video frames",
+            "Upload a video that plays and is at least a few frames long.",
+            path=str(p),
+        )
 
 
 def read_video(
-    path: str | os.PathLike, *, fps: float | None = 25.0, max_frames: int | None = None, name: str = "video", max_side: int | None = None
+    path: str | os.PathLike,
+    *,
+    fps: float | None = 25.0,
+    max_frames: int | None = None,
+    name: str = "video",
+    max_side: int | None = None,
 ) -> VideoClip:
     """Read RGB frames, resampled to `fps` with ffmpeg's fps filter (None keeps the source rate).
 
@@ -392,9 +514,13 @@ def read_video(
         est_frames = min(est_frames, max_frames)
     if est_frames * frame_bytes > MAX_VIDEO_BYTES:
         fit = MAX_VIDEO_BYTES / (frame_bytes * (fps or info.fps or 25.0))
-        raise InputError(name, f"is too long to load at {w}x{h}: {info.duration:.1f} s would need "
-                         f"{est_frames * frame_bytes / 1024**3:.1f} GB of memory",
-                         f"Trim it to under {fit:.0f} s or lower its resolution, and upload it again.", path=str(p))
+        raise InputError(
+            name,
+            f"is too long to load at {w}x{h}: {info.duration:.1f} s would need "
+            f"{est_frames * frame_bytes / 1024**3:.1f} GB of memory",
+            f"Trim it to under {fit:.0f} s or lower its resolution, and upload it again.",
+            path=str(p),
+        )
     # A header can lie about the duration: never read more frames than the budget holds.
     budget_frames = max(1, MAX_VIDEO_BYTES // frame_bytes)
     limit = min(max_frames or budget_frames, budget_frames)
@@ -445,12 +571,41 @@ def write_mp4(
     out_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.part.mp4")
     # Pass 1 streams the frames into H.264. Pass 2 (with audio) muxes the audio, padded with silence
     # and cut to exactly frames / fps with -t: `-shortest` alone overshoots by up to ~0.5 s under load.
-    video_path = out_path if audio is None else final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-",
-           # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
-           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(video_path)]
+    video_path = (
+        out_path if audio is None else final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.video.mp4")
+    )
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{w}x{h}",
+        "-r",
+        f"{fps}",
+        "-i",
+        "-",
+        # Even dimensions are required by yuv420p; pad by one pixel instead of distorting.
+        "-vf",
+        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        str(video_path),
+    ]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     n = 0
     try:
@@ -492,15 +647,46 @@ def write_mp4(
             rate = probe(audio_in, name="audio", count_frames=False).sample_rate
             # keep the original rate unless AAC cannot store it (then 48 kHz)
             rate_args = [] if rate in AAC_SAMPLE_RATES else ["-ar", "48000"]
-        mux = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(video_path), "-i", audio_in,
-               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "192k",
-               *rate_args, "-t", f"{n / fps:.6f}", "-movflags", "+faststart", str(out_path)]
+        mux = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video_path),
+            "-i",
+            audio_in,
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c:v",
+            "copy",
+            "-af",
+            "apad",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "192k",
+            *rate_args,
+            "-t",
+            f"{n / fps:.6f}",
+            "-movflags",
+            "+faststart",
+            str(out_path),
+        ]
         res = subprocess.run(mux, capture_output=True, timeout=600)
         if res.returncode != 0:
             out_path.unlink(missing_ok=True)
             _raise_encode_error(res.stderr.decode(errors="replace"), final_path, only_storage=True)
-            raise InputError("audio", f"could not be muxed into the video ({res.stderr.decode(errors='replace').strip()[-300:]})",
-                             "Convert the audio to WAV or MP3 and try again.", path=audio_in)
+            raise InputError(
+                "audio",
+                f"could not be muxed into the video ({res.stderr.decode(errors='replace').strip()[-300:]})",
+                "Convert the audio to WAV or MP3 and try again.",
+                path=audio_in,
+            )
         os.replace(out_path, final_path)
     finally:
         video_path.unlink(missing_ok=True)
@@ -516,8 +702,11 @@ def _raise_encode_error(stderr: str, path: Path, only_storage: bool = False) -> 
 
     from .paths import storage_error
 
-    for marker, code in (("No space left", errno.ENOSPC), ("Read-only file system", errno.EROFS),
-                         ("Permission denied", errno.EACCES)):
+    for marker, code in (
+        ("No space left", errno.ENOSPC),
+        ("Read-only file system", errno.EROFS),
+        ("Permission denied", errno.EACCES),
+    ):
         if marker in stderr:
             raise storage_error(OSError(code, marker), path.parent)  # type: ignore[misc]
     if not only_storage:
@@ -583,11 +772,11 @@ def fit_to_canvas(image: np.ndarray, width: int, height: int, fill: int | float 
     canvas = np.full((height, width) + image.shape[2:], fill, dtype=image.dtype)
     if new_w <= width:
         off = (width - new_w) // 2
-        canvas[:, off:off + new_w] = resized
+        canvas[:, off : off + new_w] = resized
         offset_x = float(off)
     else:
         crop = (new_w - width) // 2
-        canvas[:] = resized[:, crop:crop + width]
+        canvas[:] = resized[:, crop : crop + width]
         offset_x = -float(crop)
     return canvas, Placement(scale, offset_x, 0.0, sw, sh, width, height)
 

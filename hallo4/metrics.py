@@ -55,7 +55,9 @@ def mouth_openings(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-def cross_correlation(mouth: np.ndarray, envelope: np.ndarray, max_lag: int = MAX_LAG) -> tuple[list[int], list[float]]:
+def cross_correlation(
+    mouth: np.ndarray, envelope: np.ndarray, max_lag: int = MAX_LAG
+) -> tuple[list[int], list[float]]:
     """Pearson correlation of mouth[t + k] with envelope[t] for k in [-max_lag, max_lag]."""
     n = min(len(mouth), len(envelope))
     mouth, envelope = mouth[:n], envelope[:n]

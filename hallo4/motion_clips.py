@@ -27,8 +27,15 @@ class MotionClip:
     shift: np.ndarray  # (T, 2) translation in eye distances
 
 
-def head_tracks(num_frames: int, *, yaw_deg: float = 20.0, pitch_deg: float = 7.0, roll_deg: float = 4.0,
-                shift: float = 0.25, seed: int = 0) -> dict[str, np.ndarray]:
+def head_tracks(
+    num_frames: int,
+    *,
+    yaw_deg: float = 20.0,
+    pitch_deg: float = 7.0,
+    roll_deg: float = 4.0,
+    shift: float = 0.25,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Smooth, seeded head tracks of a talker: a few slow sines per axis, starting at rest (frame 0 = 0)."""
     rng = np.random.default_rng(seed)
     t = np.arange(num_frames) / FPS
@@ -38,12 +45,24 @@ def head_tracks(num_frames: int, *, yaw_deg: float = 20.0, pitch_deg: float = 7.
         x = x - x[0]
         return (amp * x / (np.abs(x).max() + 1e-6)).astype(np.float32)
 
-    return {"yaw": np.radians(track(yaw_deg)), "pitch": np.radians(track(pitch_deg)),
-            "roll": np.radians(track(roll_deg)), "shift": np.stack([track(shift), track(shift * 0.5)], 1)}
+    return {
+        "yaw": np.radians(track(yaw_deg)),
+        "pitch": np.radians(track(pitch_deg)),
+        "roll": np.radians(track(roll_deg)),
+        "shift": np.stack([track(shift), track(shift * 0.5)], 1),
+    }
 
 
-def talking_head_clip(portrait: str | Path | np.ndarray, out: str | Path, seconds: float = 2.0, *,
-                      audio: str | Path | None = None, size: int = 384, seed: int = 0, **track_kw) -> MotionClip:
+def talking_head_clip(
+    portrait: str | Path | np.ndarray,
+    out: str | Path,
+    seconds: float = 2.0,
+    *,
+    audio: str | Path | None = None,
+    size: int = 384,
+    seed: int = 0,
+    **track_kw,
+) -> MotionClip:
     """Render `seconds` of the portrait talking (mouth from `audio` when given) with known head motion."""
     from . import face as F
     from .engines.lite import SR, FaceRig, blink_track, mouth_tracks

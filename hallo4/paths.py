@@ -48,7 +48,7 @@ def cache_dir() -> Path:
     return subdir("cache")
 
 
-def storage_error(exc: OSError, where: str | os.PathLike | None = None) -> "Hallo4Error | None":
+def storage_error(exc: OSError, where: str | os.PathLike | None = None) -> Hallo4Error | None:
     """A user-facing error for a full disk / read-only or unwritable folder, or None for other OSErrors."""
     import errno
 
@@ -56,13 +56,17 @@ def storage_error(exc: OSError, where: str | os.PathLike | None = None) -> "Hall
 
     target = where or getattr(exc, "filename", None) or os.environ.get("HALLO4_DATA_DIR", "data")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return Hallo4Error(f"The disk holding {target} is full: nothing more can be saved.",
-                           hint="Free some space (old outputs and caches under the data folder can go; see the README's "
-                                "retention settings) or point HALLO4_DATA_DIR at a bigger disk, then try again.")
+        return Hallo4Error(
+            f"The disk holding {target} is full: nothing more can be saved.",
+            hint="Free some space (old outputs and caches under the data folder can go; see the README's "
+            "retention settings) or point HALLO4_DATA_DIR at a bigger disk, then try again.",
+        )
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return Hallo4Error(f"The data folder {target} is read-only (or not writable by this user): nothing can be saved.",
-                           hint="Make it writable (chmod/chown, or mount it read-write), or set HALLO4_DATA_DIR to a "
-                                "writable folder, then restart.")
+        return Hallo4Error(
+            f"The data folder {target} is read-only (or not writable by this user): nothing can be saved.",
+            hint="Make it writable (chmod/chown, or mount it read-write), or set HALLO4_DATA_DIR to a "
+            "writable folder, then restart.",
+        )
     return None
 
 
@@ -87,7 +91,9 @@ def check_writable() -> Path:
             pass
         err = storage_error(exc, root)
         if err is None:
-            raise Hallo4Error(f"The data folder {root} cannot be used ({exc.strerror or exc}).",
-                              hint="Set HALLO4_DATA_DIR to a writable folder.") from exc
+            raise Hallo4Error(
+                f"The data folder {root} cannot be used ({exc.strerror or exc}).",
+                hint="Set HALLO4_DATA_DIR to a writable folder.",
+            ) from exc
         raise err from exc
     return root

@@ -26,9 +26,10 @@ import sqlite3
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import Hallo4Error, InputError
 
@@ -230,7 +231,9 @@ class PreferenceStore:
                 con.execute("ROLLBACK")
                 raise Hallo4Error(
                     f"The preference store at {self.db_path} has schema version {version}, newer than this "
-                    f"program's {SCHEMA_VERSION}.", hint="Update Hallo4 Studio (git pull) before opening it.")
+                    f"program's {SCHEMA_VERSION}.",
+                    hint="Update Hallo4 Studio (git pull) before opening it.",
+                )
             for v in range(version, SCHEMA_VERSION):
                 # executescript() would COMMIT our transaction; run the statements one by one instead.
                 for stmt in MIGRATIONS[v].split(";"):
@@ -279,34 +282,59 @@ class PreferenceStore:
             tmp.replace(dst)  # atomic: a crash never leaves a half-written media file under its hash
         with self._write() as con:
             # A re-added file counts as new: retention's pruning never removes media about to be referenced.
-            con.execute("INSERT INTO media(sha256, ext, size, created) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(sha256) DO UPDATE SET created = excluded.created",
-                        (sha, ext, dst.stat().st_size, time.time()))
+            con.execute(
+                "INSERT INTO media(sha256, ext, size, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(sha256) DO UPDATE SET created = excluded.created",
+                (sha, ext, dst.stat().st_size, time.time()),
+            )
         return sha
 
     # -- conditions / clips / pairs -------------------------------------------------------------
-    def add_conditions(self, portrait: str | Path, audio: str | Path, skeleton: str | Path | None = None,
-                       prompt: str | None = None) -> int:
+    def add_conditions(
+        self, portrait: str | Path, audio: str | Path, skeleton: str | Path | None = None, prompt: str | None = None
+    ) -> int:
         """The id of these conditions (created once; the same inputs give the same id)."""
         p = self.add_media(portrait)
         a = self.add_media(audio)
         s = self.add_media(skeleton) if skeleton else None
         uid = hashlib.sha256(f"{p}|{a}|{s or ''}|{prompt or ''}".encode()).hexdigest()[:32]
         with self._write() as con:
-            con.execute("INSERT OR IGNORE INTO conditions(uid, portrait, audio, skeleton, prompt, created) VALUES (?,?,?,?,?,?)",
-                        (uid, p, a, s, prompt, time.time()))
+            con.execute(
+                "INSERT OR IGNORE INTO conditions(uid, portrait, audio, skeleton, prompt, created) VALUES (?,?,?,?,?,?)",
+                (uid, p, a, s, prompt, time.time()),
+            )
             return con.execute("SELECT id FROM conditions WHERE uid = ?", (uid,)).fetchone()[0]
 
-    def add_clip(self, conditions_id: int, video: str | Path, engine: str, *, model_id: str | None = None,
-                 adapter: str | None = None, parameters: dict | None = None, seed: int | None = None,
-                 timings: dict | None = None) -> int:
+    def add_clip(
+        self,
+        conditions_id: int,
+        video: str | Path,
+        engine: str,
+        *,
+        model_id: str | None = None,
+        adapter: str | None = None,
+        parameters: dict | None = None,
+        seed: int | None = None,
+        timings: dict | None = None,
+    ) -> int:
         sha = self.add_media(video)
         with self._write() as con:
             cur = con.execute(
                 "INSERT INTO clips(uid, conditions_id, video, engine, model_id, adapter, parameters, seed, timings, created)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (uuid.uuid4().hex, conditions_id, sha, engine, model_id, adapter,
-                 json.dumps(parameters or {}, default=str), seed, json.dumps(timings or {}), time.time()))
+                (
+                    uuid.uuid4().hex,
+                    conditions_id,
+                    sha,
+                    engine,
+                    model_id,
+                    adapter,
+                    json.dumps(parameters or {}, default=str),
+                    seed,
+                    json.dumps(timings or {}),
+                    time.time(),
+                ),
+            )
             return int(cur.lastrowid)
 
     def add_pair(self, clip_a: int, clip_b: int) -> int:
@@ -314,18 +342,30 @@ class PreferenceStore:
         if clip_a == clip_b:
             raise InputError("pair", "both sides are the same clip", "Pair two different clips.")
         with self._write() as con:
-            rows = {r["id"]: r for r in con.execute("SELECT id, conditions_id FROM clips WHERE id IN (?, ?)", (clip_a, clip_b))}
+            rows = {
+                r["id"]: r
+                for r in con.execute("SELECT id, conditions_id FROM clips WHERE id IN (?, ?)", (clip_a, clip_b))
+            }
             if len(rows) != 2:
-                raise InputError("pair", f"clip {clip_a if clip_a not in rows else clip_b} does not exist", "Add the clips first.")
+                raise InputError(
+                    "pair", f"clip {clip_a if clip_a not in rows else clip_b} does not exist", "Add the clips first."
+                )
             if rows[clip_a]["conditions_id"] != rows[clip_b]["conditions_id"]:
-                raise InputError("pair", "the two clips were made from different portrait/audio conditions",
-                                 "Only clips of the same portrait, audio and skeleton can be compared.")
-            existing = con.execute("SELECT id FROM pairs WHERE (clip_a = ? AND clip_b = ?) OR (clip_a = ? AND clip_b = ?)",
-                                   (clip_a, clip_b, clip_b, clip_a)).fetchone()
+                raise InputError(
+                    "pair",
+                    "the two clips were made from different portrait/audio conditions",
+                    "Only clips of the same portrait, audio and skeleton can be compared.",
+                )
+            existing = con.execute(
+                "SELECT id FROM pairs WHERE (clip_a = ? AND clip_b = ?) OR (clip_a = ? AND clip_b = ?)",
+                (clip_a, clip_b, clip_b, clip_a),
+            ).fetchone()
             if existing:
                 return int(existing[0])
-            cur = con.execute("INSERT INTO pairs(uid, conditions_id, clip_a, clip_b, created) VALUES (?,?,?,?,?)",
-                              (uuid.uuid4().hex, rows[clip_a]["conditions_id"], clip_a, clip_b, time.time()))
+            cur = con.execute(
+                "INSERT INTO pairs(uid, conditions_id, clip_a, clip_b, created) VALUES (?,?,?,?,?)",
+                (uuid.uuid4().hex, rows[clip_a]["conditions_id"], clip_a, clip_b, time.time()),
+            )
             return int(cur.lastrowid)
 
     # -- votes ----------------------------------------------------------------------------------
@@ -344,7 +384,17 @@ class PreferenceStore:
             try:
                 cur = con.execute(
                     "INSERT INTO votes(uid, pair_id, clip_a, clip_b, left_clip, label, rater, created) VALUES (?,?,?,?,?,?,?,?)",
-                    (uuid.uuid4().hex, pair_id, pair["clip_a"], pair["clip_b"], left_clip_id, label, rater, time.time()))
+                    (
+                        uuid.uuid4().hex,
+                        pair_id,
+                        pair["clip_a"],
+                        pair["clip_b"],
+                        left_clip_id,
+                        label,
+                        rater,
+                        time.time(),
+                    ),
+                )
             except sqlite3.IntegrityError as exc:
                 raise InputError("vote", "this rater already voted on this pair", "Load the next pair.") from exc
             return int(cur.lastrowid)
@@ -366,14 +416,26 @@ class PreferenceStore:
 
     # -- reading --------------------------------------------------------------------------------
     def _clip(self, row: sqlite3.Row) -> Clip:
-        return Clip(id=row["id"], uid=row["uid"], conditions_id=row["conditions_id"], video=row["video"],
-                    engine=row["engine"], model_id=row["model_id"], adapter=row["adapter"],
-                    parameters=json.loads(row["parameters"]), seed=row["seed"], timings=json.loads(row["timings"]),
-                    created=row["created"], video_path=str(self.media_path(row["video"], row["ext"])))
+        return Clip(
+            id=row["id"],
+            uid=row["uid"],
+            conditions_id=row["conditions_id"],
+            video=row["video"],
+            engine=row["engine"],
+            model_id=row["model_id"],
+            adapter=row["adapter"],
+            parameters=json.loads(row["parameters"]),
+            seed=row["seed"],
+            timings=json.loads(row["timings"]),
+            created=row["created"],
+            video_path=str(self.media_path(row["video"], row["ext"])),
+        )
 
     def get_clip(self, clip_id: int) -> Clip:
         with self._read() as con:
-            row = con.execute("SELECT c.*, m.ext FROM clips c JOIN media m ON m.sha256 = c.video WHERE c.id = ?", (clip_id,)).fetchone()
+            row = con.execute(
+                "SELECT c.*, m.ext FROM clips c JOIN media m ON m.sha256 = c.video WHERE c.id = ?", (clip_id,)
+            ).fetchone()
         if row is None:
             raise KeyError(clip_id)
         return self._clip(row)
@@ -383,18 +445,34 @@ class PreferenceStore:
             row = con.execute("SELECT * FROM conditions WHERE id = ?", (conditions_id,)).fetchone()
         if row is None:
             raise KeyError(conditions_id)
-        return Conditions(id=row["id"], uid=row["uid"], portrait=row["portrait"], audio=row["audio"], skeleton=row["skeleton"],
-                          prompt=row["prompt"], portrait_path=str(self.media_path(row["portrait"])),
-                          audio_path=str(self.media_path(row["audio"])),
-                          skeleton_path=str(self.media_path(row["skeleton"])) if row["skeleton"] else None)
+        return Conditions(
+            id=row["id"],
+            uid=row["uid"],
+            portrait=row["portrait"],
+            audio=row["audio"],
+            skeleton=row["skeleton"],
+            prompt=row["prompt"],
+            portrait_path=str(self.media_path(row["portrait"])),
+            audio_path=str(self.media_path(row["audio"])),
+            skeleton_path=str(self.media_path(row["skeleton"])) if row["skeleton"] else None,
+        )
 
     def get_pair(self, pair_id: int) -> Pair:
         with self._read() as con:
-            row = con.execute("SELECT p.*, (SELECT COUNT(*) FROM votes v WHERE v.pair_id = p.id) AS n FROM pairs p WHERE p.id = ?",
-                              (pair_id,)).fetchone()
+            row = con.execute(
+                "SELECT p.*, (SELECT COUNT(*) FROM votes v WHERE v.pair_id = p.id) AS n FROM pairs p WHERE p.id = ?",
+                (pair_id,),
+            ).fetchone()
         if row is None:
             raise KeyError(pair_id)
-        return Pair(row["id"], row["uid"], row["conditions_id"], self.get_clip(row["clip_a"]), self.get_clip(row["clip_b"]), row["n"])
+        return Pair(
+            row["id"],
+            row["uid"],
+            row["conditions_id"],
+            self.get_clip(row["clip_a"]),
+            self.get_clip(row["clip_b"]),
+            row["n"],
+        )
 
     def next_pair(self, rater: str) -> Pair | None:
         """The pair with the fewest votes that this rater has not voted on (None when none is left)."""
@@ -402,11 +480,14 @@ class PreferenceStore:
             row = con.execute(
                 """SELECT p.id, COUNT(v.id) AS n FROM pairs p LEFT JOIN votes v ON v.pair_id = p.id
                    WHERE NOT EXISTS (SELECT 1 FROM votes w WHERE w.pair_id = p.id AND w.rater = ?)
-                   GROUP BY p.id ORDER BY n ASC, RANDOM() LIMIT 1""", (rater,)).fetchone()
+                   GROUP BY p.id ORDER BY n ASC, RANDOM() LIMIT 1""",
+                (rater,),
+            ).fetchone()
         return self.get_pair(row["id"]) if row else None
 
-    def suspicious_votes(self, *, window_s: float = 60.0, max_rater_votes: int = 20, min_gap_s: float = 1.0,
-                         max_pair_raters: int = 10) -> list[dict[str, Any]]:
+    def suspicious_votes(
+        self, *, window_s: float = 60.0, max_rater_votes: int = 20, min_gap_s: float = 1.0, max_pair_raters: int = 10
+    ) -> list[dict[str, Any]]:
         """Bursts that look like ballot stuffing, for review before training (nothing is deleted):
 
         - a rater casting more than `max_rater_votes` votes within `window_s` seconds, or two votes
@@ -442,22 +523,33 @@ class PreferenceStore:
             if gaps and min(gaps) < min_gap_s:
                 why.append(f"two votes {min(gaps):.2f} s apart")
             if why:
-                flags.append({"kind": "rater", "rater": rater, "votes": [v["id"] for v in votes], "why": "; ".join(why)})
+                flags.append(
+                    {"kind": "rater", "rater": rater, "votes": [v["id"] for v in votes], "why": "; ".join(why)}
+                )
         for pair_id, votes in by_pair.items():
             first: dict[str, float] = {}
             for v in votes:
                 first.setdefault(v["rater"], v["created"])
             peak = bursts(sorted(first.values()), max_pair_raters)
             if peak > max_pair_raters:
-                flags.append({"kind": "pair", "pair": pair_id, "votes": [v["id"] for v in votes],
-                              "why": f"{peak} raters voted within {window_s:g} s"})
+                flags.append(
+                    {
+                        "kind": "pair",
+                        "pair": pair_id,
+                        "votes": [v["id"] for v in votes],
+                        "why": f"{peak} raters voted within {window_s:g} s",
+                    }
+                )
         return flags
 
     def pending_pairs(self, max_votes: int = 0) -> list[int]:
         """Ids of pairs with at most `max_votes` votes."""
         with self._read() as con:
-            rows = con.execute("""SELECT p.id FROM pairs p LEFT JOIN votes v ON v.pair_id = p.id
-                                  GROUP BY p.id HAVING COUNT(v.id) <= ? ORDER BY p.id""", (max_votes,)).fetchall()
+            rows = con.execute(
+                """SELECT p.id FROM pairs p LEFT JOIN votes v ON v.pair_id = p.id
+                                  GROUP BY p.id HAVING COUNT(v.id) <= ? ORDER BY p.id""",
+                (max_votes,),
+            ).fetchall()
         return [r[0] for r in rows]
 
     def win_rates(self) -> list[dict[str, Any]]:
@@ -513,29 +605,53 @@ class PreferenceStore:
                 continue
             pair = self.get_pair(pair_id)
             winner, loser = (pair.clip_a, pair.clip_b) if a > b else (pair.clip_b, pair.clip_a)
-            out.append(UsablePair(pair_id, winner, loser, self.get_conditions(pair.conditions_id),
-                                  abs(a - b) / len(votes), [v["id"] for v in votes]))
+            out.append(
+                UsablePair(
+                    pair_id,
+                    winner,
+                    loser,
+                    self.get_conditions(pair.conditions_id),
+                    abs(a - b) / len(votes),
+                    [v["id"] for v in votes],
+                )
+            )
         return out
 
     def mark_consumed(self, vote_ids: list[int], round_name: str) -> None:
         with self._write() as con:
-            con.executemany("INSERT OR IGNORE INTO consumed(vote_id, round, created) VALUES (?,?,?)",
-                            [(v, round_name, time.time()) for v in vote_ids])
+            con.executemany(
+                "INSERT OR IGNORE INTO consumed(vote_id, round, created) VALUES (?,?,?)",
+                [(v, round_name, time.time()) for v in vote_ids],
+            )
 
     def prune_unvoted(self, older_than_s: float, now: float | None = None) -> dict[str, int]:
         """Delete pairs nobody voted on that are older than `older_than_s`, then clips, conditions and
         media files no longer referenced by anything (voted pairs and all they reference stay)."""
         cutoff = (time.time() if now is None else now) - older_than_s
         with self._write() as con:
-            pairs = con.execute("DELETE FROM pairs WHERE created < ? AND id NOT IN (SELECT pair_id FROM votes)", (cutoff,)).rowcount
-            clips = con.execute("""DELETE FROM clips WHERE created < ? AND id NOT IN (
+            pairs = con.execute(
+                "DELETE FROM pairs WHERE created < ? AND id NOT IN (SELECT pair_id FROM votes)", (cutoff,)
+            ).rowcount
+            clips = con.execute(
+                """DELETE FROM clips WHERE created < ? AND id NOT IN (
                                        SELECT clip_a FROM pairs UNION SELECT clip_b FROM pairs UNION SELECT clip_a FROM votes
-                                       UNION SELECT clip_b FROM votes UNION SELECT left_clip FROM votes)""", (cutoff,)).rowcount
-            conds = con.execute("""DELETE FROM conditions WHERE created < ? AND id NOT IN (
-                                       SELECT conditions_id FROM clips UNION SELECT conditions_id FROM pairs)""", (cutoff,)).rowcount
-            gone = [dict(r) for r in con.execute("""SELECT sha256, ext FROM media WHERE created < ? AND sha256 NOT IN (
+                                       UNION SELECT clip_b FROM votes UNION SELECT left_clip FROM votes)""",
+                (cutoff,),
+            ).rowcount
+            conds = con.execute(
+                """DELETE FROM conditions WHERE created < ? AND id NOT IN (
+                                       SELECT conditions_id FROM clips UNION SELECT conditions_id FROM pairs)""",
+                (cutoff,),
+            ).rowcount
+            gone = [
+                dict(r)
+                for r in con.execute(
+                    """SELECT sha256, ext FROM media WHERE created < ? AND sha256 NOT IN (
                 SELECT video FROM clips UNION SELECT portrait FROM conditions UNION SELECT audio FROM conditions
-                UNION SELECT skeleton FROM conditions WHERE skeleton IS NOT NULL)""", (cutoff,))]
+                UNION SELECT skeleton FROM conditions WHERE skeleton IS NOT NULL)""",
+                    (cutoff,),
+                )
+            ]
             con.executemany("DELETE FROM media WHERE sha256 = ?", [(m["sha256"],) for m in gone])
         for m in gone:  # after the commit: a crash in between leaves a file without a row, never the reverse
             self.media_path(m["sha256"], m["ext"]).unlink(missing_ok=True)
@@ -544,16 +660,30 @@ class PreferenceStore:
     def counts(self) -> dict[str, int]:
         """Row counts per table (cheap: for change detection)."""
         with self._read() as con:
-            return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("media", "conditions", "clips", "pairs", "votes")}
+            return {
+                t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("media", "conditions", "clips", "pairs", "votes")
+            }
 
     def stats(self) -> dict[str, Any]:
         with self._read() as con:
-            counts = {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("media", "conditions", "clips", "pairs", "votes")}
+            counts = {
+                t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("media", "conditions", "clips", "pairs", "votes")
+            }
             labels = {r[0]: r[1] for r in con.execute("SELECT label, COUNT(*) FROM votes GROUP BY label")}
-        return {"store": str(self.root), "schema_version": SCHEMA_VERSION, **counts, "labels": labels,
-                "usable_pairs": len(self.usable_pairs()), "win_rates": self.win_rates(),
-                "suspicious": [{k: v for k, v in f.items() if k != "votes"} | {"votes": len(f["votes"])}
-                               for f in self.suspicious_votes()]}
+        return {
+            "store": str(self.root),
+            "schema_version": SCHEMA_VERSION,
+            **counts,
+            "labels": labels,
+            "usable_pairs": len(self.usable_pairs()),
+            "win_rates": self.win_rates(),
+            "suspicious": [
+                {k: v for k, v in f.items() if k != "votes"} | {"votes": len(f["votes"])}
+                for f in self.suspicious_votes()
+            ],
+        }
 
     # -- export / import (Hugging Face dataset layout) ------------------------------------------
     def export_dataset(self, out_dir: str | Path) -> Path:
@@ -576,16 +706,52 @@ class PreferenceStore:
             return None if sha is None else f"media/{sha}{next(m['ext'] for m in media if m['sha256'] == sha)}"
 
         tables = {
-            "conditions": [{"uid": c["uid"], "portrait": file_of(c["portrait"]), "audio": file_of(c["audio"]),
-                            "skeleton": file_of(c["skeleton"]), "prompt": c["prompt"], "created": c["created"]} for c in conds.values()],
-            "clips": [{"uid": c["uid"], "conditions": conds[c["conditions_id"]]["uid"], "video": file_of(c["video"]),
-                       "engine": c["engine"], "model_id": c["model_id"], "adapter": c["adapter"],
-                       "parameters": json.loads(c["parameters"]), "seed": c["seed"], "timings": json.loads(c["timings"]),
-                       "created": c["created"]} for c in clips.values()],
-            "pairs": [{"uid": p["uid"], "clip_a": clips[p["clip_a"]]["uid"], "clip_b": clips[p["clip_b"]]["uid"],
-                       "created": p["created"]} for p in pairs.values()],
-            "votes": [{"uid": v["uid"], "pair": pairs[v["pair_id"]]["uid"], "left_clip": clips[v["left_clip"]]["uid"],
-                       "label": v["label"], "rater": v["rater"], "created": v["created"]} for v in votes],
+            "conditions": [
+                {
+                    "uid": c["uid"],
+                    "portrait": file_of(c["portrait"]),
+                    "audio": file_of(c["audio"]),
+                    "skeleton": file_of(c["skeleton"]),
+                    "prompt": c["prompt"],
+                    "created": c["created"],
+                }
+                for c in conds.values()
+            ],
+            "clips": [
+                {
+                    "uid": c["uid"],
+                    "conditions": conds[c["conditions_id"]]["uid"],
+                    "video": file_of(c["video"]),
+                    "engine": c["engine"],
+                    "model_id": c["model_id"],
+                    "adapter": c["adapter"],
+                    "parameters": json.loads(c["parameters"]),
+                    "seed": c["seed"],
+                    "timings": json.loads(c["timings"]),
+                    "created": c["created"],
+                }
+                for c in clips.values()
+            ],
+            "pairs": [
+                {
+                    "uid": p["uid"],
+                    "clip_a": clips[p["clip_a"]]["uid"],
+                    "clip_b": clips[p["clip_b"]]["uid"],
+                    "created": p["created"],
+                }
+                for p in pairs.values()
+            ],
+            "votes": [
+                {
+                    "uid": v["uid"],
+                    "pair": pairs[v["pair_id"]]["uid"],
+                    "left_clip": clips[v["left_clip"]]["uid"],
+                    "label": v["label"],
+                    "rater": v["rater"],
+                    "created": v["created"],
+                }
+                for v in votes
+            ],
         }
         for name, rows in tables.items():
             with open(out / "data" / f"{name}.jsonl", "w") as f:
@@ -598,7 +764,9 @@ class PreferenceStore:
         """Merge an exported dataset; rows already present (same uid) are skipped."""
         src = Path(in_dir)
         if not (src / "data" / "votes.jsonl").exists():
-            raise InputError("dataset", "has no data/votes.jsonl", "Point at a folder written by export.", path=str(src))
+            raise InputError(
+                "dataset", "has no data/votes.jsonl", "Point at a folder written by export.", path=str(src)
+            )
 
         def rows(name):
             out = []
@@ -616,8 +784,10 @@ class PreferenceStore:
             p, a = self.add_media(src / c["portrait"]), self.add_media(src / c["audio"])
             s = self.add_media(src / c["skeleton"]) if c.get("skeleton") else None
             with self._write() as con:
-                cur = con.execute("INSERT OR IGNORE INTO conditions(uid, portrait, audio, skeleton, prompt, created) VALUES (?,?,?,?,?,?)",
-                                  (c["uid"], p, a, s, c.get("prompt"), c["created"]))
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO conditions(uid, portrait, audio, skeleton, prompt, created) VALUES (?,?,?,?,?,?)",
+                    (c["uid"], p, a, s, c.get("prompt"), c["created"]),
+                )
                 added["conditions"] += cur.rowcount
                 cond_ids[c["uid"]] = con.execute("SELECT id FROM conditions WHERE uid = ?", (c["uid"],)).fetchone()[0]
         for c in rows("clips"):
@@ -625,10 +795,22 @@ class PreferenceStore:
                 continue  # see rows(): a cut-off line
             sha = self.add_media(src / c["video"])
             with self._write() as con:
-                cur = con.execute("INSERT OR IGNORE INTO clips(uid, conditions_id, video, engine, model_id, adapter, parameters, seed, timings, created)"
-                                  " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                  (c["uid"], cond_ids[c["conditions"]], sha, c["engine"], c.get("model_id"), c.get("adapter"),
-                                   json.dumps(c.get("parameters") or {}), c.get("seed"), json.dumps(c.get("timings") or {}), c["created"]))
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO clips(uid, conditions_id, video, engine, model_id, adapter, parameters, seed, timings, created)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        c["uid"],
+                        cond_ids[c["conditions"]],
+                        sha,
+                        c["engine"],
+                        c.get("model_id"),
+                        c.get("adapter"),
+                        json.dumps(c.get("parameters") or {}),
+                        c.get("seed"),
+                        json.dumps(c.get("timings") or {}),
+                        c["created"],
+                    ),
+                )
                 added["clips"] += cur.rowcount
                 clip_ids[c["uid"]] = con.execute("SELECT id FROM clips WHERE uid = ?", (c["uid"],)).fetchone()[0]
         with self._write() as con:
@@ -637,17 +819,32 @@ class PreferenceStore:
                     continue  # see rows(): a cut-off line
                 a, b = clip_ids[p["clip_a"]], clip_ids[p["clip_b"]]
                 cid = con.execute("SELECT conditions_id FROM clips WHERE id = ?", (a,)).fetchone()[0]
-                cur = con.execute("INSERT OR IGNORE INTO pairs(uid, conditions_id, clip_a, clip_b, created) VALUES (?,?,?,?,?)",
-                                  (p["uid"], cid, a, b, p["created"]))
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO pairs(uid, conditions_id, clip_a, clip_b, created) VALUES (?,?,?,?,?)",
+                    (p["uid"], cid, a, b, p["created"]),
+                )
                 added["pairs"] += cur.rowcount
-                pair_ids[p["uid"]] = con.execute("SELECT id FROM pairs WHERE uid = ? OR (clip_a = ? AND clip_b = ?)", (p["uid"], a, b)).fetchone()[0]
+                pair_ids[p["uid"]] = con.execute(
+                    "SELECT id FROM pairs WHERE uid = ? OR (clip_a = ? AND clip_b = ?)", (p["uid"], a, b)
+                ).fetchone()[0]
             for v in rows("votes"):
                 if v.get("pair") not in pair_ids or v.get("left_clip") not in clip_ids:
                     continue  # its pair was in a cut-off line: it comes with the next push
                 pid = pair_ids[v["pair"]]
                 pr = con.execute("SELECT clip_a, clip_b FROM pairs WHERE id = ?", (pid,)).fetchone()
-                cur = con.execute("INSERT OR IGNORE INTO votes(uid, pair_id, clip_a, clip_b, left_clip, label, rater, created) VALUES (?,?,?,?,?,?,?,?)",
-                                  (v["uid"], pid, pr["clip_a"], pr["clip_b"], clip_ids[v["left_clip"]], v["label"], v["rater"], v["created"]))
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO votes(uid, pair_id, clip_a, clip_b, left_clip, label, rater, created) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        v["uid"],
+                        pid,
+                        pr["clip_a"],
+                        pr["clip_b"],
+                        clip_ids[v["left_clip"]],
+                        v["label"],
+                        v["rater"],
+                        v["created"],
+                    ),
+                )
                 added["votes"] += cur.rowcount
         return added
 
@@ -662,14 +859,23 @@ class PreferenceStore:
         Off unless a dataset repo id and a token were configured; the scheduler is created on first use.
         """
         if not self.hub_sync_enabled:
-            raise Hallo4Error("Pushing votes to the Hub is not configured.",
-                              hint="Set HALLO4_HUB_DATASET and HF_TOKEN (a write token) to enable it.")
+            raise Hallo4Error(
+                "Pushing votes to the Hub is not configured.",
+                hint="Set HALLO4_HUB_DATASET and HF_TOKEN (a write token) to enable it.",
+            )
         export = self.root / "hub_export"
         if self._scheduler is None:
             from huggingface_hub import CommitScheduler
 
-            self._scheduler = CommitScheduler(repo_id=self.hub_repo_id, repo_type="dataset", folder_path=export,
-                                              every=every_minutes, token=self.hub_token, private=True, hf_api=hf_api)
+            self._scheduler = CommitScheduler(
+                repo_id=self.hub_repo_id,
+                repo_type="dataset",
+                folder_path=export,
+                every=every_minutes,
+                token=self.hub_token,
+                private=True,
+                hf_api=hf_api,
+            )
         with self._scheduler.lock:
             self.export_dataset(export)
         return self._scheduler

@@ -42,12 +42,27 @@ SKELETON_ENCODE_CHUNK = 16  # Hallo4Pipeline.vae_encode_frames encodes 16 skelet
 CUDA_CONTEXT = int(0.6 * GiB)  # CUDA context + cuBLAS workspaces, measured on typical GPUs (~0.5-0.8 GiB)
 HEADROOM = 0.10  # allocator fragmentation: require 10 % more than the estimate
 # Preference when picking: fastest first (group offload moves every block every step; 8-bit matmuls are slower).
-PICK_ORDER = [("bf16", "none"), ("bf16", "model"), ("8bit", "none"), ("8bit", "model"), ("bf16", "group"),
-              ("8bit", "group")]
+PICK_ORDER = [
+    ("bf16", "none"),
+    ("bf16", "model"),
+    ("8bit", "none"),
+    ("8bit", "model"),
+    ("bf16", "group"),
+    ("8bit", "group"),
+]
 
 # Published configurations, used when the weights are not present (only the size-relevant keys).
-UMT5_XXL = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-                feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, tie_word_embeddings=False)
+UMT5_XXL = dict(
+    vocab_size=256384,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    feed_forward_proj="gated-gelu",
+    relative_attention_num_buckets=32,
+    tie_word_embeddings=False,
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -61,8 +76,9 @@ def _read_config(path: Path | None) -> dict | None:
 
 
 @functools.lru_cache(maxsize=16)
-def _weights_from(transformer_cfg: str | None, vae_cfg: str | None, text_cfg: str | None,
-                  audio_cfg: str | None) -> dict[str, Any]:
+def _weights_from(
+    transformer_cfg: str | None, vae_cfg: str | None, text_cfg: str | None, audio_cfg: str | None
+) -> dict[str, Any]:
     """Bytes per component and precision; every model built under `init_empty_weights` (meta)."""
     import torch
     from accelerate import init_empty_weights
@@ -92,12 +108,19 @@ def _weights_from(transformer_cfg: str | None, vae_cfg: str | None, text_cfg: st
         "dit": {"bf16": est["bytes_full"], "release": est["params"] * 4, "8bit": est["bytes_8bit"]},
         "dit_largest_block_params": largest_block,
         "dit_outside_blocks_params": est["params"] - sum(params(b) for b in blocks),
-        "dit_config": {"inner_dim": cfg.num_attention_heads * cfg.attention_head_dim, "ffn_dim": cfg.ffn_dim,
-                       "vace_layers": len(cfg.vace_layers), "patch": list(cfg.patch_size)},
-        "vae_params": params(vae), "vae": params(vae) * 4,  # the pipeline keeps the VAE in fp32
+        "dit_config": {
+            "inner_dim": cfg.num_attention_heads * cfg.attention_head_dim,
+            "ffn_dim": cfg.ffn_dim,
+            "vace_layers": len(cfg.vace_layers),
+            "patch": list(cfg.patch_size),
+        },
+        "vae_params": params(vae),
+        "vae": params(vae) * 4,  # the pipeline keeps the VAE in fp32
         "vae_base_dim": int(vae.config.base_dim),
-        "text_params": params(text), "text": params(text) * 2,  # umT5 in bf16 on a GPU
-        "audio_params": params(audio), "audio": params(audio) * 4,  # wav2vec2 in fp32
+        "text_params": params(text),
+        "text": params(text) * 2,  # umT5 in bf16 on a GPU
+        "audio_params": params(audio),
+        "audio": params(audio) * 4,  # wav2vec2 in fp32
     }
 
 
@@ -120,8 +143,13 @@ def weight_bytes(model: str | os.PathLike | None = None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 # Activations (estimate)
 # ----------------------------------------------------------------------------------------------
-def activation_bytes(w: dict[str, Any], height: int = NATIVE["height"], width: int = NATIVE["width"],
-                     frames: int = NATIVE["frames"], batch: int = NATIVE["batch"]) -> dict[str, int]:
+def activation_bytes(
+    w: dict[str, Any],
+    height: int = NATIVE["height"],
+    width: int = NATIVE["width"],
+    frames: int = NATIVE["frames"],
+    batch: int = NATIVE["batch"],
+) -> dict[str, int]:
     """Peak activation bytes of the stages of one segment, from the tensors alive at each peak.
 
     DiT step: the VACE hints (one (B, S, D) bf16 tensor per VACE block, all kept until the main blocks
@@ -164,8 +192,9 @@ class ModeEstimate:
         return f"{self.precision} / offload {self.offload} / text encoder {self.text_encoder}"
 
 
-def estimate(precision: str, offload: str, text_encoder: str = "cached", w: dict | None = None,
-             act: dict | None = None) -> ModeEstimate:
+def estimate(
+    precision: str, offload: str, text_encoder: str = "cached", w: dict | None = None, act: dict | None = None
+) -> ModeEstimate:
     """Peak GPU memory and host memory of one mode (see the module docstring)."""
     if precision not in PRECISIONS or offload not in OFFLOADS or text_encoder not in TEXT_MODES:
         raise ValueError(f"unknown mode {precision}/{offload}/{text_encoder}")
@@ -182,8 +211,12 @@ def estimate(precision: str, offload: str, text_encoder: str = "cached", w: dict
         miss = gpu if text_encoder == "resident" else resident + text_w + act["text"]
         cpu = 0
     elif offload == "model":  # one component at a time (accelerate cpu offload hooks)
-        gpu = max(dit_w + dit_act, w["vae"] + vae_peak, w["audio"] + act["audio"],
-                  (text_w + act["text"]) if text_encoder == "resident" else 0)
+        gpu = max(
+            dit_w + dit_act,
+            w["vae"] + vae_peak,
+            w["audio"] + act["audio"],
+            (text_w + act["text"]) if text_encoder == "resident" else 0,
+        )
         miss = max(gpu, text_w + act["text"])
         cpu = dit_w + w["vae"] + w["audio"] + (text_w if text_encoder == "resident" else 0)
     else:  # group: DiT block by block (one block + the parts outside the blocks), VAE and audio stay
@@ -193,10 +226,22 @@ def estimate(precision: str, offload: str, text_encoder: str = "cached", w: dict
         miss = gpu if text_encoder == "resident" else max(gpu, resident + text_w + act["text"])
         cpu = dit_w
     gpu, miss = gpu + CUDA_CONTEXT, miss + CUDA_CONTEXT
-    return ModeEstimate(precision, offload, text_encoder, int(gpu), int(miss), int(cpu),
-                        detail={"dit_weights": int(dit_w), "dit_activations": int(dit_act), "vae_weights": w["vae"],
-                                "vae_peak_activations": int(vae_peak), "text_encoder_weights": text_w,
-                                "audio_encoder_weights": w["audio"]})
+    return ModeEstimate(
+        precision,
+        offload,
+        text_encoder,
+        int(gpu),
+        int(miss),
+        int(cpu),
+        detail={
+            "dit_weights": int(dit_w),
+            "dit_activations": int(dit_act),
+            "vae_weights": w["vae"],
+            "vae_peak_activations": int(vae_peak),
+            "text_encoder_weights": text_w,
+            "audio_encoder_weights": w["audio"],
+        },
+    )
 
 
 @dataclass
@@ -206,7 +251,7 @@ class Machine:
     host_bytes: int  # physical RAM
 
     @classmethod
-    def detect(cls) -> "Machine":
+    def detect(cls) -> Machine:
         import torch
 
         host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -227,8 +272,10 @@ def table(model: str | os.PathLike | None = None, machine: Machine | None = None
             for text in TEXT_MODES:
                 e = estimate(precision, offload, text, w, act)
                 if machine.accelerator_bytes is not None:
-                    e.fits = (max(e.gpu_bytes, e.gpu_bytes_prompt_miss) * (1 + HEADROOM) <= machine.accelerator_bytes
-                              and e.cpu_bytes <= machine.host_bytes)
+                    e.fits = (
+                        max(e.gpu_bytes, e.gpu_bytes_prompt_miss) * (1 + HEADROOM) <= machine.accelerator_bytes
+                        and e.cpu_bytes <= machine.host_bytes
+                    )
                 rows.append(e)
     return rows
 
@@ -238,24 +285,35 @@ def cpu_estimate(model: str | os.PathLike | None = None) -> dict[str, int]:
     w = weight_bytes(model)
     act = activation_bytes(w)
     resident = w["dit_params"] * 4 + w["vae"] + w["audio"]
-    return {"cached_prompt": int(resident + max(act["dit"] * 2, act["vae_decode"], act["vae_encode"])),
-            "new_prompt": int(resident + w["text"] * 2 + act["text"])}
+    return {
+        "cached_prompt": int(resident + max(act["dit"] * 2, act["vae_decode"], act["vae_encode"])),
+        "new_prompt": int(resident + w["text"] * 2 + act["text"]),
+    }
 
 
-def pick(model: str | os.PathLike | None = None, machine: Machine | None = None,
-         text_encoder: str = "cached") -> ModeEstimate:
+def pick(
+    model: str | os.PathLike | None = None, machine: Machine | None = None, text_encoder: str = "cached"
+) -> ModeEstimate:
     """The fastest mode that fits (PICK_ORDER), or ResourceError with the table."""
     rows = {(e.precision, e.offload, e.text_encoder): e for e in table(model, machine)}
     for precision, offload in PICK_ORDER:
         e = rows[(precision, offload, text_encoder)]
         if e.fits:
             return e
-    raise ResourceError(f"No hallo4 mode fits this machine's memory.\n{format_table(list(rows.values()), machine)}",
-                        hint="Use a GPU with more memory, or the lite engine.")
+    raise ResourceError(
+        f"No hallo4 mode fits this machine's memory.\n{format_table(list(rows.values()), machine)}",
+        hint="Use a GPU with more memory, or the lite engine.",
+    )
 
 
-def check(precision: str, offload: str, text_encoder: str = "cached", *, model: str | os.PathLike | None = None,
-          machine: Machine | None = None) -> ModeEstimate:
+def check(
+    precision: str,
+    offload: str,
+    text_encoder: str = "cached",
+    *,
+    model: str | os.PathLike | None = None,
+    machine: Machine | None = None,
+) -> ModeEstimate:
     """Before loading: refuse (ResourceError naming the modes that do fit) when this mode would run out
     of memory. `HALLO4_SKIP_PREFLIGHT=1` skips the refusal (the estimate may be pessimistic)."""
     machine = machine or Machine.detect()
@@ -268,30 +326,42 @@ def check(precision: str, offload: str, text_encoder: str = "cached", *, model: 
                 f"The hallo4 engine on the CPU needs about {need['cached_prompt'] / GiB:.1f} GiB of RAM "
                 f"({need['new_prompt'] / GiB:.1f} GiB while a new prompt is embedded), but this machine has "
                 f"{machine.host_bytes / GiB:.1f} GiB.",
-                hint="Use a CUDA GPU, or the lite engine. HALLO4_SKIP_PREFLIGHT=1 tries anyway.")
+                hint="Use a CUDA GPU, or the lite engine. HALLO4_SKIP_PREFLIGHT=1 tries anyway.",
+            )
         return mine
     if mine.fits or os.environ.get("HALLO4_SKIP_PREFLIGHT"):
         return mine
     fitting = [e for e in rows if e.fits and e.text_encoder == text_encoder]
-    fitting.sort(key=lambda e: PICK_ORDER.index((e.precision, e.offload)) if (e.precision, e.offload) in PICK_ORDER else 99)
+    fitting.sort(
+        key=lambda e: PICK_ORDER.index((e.precision, e.offload)) if (e.precision, e.offload) in PICK_ORDER else 99
+    )
     need = max(mine.gpu_bytes, mine.gpu_bytes_prompt_miss)
-    suggestion = (f"Modes that fit: {'; '.join(e.precision + ' + offload ' + e.offload for e in fitting[:3])} "
-                  "(Models tab: precision and offload)." if fitting else "No mode fits: use a bigger GPU or the lite engine.")
+    suggestion = (
+        f"Modes that fit: {'; '.join(e.precision + ' + offload ' + e.offload for e in fitting[:3])} "
+        "(Models tab: precision and offload)."
+        if fitting
+        else "No mode fits: use a bigger GPU or the lite engine."
+    )
     raise ResourceError(
         f"hallo4 in {mine.name} needs about {need / GiB:.1f} GiB of GPU memory (+{HEADROOM:.0%} headroom) for a "
         f"480x832, 81-frame segment, but {machine.device} has {machine.accelerator_bytes / GiB:.1f} GiB.",
-        hint=suggestion + " HALLO4_SKIP_PREFLIGHT=1 tries anyway.")
+        hint=suggestion + " HALLO4_SKIP_PREFLIGHT=1 tries anyway.",
+    )
 
 
 def format_table(rows: list[ModeEstimate], machine: Machine | None = None) -> str:
     """Markdown: one row per mode; GPU peak (prompt cached / new prompt), host RAM for offloaded weights."""
-    head = ("| precision | offload | text encoder | GPU peak, cached prompt | GPU peak, new prompt | "
-            "host RAM for weights | fits |\n|---|---|---|---|---|---|---|")
+    head = (
+        "| precision | offload | text encoder | GPU peak, cached prompt | GPU peak, new prompt | "
+        "host RAM for weights | fits |\n|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for e in rows:
         fits = "-" if e.fits is None else ("yes" if e.fits else "no")
-        lines.append(f"| {e.precision} | {e.offload} | {e.text_encoder} | {e.gpu_bytes / GiB:.1f} GiB | "
-                     f"{e.gpu_bytes_prompt_miss / GiB:.1f} GiB | {e.cpu_bytes / GiB:.1f} GiB | {fits} |")
+        lines.append(
+            f"| {e.precision} | {e.offload} | {e.text_encoder} | {e.gpu_bytes / GiB:.1f} GiB | "
+            f"{e.gpu_bytes_prompt_miss / GiB:.1f} GiB | {e.cpu_bytes / GiB:.1f} GiB | {fits} |"
+        )
     return "\n".join(lines)
 
 
@@ -305,9 +375,16 @@ def report(model: str | os.PathLike | None = None, machine: Machine | None = Non
         chosen = pick(model, machine).name if machine.accelerator_bytes is not None else None
     except ResourceError:
         chosen = None
-    return {"machine": asdict(machine), "weights": {k: v for k, v in w.items() if k != "dit_config"},
-            "activations": act, "canvas": NATIVE, "modes": [dict(asdict(e), name=e.name) for e in rows],
-            "recommended": chosen, "cpu": cpu_estimate(model), "markdown": format_table(rows, machine)}
+    return {
+        "machine": asdict(machine),
+        "weights": {k: v for k, v in w.items() if k != "dit_config"},
+        "activations": act,
+        "canvas": NATIVE,
+        "modes": [dict(asdict(e), name=e.name) for e in rows],
+        "recommended": chosen,
+        "cpu": cpu_estimate(model),
+        "markdown": format_table(rows, machine),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,14 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     acc = f"{m['accelerator_bytes'] / GiB:.1f} GiB" if m["accelerator_bytes"] else "no GPU"
     print(f"Machine: {m['device']}, {acc}, {m['host_bytes'] / GiB:.1f} GiB RAM")
     w = rep["weights"]
-    print(f"Weights: DiT {w['dit_params'] / 1e9:.2f} B parameters ({w['dit']['bf16'] / GiB:.2f} GiB bf16, "
-          f"{w['dit']['release'] / GiB:.2f} GiB fp32, {w['dit']['8bit'] / GiB:.2f} GiB 8-bit); VAE {w['vae'] / GiB:.2f} GiB "
-          f"fp32; umT5 {w['text'] / GiB:.2f} GiB bf16; wav2vec2 {w['audio'] / GiB:.2f} GiB fp32")
+    print(
+        f"Weights: DiT {w['dit_params'] / 1e9:.2f} B parameters ({w['dit']['bf16'] / GiB:.2f} GiB bf16, "
+        f"{w['dit']['release'] / GiB:.2f} GiB fp32, {w['dit']['8bit'] / GiB:.2f} GiB 8-bit); VAE {w['vae'] / GiB:.2f} GiB "
+        f"fp32; umT5 {w['text'] / GiB:.2f} GiB bf16; wav2vec2 {w['audio'] / GiB:.2f} GiB fp32"
+    )
     print(f"Estimated for a {NATIVE['height']}x{NATIVE['width']}, {NATIVE['frames']}-frame segment with CFG:")
     print(rep["markdown"])
     cpu = rep["cpu"]
-    print(f"CPU path (fp32): {cpu['cached_prompt'] / GiB:.1f} GiB RAM, {cpu['new_prompt'] / GiB:.1f} GiB while a new "
-          "prompt is embedded.")
+    print(
+        f"CPU path (fp32): {cpu['cached_prompt'] / GiB:.1f} GiB RAM, {cpu['new_prompt'] / GiB:.1f} GiB while a new "
+        "prompt is embedded."
+    )
     if rep["recommended"]:
         print(f"Recommended here: {rep['recommended']}")
     return 0

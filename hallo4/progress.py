@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import CancelledError
 
@@ -29,12 +29,14 @@ class Progress:
         callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
         *,
-        _parent: "Progress | None" = None,
+        _parent: Progress | None = None,
         _span: tuple[float, float] = (0.0, 1.0),
     ):
         self._callback = callback
-        self.cancel_event = cancel_event if cancel_event is not None else (
-            _parent.cancel_event if _parent is not None else threading.Event()
+        self.cancel_event = (
+            cancel_event
+            if cancel_event is not None
+            else (_parent.cancel_event if _parent is not None else threading.Event())
         )
         self._parent = _parent
         self._span = _span
@@ -67,7 +69,7 @@ class Progress:
         elif self._callback is not None:
             self._callback(fraction, message)
 
-    def sub(self, start: float, end: float) -> "Progress":
+    def sub(self, start: float, end: float) -> Progress:
         return Progress(_parent=self, _span=(start, end))
 
     def eta(self) -> float | None:
@@ -81,7 +83,7 @@ class Progress:
         return elapsed * (1.0 - root.fraction) / root.fraction
 
 
-def as_progress(progress: "Progress | ProgressCallback | None") -> Progress:
+def as_progress(progress: Progress | ProgressCallback | None) -> Progress:
     """Accept a Progress, a plain callback(fraction, message) or None."""
     if isinstance(progress, Progress):
         return progress

@@ -22,8 +22,14 @@ import torch
 import torch.nn as nn
 
 # Module-name prefixes kept in full precision (matched as `name == p` or `name.startswith(p + ".")`).
-DEFAULT_SKIP: tuple[str, ...] = ("condition_embedder", "patch_embedding", "vace_patch_embedding", "proj_out",
-                                 "audio_proj", "pose_proj")
+DEFAULT_SKIP: tuple[str, ...] = (
+    "condition_embedder",
+    "patch_embedding",
+    "vace_patch_embedding",
+    "proj_out",
+    "audio_proj",
+    "pose_proj",
+)
 
 
 def _skipped(name: str, skip: Iterable[str]) -> bool:
@@ -51,14 +57,21 @@ def quantize_8bit(
         if dev.type == "meta" or linear.weight.is_meta:
             raise ValueError(f"cannot quantise {name}: its weights are not loaded (meta device)")
         q = bnb.nn.Linear8bitLt(
-            linear.in_features, linear.out_features, bias=linear.bias is not None,
-            has_fp16_weights=False, threshold=threshold, device="meta",
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            has_fp16_weights=False,
+            threshold=threshold,
+            device="meta",
         )
         weight = linear.weight.data
         if weight.dtype not in (torch.float16, torch.bfloat16, torch.float32):
             weight = weight.float()
-        q.weight = bnb.nn.Int8Params(weight.to("cpu" if dev.type == "meta" else weight.device).contiguous(),
-                                     requires_grad=False, has_fp16_weights=False)
+        q.weight = bnb.nn.Int8Params(
+            weight.to("cpu" if dev.type == "meta" else weight.device).contiguous(),
+            requires_grad=False,
+            has_fp16_weights=False,
+        )
         if linear.bias is not None:
             q.bias = nn.Parameter(linear.bias.data, requires_grad=False)
         q = q.to(dev)  # quantises (int8 weight + per-row scale SCB)

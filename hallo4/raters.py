@@ -25,8 +25,11 @@ MAX_SESSIONS = 100_000  # remembered sessions (oldest forgotten first)
 
 class RaterRegistry:
     def __init__(self, per_client_per_hour: int | None = None):
-        self.per_client = int(per_client_per_hour if per_client_per_hour is not None
-                              else os.environ.get("HALLO4_NEW_RATERS_PER_HOUR", "20"))
+        self.per_client = int(
+            per_client_per_hour
+            if per_client_per_hour is not None
+            else os.environ.get("HALLO4_NEW_RATERS_PER_HOUR", "20")
+        )
         self._by_session: OrderedDict[str, str] = OrderedDict()
         self._issued: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -43,8 +46,11 @@ class RaterRegistry:
             while q and now - q[0] > WINDOW_S:
                 q.popleft()
             if len(q) >= self.per_client:
-                raise InputError("vote", f"too many new voting sessions from your network in the last hour "
-                                 f"({self.per_client})", "Keep voting in the browser tab you already used, or try again later.")
+                raise InputError(
+                    "vote",
+                    f"too many new voting sessions from your network in the last hour ({self.per_client})",
+                    "Keep voting in the browser tab you already used, or try again later.",
+                )
             q.append(now)
             rater = "r-" + secrets.token_hex(12)
             self._by_session[key] = rater

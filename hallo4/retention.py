@@ -57,22 +57,25 @@ class Policy:
     @classmethod
     def from_env(cls) -> Policy:
         d = cls()
-        return cls(outputs_hours=_env("HALLO4_KEEP_OUTPUTS_HOURS", d.outputs_hours),
-                   outputs_gb=_env("HALLO4_KEEP_OUTPUTS_GB", d.outputs_gb),
-                   cache_hours=_env("HALLO4_KEEP_CACHE_HOURS", d.cache_hours),
-                   cache_gb=_env("HALLO4_KEEP_CACHE_GB", d.cache_gb),
-                   unvoted_hours=_env("HALLO4_KEEP_UNVOTED_HOURS", d.unvoted_hours),
-                   partial_hours=_env("HALLO4_KEEP_PARTIAL_HOURS", d.partial_hours),
-                   uploads_hours=_env("HALLO4_KEEP_UPLOADS_HOURS", d.uploads_hours),
-                   every_s=_env("HALLO4_CLEANUP_EVERY_S", d.every_s))
+        return cls(
+            outputs_hours=_env("HALLO4_KEEP_OUTPUTS_HOURS", d.outputs_hours),
+            outputs_gb=_env("HALLO4_KEEP_OUTPUTS_GB", d.outputs_gb),
+            cache_hours=_env("HALLO4_KEEP_CACHE_HOURS", d.cache_hours),
+            cache_gb=_env("HALLO4_KEEP_CACHE_GB", d.cache_gb),
+            unvoted_hours=_env("HALLO4_KEEP_UNVOTED_HOURS", d.unvoted_hours),
+            partial_hours=_env("HALLO4_KEEP_PARTIAL_HOURS", d.partial_hours),
+            uploads_hours=_env("HALLO4_KEEP_UPLOADS_HOURS", d.uploads_hours),
+            every_s=_env("HALLO4_CLEANUP_EVERY_S", d.every_s),
+        )
 
 
 def _is_partial(p: Path) -> bool:
     return p.name.startswith(".") and (".part" in p.name or p.name.endswith(".video.mp4") or p.name.endswith(".tmp"))
 
 
-def sweep_dir(folder: Path, *, max_age_s: float = 0, max_bytes: float = 0, partial_age_s: float = HOUR,
-              now: float | None = None) -> list[Path]:
+def sweep_dir(
+    folder: Path, *, max_age_s: float = 0, max_bytes: float = 0, partial_age_s: float = HOUR, now: float | None = None
+) -> list[Path]:
     """Delete (recursively) partial files older than `partial_age_s`, files older than `max_age_s`,
     then the oldest files until the folder holds at most `max_bytes`. Returns what was deleted."""
     now = time.time() if now is None else now
@@ -111,17 +114,37 @@ def sweep_dir(folder: Path, *, max_age_s: float = 0, max_bytes: float = 0, parti
     return removed
 
 
-def sweep(policy: Policy | None = None, *, now: float | None = None, gradio_dir: str | Path | None = None) -> dict[str, int]:
+def sweep(
+    policy: Policy | None = None, *, now: float | None = None, gradio_dir: str | Path | None = None
+) -> dict[str, int]:
     """One pass over every folder the app writes; returns how many files went from each."""
     policy = policy or Policy.from_env()
     gb = 1024**3
     out = {
-        "outputs": len(sweep_dir(paths.outputs_dir(), max_age_s=policy.outputs_hours * HOUR,
-                                 max_bytes=policy.outputs_gb * gb, partial_age_s=policy.partial_hours * HOUR, now=now)),
-        "cache": sum(len(sweep_dir(paths.cache_dir() / sub, max_age_s=policy.cache_hours * HOUR, max_bytes=policy.cache_gb * gb,
-                                   partial_age_s=policy.partial_hours * HOUR, now=now))
-                     for sub in ("results", "results_meta")),
-        "store_partial": len(sweep_dir(paths.store_dir() / "media", partial_age_s=policy.partial_hours * HOUR, now=now)),
+        "outputs": len(
+            sweep_dir(
+                paths.outputs_dir(),
+                max_age_s=policy.outputs_hours * HOUR,
+                max_bytes=policy.outputs_gb * gb,
+                partial_age_s=policy.partial_hours * HOUR,
+                now=now,
+            )
+        ),
+        "cache": sum(
+            len(
+                sweep_dir(
+                    paths.cache_dir() / sub,
+                    max_age_s=policy.cache_hours * HOUR,
+                    max_bytes=policy.cache_gb * gb,
+                    partial_age_s=policy.partial_hours * HOUR,
+                    now=now,
+                )
+            )
+            for sub in ("results", "results_meta")
+        ),
+        "store_partial": len(
+            sweep_dir(paths.store_dir() / "media", partial_age_s=policy.partial_hours * HOUR, now=now)
+        ),
     }
     if gradio_dir:
         out["uploads"] = len(sweep_dir(Path(gradio_dir), max_age_s=policy.uploads_hours * HOUR, now=now))

@@ -6,7 +6,6 @@ from Python and testable on its own.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import importlib.util
 import json
 import os
@@ -25,10 +24,10 @@ from .engines import GenerationRequest, GenerationResult, get_engine
 from .errors import Hallo4Error, InputError, MissingWeightsError
 from .preferences import PreferenceStore
 from .progress import Progress, ProgressCallback, as_progress
+from .weights import BASE_REPO, OFFICIAL_REPO  # noqa: F401 - re-exported (one place: hallo4.weights)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-from .weights import BASE_REPO, OFFICIAL_REPO  # noqa: F401 - re-exported (one place: hallo4.weights)
 
 # Quality presets: what a user picks instead of raw numbers (hallo4 steps / guidance / size; lite's
 # long side, capped at the portrait's own: the warp is cheap, so even "fast" keeps a photo's detail).
@@ -47,8 +46,13 @@ def settings_path() -> Path:
 
 
 def load_settings() -> dict[str, Any]:
-    defaults = {"model": os.environ.get("HALLO4_MODEL") or str(paths.models_dir() / "hallo4"),
-                "quantize": "none", "offload": "none", "adapter": None, "vocal_separation": "auto"}
+    defaults = {
+        "model": os.environ.get("HALLO4_MODEL") or str(paths.models_dir() / "hallo4"),
+        "quantize": "none",
+        "offload": "none",
+        "adapter": None,
+        "vocal_separation": "auto",
+    }
     try:
         defaults.update(json.loads(settings_path().read_text()))
     except (OSError, ValueError):
@@ -69,7 +73,9 @@ def save_settings(**changes: Any) -> dict[str, Any]:
 # Models
 # ----------------------------------------------------------------------------------------------
 def _has_weights(d: Path) -> bool:
-    return (d / "config.json").is_file() and any(any(d.glob(p)) for p in ("*.safetensors", "*.bin", "*.safetensors.index.json"))
+    return (d / "config.json").is_file() and any(
+        any(d.glob(p)) for p in ("*.safetensors", "*.bin", "*.safetensors.index.json")
+    )
 
 
 def _has_tokenizer(d: Path) -> bool:
@@ -82,8 +88,11 @@ def hallo4_components(model: str | None = None) -> dict[str, Path | None]:
     Wan2.1-VACE base beside it (vae, text encoder, tokenizer) and wav2vec2 beside it. Loads nothing."""
     root = Path(model or load_settings()["model"]).expanduser()
     bases = [root, root.parent / "wan2.1-vace-1.3b"]
-    audio_dirs = [root / "audio_encoder", root.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h",
-                  root / "wav2vec" / "wav2vec2-base-960h"]
+    audio_dirs = [
+        root / "audio_encoder",
+        root.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h",
+        root / "wav2vec" / "wav2vec2-base-960h",
+    ]
 
     def first(cands, check):
         return next((c for c in cands if c.is_dir() and check(c)), None)
@@ -94,8 +103,9 @@ def hallo4_components(model: str | None = None) -> dict[str, Path | None]:
         "text_encoder": first([b / "text_encoder" for b in bases], _has_weights),
         "tokenizer": first([b / "tokenizer" for b in bases], _has_tokenizer),
         "audio_encoder": first(audio_dirs, _has_weights),
-        "feature_extractor": first([root / "feature_extractor"] + audio_dirs,
-                                   lambda p: (p / "preprocessor_config.json").is_file()),
+        "feature_extractor": first(
+            [root / "feature_extractor"] + audio_dirs, lambda p: (p / "preprocessor_config.json").is_file()
+        ),
     }
 
 
@@ -147,15 +157,20 @@ def _memory_table(model: Path) -> str:
     except Exception as exc:  # noqa: BLE001 - the status page must still render
         return f"(memory table unavailable: {type(exc).__name__}: {exc})"
     m = rep["machine"]
-    where = (f"{m['device']}, {m['accelerator_bytes'] / preflight.GiB:.0f} GiB" if m["accelerator_bytes"]
-             else f"no GPU; {m['host_bytes'] / preflight.GiB:.0f} GiB RAM")
+    where = (
+        f"{m['device']}, {m['accelerator_bytes'] / preflight.GiB:.0f} GiB"
+        if m["accelerator_bytes"]
+        else f"no GPU; {m['host_bytes'] / preflight.GiB:.0f} GiB RAM"
+    )
     cpu = rep["cpu"]
     out = [f"Estimated memory per mode for a 480x832, 81-frame segment with CFG ({where}):", "", rep["markdown"], ""]
     if rep["recommended"]:
         out.append(f"Recommended here: **{rep['recommended']}**.")
     if not m["accelerator_bytes"]:
-        out.append(f"CPU path (fp32): about {cpu['cached_prompt'] / preflight.GiB:.0f} GiB RAM "
-                   f"({cpu['new_prompt'] / preflight.GiB:.0f} GiB while a new prompt is embedded).")
+        out.append(
+            f"CPU path (fp32): about {cpu['cached_prompt'] / preflight.GiB:.0f} GiB RAM "
+            f"({cpu['new_prompt'] / preflight.GiB:.0f} GiB while a new prompt is embedded)."
+        )
     return "\n".join(out)
 
 
@@ -212,9 +227,13 @@ def _engine_kwargs(engine: str) -> dict[str, Any]:
     if engine != "hallo4":
         return {}
     s = load_settings()
-    return {"model": s["model"], "quantize": None if s["quantize"] == "none" else s["quantize"],
-            "offload": None if s["offload"] == "none" else s["offload"], "adapter": s["adapter"],
-            "vocal_separation": s.get("vocal_separation", "auto")}
+    return {
+        "model": s["model"],
+        "quantize": None if s["quantize"] == "none" else s["quantize"],
+        "offload": None if s["offload"] == "none" else s["offload"],
+        "adapter": s["adapter"],
+        "vocal_separation": s.get("vocal_separation", "auto"),
+    }
 
 
 _engines: dict[str, Any] = {}
@@ -243,7 +262,9 @@ ENGINE_SLOTS: dict[str, threading.BoundedSemaphore] = {
 }
 
 
-def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = None, *, use_cache: bool = True) -> GenerationResult:
+def generate(
+    args: GenerateArgs, progress: Progress | ProgressCallback | None = None, *, use_cache: bool = True
+) -> GenerationResult:
     """Run an engine; identical inputs with an explicit seed return the cached clip at once."""
     portrait = _check_input(args.portrait, "portrait", "a portrait photo")
     audio = _check_input(args.audio, "audio", "a speech recording")
@@ -271,10 +292,16 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         if not hallo4_weights_present(_engine_kwargs("hallo4")["model"]):
             st = model_status()["hallo4"]
             missing = ", ".join(k for k, ok in st["components"].items() if not ok)
-            raise MissingWeightsError(f"The hallo4 engine needs its weights, which are not in {st['path']} (missing: {missing}).",
-                                      hint=f"Get them in the Models tab, or run: {st['how_to_get']}. The lite engine works without weights.")
+            raise MissingWeightsError(
+                f"The hallo4 engine needs its weights, which are not in {st['path']} (missing: {missing}).",
+                hint=f"Get them in the Models tab, or run: {st['how_to_get']}. The lite engine works without weights.",
+            )
     if args.max_seconds is not None and not (0 < float(args.max_seconds) < float("inf")):
-        raise InputError("max length", "must be more than 0 seconds", "Set a positive number, or leave it empty for the whole audio.")
+        raise InputError(
+            "max length",
+            "must be more than 0 seconds",
+            "Set a positive number, or leave it empty for the whole audio.",
+        )
     args.seed = limits.check_seed(args.seed)
     # Empty = the server's cap, not the whole file: the decode is bounded before it starts.
     cap_warning = None
@@ -286,11 +313,21 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
         if duration > cap + 0.04:
             cap_warning = f"Only the first {cap:g} s of the {duration:.0f} s audio were used (this server's limit)."
         args.max_seconds = cap if duration > cap + 0.04 or args.max_seconds is not None else None
-    key_src = json.dumps({
-        "portrait": _file_hash(portrait), "audio": _file_hash(audio), "skeleton": _file_hash(skeleton),
-        "engine": args.engine, "size": size, "seed": args.seed, "max_seconds": args.max_seconds,
-        "options": options, "engine_kwargs": _engine_kwargs(args.engine),
-    }, sort_keys=True, default=str)
+    key_src = json.dumps(
+        {
+            "portrait": _file_hash(portrait),
+            "audio": _file_hash(audio),
+            "skeleton": _file_hash(skeleton),
+            "engine": args.engine,
+            "size": size,
+            "seed": args.seed,
+            "max_seconds": args.max_seconds,
+            "options": options,
+            "engine_kwargs": _engine_kwargs(args.engine),
+        },
+        sort_keys=True,
+        default=str,
+    )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
     cache, meta_dir = result_cache_dirs()
     cached_video, cached_meta = cache / f"{key}.mp4", meta_dir / f"{key}.json"
@@ -306,15 +343,25 @@ def generate(args: GenerateArgs, progress: Progress | ProgressCallback | None = 
     try:
         engine = _engine(args.engine)
         out = paths.outputs_dir() / f"{args.engine}_{key}_{int(time.time())}.mp4"
-        req = GenerationRequest(portrait=portrait, audio=audio, skeleton=skeleton, seed=args.seed, size=size,
-                                max_seconds=args.max_seconds, output=out, options=options)
+        req = GenerationRequest(
+            portrait=portrait,
+            audio=audio,
+            skeleton=skeleton,
+            seed=args.seed,
+            size=size,
+            max_seconds=args.max_seconds,
+            output=out,
+            options=options,
+        )
         result = engine.generate(req, prog)
     finally:
         slot.release()
     if cap_warning:
         result.warnings.append(cap_warning)
     # Cache under the seed actually used, so "same seed again" is instant.
-    key_used = hashlib.sha256(key_src.replace(f'"seed": {json.dumps(args.seed)}', f'"seed": {result.seed}').encode()).hexdigest()[:24]
+    key_used = hashlib.sha256(
+        key_src.replace(f'"seed": {json.dumps(args.seed)}', f'"seed": {result.seed}').encode()
+    ).hexdigest()[:24]
     # Atomic writes (temp + rename): a crash never leaves a half-copied clip that a later hit would serve.
     tmp = cache / f".{key_used}.{os.getpid()}.{threading.get_ident()}.part"
     shutil.copyfile(result.video, tmp)
@@ -335,11 +382,20 @@ def result_cache_dirs() -> tuple[Path, Path]:
     return videos, meta
 
 
-def preview(portrait: str | Path, audio: str | Path, seed: int | None = None, seconds: float = 1.0,
-            progress: Progress | ProgressCallback | None = None) -> GenerationResult:
+def preview(
+    portrait: str | Path,
+    audio: str | Path,
+    seed: int | None = None,
+    seconds: float = 1.0,
+    progress: Progress | ProgressCallback | None = None,
+) -> GenerationResult:
     """A cheap look before the full run: the lite engine, the first second, small."""
-    return generate(GenerateArgs(portrait=portrait, audio=audio, engine="lite", preset="fast", seed=seed, size=256,
-                                 max_seconds=seconds), progress)
+    return generate(
+        GenerateArgs(
+            portrait=portrait, audio=audio, engine="lite", preset="fast", seed=seed, size=256, max_seconds=seconds
+        ),
+        progress,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,8 +409,9 @@ def store() -> PreferenceStore:
     root = str(paths.store_dir())
     with _store_lock:
         if root not in _stores:
-            _stores[root] = PreferenceStore(root, hub_repo_id=os.environ.get("HALLO4_HUB_DATASET"),
-                                            hub_token=os.environ.get("HF_TOKEN"))
+            _stores[root] = PreferenceStore(
+                root, hub_repo_id=os.environ.get("HALLO4_HUB_DATASET"), hub_token=os.environ.get("HF_TOKEN")
+            )
         return _stores[root]
 
 
@@ -377,8 +434,13 @@ def _match(pair) -> ArenaMatch:
 LITE_VARIANTS = [0.7, 1.0, 1.3]  # lite "systems" the Arena compares while no diffusion weights exist
 
 
-def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress | ProgressCallback | None = None,
-                   max_seconds: float = 4.0, size: int = 384) -> ArenaMatch:
+def arena_new_pair(
+    portrait: str | Path,
+    audio: str | Path,
+    progress: Progress | ProgressCallback | None = None,
+    max_seconds: float = 4.0,
+    size: int = 384,
+) -> ArenaMatch:
     """Generate two candidates of the same conditions (different engines/seeds/settings) and pair them."""
     from .ui import speech_window
 
@@ -399,14 +461,36 @@ def arena_new_pair(portrait: str | Path, audio: str | Path, progress: Progress |
     for k, engine in enumerate(engines):
         seed = rng.randrange(2**31 - 1)
         extra = {"expressiveness": variants[k]} if engine == "lite" else {}
+
         def clip_progress(fraction: float, message: str, k: int = k) -> None:
             prog((k + fraction) / 2, f"Clip {k + 1} of 2: {message}")
 
-        res = generate(GenerateArgs(portrait=portrait, audio=audio, engine=engine, preset="fast", seed=seed, size=size,
-                                    max_seconds=max_seconds, extra=extra), clip_progress, use_cache=False)
-        clips.append(st.add_clip(cond, res.video, engine=engine, adapter=_engine_kwargs(engine).get("adapter"),
-                                 model_id=f"expressiveness-{variants[k]:g}" if engine == "lite" else None,
-                                 parameters=res.parameters, seed=res.seed, timings=res.timings))
+        res = generate(
+            GenerateArgs(
+                portrait=portrait,
+                audio=audio,
+                engine=engine,
+                preset="fast",
+                seed=seed,
+                size=size,
+                max_seconds=max_seconds,
+                extra=extra,
+            ),
+            clip_progress,
+            use_cache=False,
+        )
+        clips.append(
+            st.add_clip(
+                cond,
+                res.video,
+                engine=engine,
+                adapter=_engine_kwargs(engine).get("adapter"),
+                model_id=f"expressiveness-{variants[k]:g}" if engine == "lite" else None,
+                parameters=res.parameters,
+                seed=res.seed,
+                timings=res.timings,
+            )
+        )
     pair_id = st.add_pair(clips[0], clips[1])
     return _match(st.get_pair(pair_id))
 
@@ -425,8 +509,11 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
     try:
         pair = st.get_pair(int(match.pair_id))
     except (KeyError, TypeError, ValueError):
-        raise InputError("vote", f"pair {match.pair_id!r} does not exist (it may have been removed)",
-                         "Press 'Next pair' and vote on the pair shown.") from None
+        raise InputError(
+            "vote",
+            f"pair {match.pair_id!r} does not exist (it may have been removed)",
+            "Press 'Next pair' and vote on the pair shown.",
+        ) from None
     if {int(match.left_clip), int(match.right_clip)} != {pair.clip_a.id, pair.clip_b.id}:
         raise InputError("vote", "the clips on screen are not this pair's", "Press 'Next pair' and vote again.")
     label = st.label_for_choice(pair, match.left_clip, choice)
@@ -447,8 +534,17 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
 def win_rate_rows() -> list[list[Any]]:
     from .ui import system_label
 
-    return [[system_label(r["system"]), r["wins"], r["losses"], r["ties"], r["votes"],
-             "" if r["win_rate"] is None else f"{r['win_rate'] * 100:.0f}%"] for r in store().win_rates()]
+    return [
+        [
+            system_label(r["system"]),
+            r["wins"],
+            r["losses"],
+            r["ties"],
+            r["votes"],
+            "" if r["win_rate"] is None else f"{r['win_rate'] * 100:.0f}%",
+        ]
+        for r in store().win_rates()
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -486,18 +582,24 @@ _training: dict[str, subprocess.Popen] = {}
 def start_round(steps: int, beta: float, lr: float, rank: int) -> str:
     """Start a DPO round as a background process; returns a status line."""
     if not trainer_available():
-        raise Hallo4Error("The DPO trainer (trainer/dpo.py) is not part of this build yet.",
-                          hint="Update Hallo4 Studio; votes keep accumulating meanwhile.")
+        raise Hallo4Error(
+            "The DPO trainer (trainer/dpo.py) is not part of this build yet.",
+            hint="Update Hallo4 Studio; votes keep accumulating meanwhile.",
+        )
     usable = len(store().usable_pairs())
     if usable == 0:
-        raise InputError("training data", "there are no usable pairs yet (ties, both-bad and skips carry no signal)",
-                         "Collect some decisive A/B votes in the Arena first.")
+        raise InputError(
+            "training data",
+            "there are no usable pairs yet (ties, both-bad and skips carry no signal)",
+            "Collect some decisive A/B votes in the Arena first.",
+        )
     if "current" in _training and _training["current"].poll() is None:
         raise InputError("training", "a round is already running", "Wait for it to finish or stop it.")
     model = load_settings()["model"]
     if not hallo4_weights_present(model):
-        raise MissingWeightsError(f"Training needs the hallo4 weights, which are not in {model}.",
-                                  hint="Get them in the Models tab first.")
+        raise MissingWeightsError(
+            f"Training needs the hallo4 weights, which are not in {model}.", hint="Get them in the Models tab first."
+        )
     log = paths.rounds_dir() / "train.log"
     cmd = train_command(steps, beta, lr, rank, model=model)
     _training["current"] = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
@@ -506,9 +608,25 @@ def start_round(steps: int, beta: float, lr: float, rank: int) -> str:
 
 def train_command(steps: int, beta: float, lr: float, rank: int, *, model: str | None = None) -> list[str]:
     """The `python -m trainer.dpo` command line for a round from the app's store (bf16 + checkpointing on a GPU)."""
-    cmd = [sys.executable, "-m", "trainer.dpo", "--store", str(paths.store_dir()), "--model", model or load_settings()["model"],
-           "--out", str(paths.rounds_dir()), "--steps", str(int(steps)), "--beta", str(float(beta)),
-           "--lr", str(float(lr)), "--rank", str(int(rank))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trainer.dpo",
+        "--store",
+        str(paths.store_dir()),
+        "--model",
+        model or load_settings()["model"],
+        "--out",
+        str(paths.rounds_dir()),
+        "--steps",
+        str(int(steps)),
+        "--beta",
+        str(float(beta)),
+        "--lr",
+        str(float(lr)),
+        "--rank",
+        str(int(rank)),
+    ]
     try:
         import torch
 
@@ -544,7 +662,9 @@ def activate_round(name: str | None) -> dict[str, Any]:
     if name:
         path = paths.rounds_dir() / name
         if not (path / "adapter_model.safetensors").exists() and not any(path.glob("**/adapter_model.safetensors")):
-            raise InputError("round", f"{name} has no adapter_model.safetensors", "Pick a finished round.", path=str(path))
+            raise InputError(
+                "round", f"{name} has no adapter_model.safetensors", "Pick a finished round.", path=str(path)
+            )
         return save_settings(adapter=str(path))
     return save_settings(adapter=None)
 
@@ -576,10 +696,16 @@ def public_info(result: GenerationResult) -> dict[str, Any]:
             return Path(str(v)).name
         return v
 
-    return {"seed": result.seed, "engine": result.engine, "frames": result.num_frames, "fps": result.fps,
-            "seconds": round(result.num_frames / result.fps, 2) if result.fps else None,
-            "timings_s": {k: round(v, 2) for k, v in result.timings.items()}, "warnings": list(result.warnings),
-            "parameters": clean(result.parameters)}
+    return {
+        "seed": result.seed,
+        "engine": result.engine,
+        "frames": result.num_frames,
+        "fps": result.fps,
+        "seconds": round(result.num_frames / result.fps, 2) if result.fps else None,
+        "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "warnings": list(result.warnings),
+        "parameters": clean(result.parameters),
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -595,9 +721,16 @@ class SkeletonOutput:
     notes: str
 
 
-def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, retarget: bool = True,
-                     fit_mode: str = "pingpong", audio: str | Path | None = None, extract: bool = False,
-                     progress: Progress | ProgressCallback | None = None) -> SkeletonOutput:
+def prepare_skeleton(
+    source: str | Path,
+    *,
+    portrait: str | Path | None = None,
+    retarget: bool = True,
+    fit_mode: str = "pingpong",
+    audio: str | Path | None = None,
+    extract: bool = False,
+    progress: Progress | ProgressCallback | None = None,
+) -> SkeletonOutput:
     """Skeleton tab: extract from a driving video (extract=True), or load a keypoint JSON / a rendered
     skeleton video; retarget to the portrait; loop/trim to the audio; render a preview over the portrait."""
     import uuid
@@ -608,8 +741,11 @@ def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, 
     from . import skeleton as sk
 
     prog = as_progress(progress)
-    src = _check_input(source, "driving video" if extract else "skeleton file",
-                       "a video of a person moving" if extract else "a skeleton JSON (ours or OpenPose) or a rendered skeleton video")
+    src = _check_input(
+        source,
+        "driving video" if extract else "skeleton file",
+        "a video of a person moving" if extract else "a skeleton JSON (ours or OpenPose) or a rendered skeleton video",
+    )
     image = None
     if portrait:  # previews are drawn at most max_preview_side px wide, whatever the photo's size
         img = media.load_image(portrait)
@@ -638,13 +774,19 @@ def prepare_skeleton(source: str | Path, *, portrait: str | Path | None = None, 
                 yield frame if background is None else np.maximum(frame, background)
 
         preview = media.write_mp4(out_dir / f"skeleton_{tag}.mp4", composed(), fps=25)
-        notes = [f"Rendered skeleton video: {count[0]} frames at 25 fps ({count[0] / 25:.1f} s)"
-                 + (" (only the part the audio needs was read)." if n_audio and count[0] >= n_audio else ".")]
+        notes = [
+            f"Rendered skeleton video: {count[0]} frames at 25 fps ({count[0] / 25:.1f} s)"
+            + (" (only the part the audio needs was read)." if n_audio and count[0] >= n_audio else ".")
+        ]
         if n_audio and count[0] < n_audio:
-            notes.append(f"It is shorter than the audio ({n_audio / 25:.1f} s): the engine holds the last pose. "
-                         "Upload a keypoint JSON to loop it instead.")
-        notes.append("A rendered video carries no keypoints: it cannot be retargeted, and the lite engine uses idle "
-                     "head motion with it (hallo4 uses it directly).")
+            notes.append(
+                f"It is shorter than the audio ({n_audio / 25:.1f} s): the engine holds the last pose. "
+                "Upload a keypoint JSON to loop it instead."
+            )
+        notes.append(
+            "A rendered video carries no keypoints: it cannot be retargeted, and the lite engine uses idle "
+            "head motion with it (hallo4 uses it directly)."
+        )
         kept = out_dir / f"skeleton_{tag}_source{src.suffix.lower()}"  # not the preview's name
         shutil.copyfile(src, kept)
         return SkeletonOutput(preview, kept, "\n".join(notes))

@@ -17,8 +17,10 @@ from typing import Any
 
 import torch
 
-TINY_WORDS = ("a person is talking singing speaking face portrait man woman smiling happy video the of and with "
-              "bright tones overexposed static blurred details subtitles worst low quality").split()
+TINY_WORDS = (
+    "a person is talking singing speaking face portrait man woman smiling happy video the of and with "
+    "bright tones overexposed static blurred details subtitles worst low quality"
+).split()
 
 
 def perturb_zero_init(transformer, seed: int = 1, audio_scale: float = 0.2, vace_scale: float = 0.05):
@@ -50,8 +52,9 @@ def tiny_tokenizer():
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   model_max_length=512)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+    )
 
 
 def make_tiny_components(seed: int = 0, perturb: bool = True, **transformer_overrides: Any) -> dict:
@@ -66,24 +69,53 @@ def make_tiny_components(seed: int = 0, perturb: bool = True, **transformer_over
     if perturb:
         perturb_zero_init(transformer, seed=seed + 1)
     torch.manual_seed(seed + 2)
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed + 3)
-    text_encoder = UMT5EncoderModel(UMT5Config(
-        vocab_size=64, d_model=transformer.config.text_dim, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=64,
+            d_model=transformer.config.text_dim,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
     torch.manual_seed(seed + 4)
     cfg = transformer.config
-    audio_encoder = Wav2Vec2Model(Wav2Vec2Config(
-        hidden_size=cfg.audio_dim, num_hidden_layers=cfg.audio_layers, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2))
-    feature_extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
-                                                 do_normalize=True, return_attention_mask=False)
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0,
-                                        num_train_timesteps=1000)
-    return dict(vae=vae, text_encoder=text_encoder.eval(), tokenizer=tokenizer, transformer=transformer.eval(),
-                scheduler=scheduler, audio_encoder=audio_encoder.eval(), feature_extractor=feature_extractor)
+    audio_encoder = Wav2Vec2Model(
+        Wav2Vec2Config(
+            hidden_size=cfg.audio_dim,
+            num_hidden_layers=cfg.audio_layers,
+            num_attention_heads=2,
+            intermediate_size=32,
+            conv_dim=(16,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        )
+    )
+    feature_extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0, num_train_timesteps=1000
+    )
+    return dict(
+        vae=vae,
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        transformer=transformer.eval(),
+        scheduler=scheduler,
+        audio_encoder=audio_encoder.eval(),
+        feature_extractor=feature_extractor,
+    )
 
 
 def make_tiny_pipeline(directory: str | Path, *, seed: int = 0, perturb: bool = True, **overrides: Any) -> Path:
@@ -124,8 +156,9 @@ def recipe_weights(keys: dict[str, list[int]], seed_base: int) -> dict[str, torc
     return out
 
 
-def random_full_transformer(dtype: torch.dtype = torch.bfloat16, seed: int = 0, device: str | torch.device = "cpu",
-                            **overrides: Any):
+def random_full_transformer(
+    dtype: torch.dtype = torch.bfloat16, seed: int = 0, device: str | torch.device = "cpu", **overrides: Any
+):
     """The real-size Hallo4 DiT (`full_config()`, 2.77 B parameters) with random weights made directly in
     `dtype`: built on the meta device, then each tensor drawn in place, so the fp32 copy never exists
     (5.2 GiB in bf16 instead of 10.3 + 5.2). Matrices ~ N(0, 1/fan_in), norm gains 1, biases 0.01 N(0, 1).
@@ -147,7 +180,7 @@ def random_full_transformer(dtype: torch.dtype = torch.bfloat16, seed: int = 0, 
                 p.fill_(1.0)
             else:
                 p.normal_(0.0, 0.01, generator=g)
-        for name, b in model.named_buffers():  # none are persistent today; keep them finite if any appear
+        for _name, b in model.named_buffers():  # none are persistent today; keep them finite if any appear
             if b.is_floating_point():
                 b.zero_()
     return model.eval()
@@ -161,14 +194,21 @@ def make_full_size_pipeline(seed: int = 0, dtype: torch.dtype = torch.bfloat16):
     from .pipelines import Hallo4Pipeline
 
     cfg = full_config()
-    comps = make_tiny_components(seed=seed, perturb=False, text_dim=cfg["text_dim"], audio_dim=cfg["audio_dim"],
-                                 audio_layers=cfg["audio_layers"], audio_window=cfg["audio_window"])
+    comps = make_tiny_components(
+        seed=seed,
+        perturb=False,
+        text_dim=cfg["text_dim"],
+        audio_dim=cfg["audio_dim"],
+        audio_layers=cfg["audio_layers"],
+        audio_window=cfg["audio_window"],
+    )
     comps["transformer"] = random_full_transformer(dtype, seed)
     return Hallo4Pipeline(**comps)
 
 
-def full_size_smoke(portrait, audio, *, steps: int = 1, size: int = 64, frames: int = 5, seed: int = 0,
-                    cache_dir=None) -> dict[str, Any]:
+def full_size_smoke(
+    portrait, audio, *, steps: int = 1, size: int = 64, frames: int = 5, seed: int = 0, cache_dir=None
+) -> dict[str, Any]:
     """One real denoising step (CFG batch 2) of the real pipeline with the real-size DiT at a tiny canvas.
     Returns the output and timings (seconds): build, generate (+ the pipeline's own stage timings)."""
     import time
@@ -179,22 +219,44 @@ def full_size_smoke(portrait, audio, *, steps: int = 1, size: int = 64, frames: 
         pipe.prompt_cache_dir = cache_dir
     built = time.perf_counter() - t0
     t1 = time.perf_counter()
-    out = pipe(portrait, audio, height=size, width=size, frames_per_segment=frames, num_inference_steps=steps,
-               guidance_scale=6.0, seed=seed, max_seconds=(frames - 0.5) / 25.0)
+    out = pipe(
+        portrait,
+        audio,
+        height=size,
+        width=size,
+        frames_per_segment=frames,
+        num_inference_steps=steps,
+        guidance_scale=6.0,
+        seed=seed,
+        max_seconds=(frames - 0.5) / 25.0,
+    )
     gen = time.perf_counter() - t1
     params = sum(p.numel() for p in pipe.transformer.parameters())
     dtypes = sorted({str(p.dtype) for p in pipe.transformer.parameters()})
-    return {"frames": out.frames, "parameters": params, "dtypes": dtypes, "build_s": built, "generate_s": gen,
-            "timings": out.timings, "warnings": out.warnings}
+    return {
+        "frames": out.frames,
+        "parameters": params,
+        "dtypes": dtypes,
+        "build_s": built,
+        "generate_s": gen,
+        "timings": out.timings,
+        "warnings": out.warnings,
+    }
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_EXPRESSIVENESS = (0.3, 1.0, 1.6)
 
 
-def make_demo_store(directory: str | Path, *, portraits: list[str | Path] | None = None,
-                    audio: str | Path | None = None, size: int = 96, seconds: float = 0.5,
-                    expressiveness: tuple[float, ...] = DEMO_EXPRESSIVENESS) -> Path:
+def make_demo_store(
+    directory: str | Path,
+    *,
+    portraits: list[str | Path] | None = None,
+    audio: str | Path | None = None,
+    size: int = 96,
+    seconds: float = 0.5,
+    expressiveness: tuple[float, ...] = DEMO_EXPRESSIVENESS,
+) -> Path:
     """A small synthetic A/B vote store to try the trainer without weights or raters.
 
     For each portrait (default: the two in examples/portraits) with one speech file (examples/audio/hello.wav)
@@ -218,8 +280,15 @@ def make_demo_store(directory: str | Path, *, portraits: list[str | Path] | None
         cond = store.add_conditions(portrait, audio)
         clips = []
         for e in expressiveness:
-            req = GenerationRequest(portrait=portrait, audio=audio, seed=p_i, size=size, max_seconds=seconds,
-                                    output=work / f"p{p_i}-e{e:g}.mp4", options={"expressiveness": e})
+            req = GenerationRequest(
+                portrait=portrait,
+                audio=audio,
+                seed=p_i,
+                size=size,
+                max_seconds=seconds,
+                output=work / f"p{p_i}-e{e:g}.mp4",
+                options={"expressiveness": e},
+            )
             res = lite.generate(req)
             clips.append((e, store.add_clip(cond, res.video, engine="lite", seed=res.seed, parameters=req.to_dict())))
         for (e_a, a), (e_b, b) in combinations(clips, 2):
@@ -232,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: python -m hallo4.testing tiny-model DIR | demo-store DIR"""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m hallo4.testing",
-                                description="Smoke fixtures: try the trainer and the batch runner without weights.")
+    p = argparse.ArgumentParser(
+        prog="python -m hallo4.testing",
+        description="Smoke fixtures: try the trainer and the batch runner without weights.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("tiny-model", help="write a tiny random Hallo4 pipeline folder (a few MB, no downloads)")
     t.add_argument("directory")

@@ -59,10 +59,14 @@ def check_portrait(path: str | Path | None, *, hallo4_ready: bool = False) -> tu
         return False, f"✗ {public_message(exc)}"
     analysis = F.analyze_face(np.asarray(img))
     if not analysis.found:
-        fix = ("the hallo4 engine can still animate it from the whole image" if hallo4_ready else
-               "use a front-facing photo where the face is clearly visible (at least ~100 px tall)")
-        return False, (f"✗ {name}: no face found ({img.width}x{img.height}). "
-                       f"The lite engine animates a visible face: {fix}.")
+        fix = (
+            "the hallo4 engine can still animate it from the whole image"
+            if hallo4_ready
+            else "use a front-facing photo where the face is clearly visible (at least ~100 px tall)"
+        )
+        return False, (
+            f"✗ {name}: no face found ({img.width}x{img.height}). The lite engine animates a visible face: {fix}."
+        )
     x0, y0, x1, y1 = analysis.box
     msg = f"✓ {name}: face found ({img.width}x{img.height}, face {x1 - x0}x{y1 - y0} px)."
     if analysis.warnings:
@@ -79,8 +83,9 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
     name = Path(path).name
     try:
         if Path(path).stat().st_size == 0:
-            return False, (f"✗ {name}: the file is empty (0 bytes). "
-                           "Upload a recording with speech (wav/mp3/m4a/flac/ogg).")
+            return False, (
+                f"✗ {name}: the file is empty (0 bytes). Upload a recording with speech (wav/mp3/m4a/flac/ogg)."
+            )
         audio = media.load_audio(path, SR, name="speech")
     except Hallo4Error as exc:
         return False, f"✗ {public_message(exc)}"
@@ -114,7 +119,7 @@ def speech_window(audio_path: str | Path, max_seconds: float, out_dir: str | Pat
     start = max(0.0, speech_onset(audio) - lead)
     if start < 0.1 and len(audio) <= max_seconds * SR:
         return Path(audio_path)
-    seg = audio[int(start * SR): int((start + max_seconds) * SR)]
+    seg = audio[int(start * SR) : int((start + max_seconds) * SR)]
     out = Path(out_dir) / f"{Path(audio_path).stem}_speech_{int(start * 1000)}ms_{int(max_seconds * 1000)}ms.wav"
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, seg, SR, subtype="PCM_16")
@@ -124,23 +129,28 @@ def speech_window(audio_path: str | Path, max_seconds: float, out_dir: str | Pat
 # ----------------------------------------------------------------------------------------------
 # "Empty = preset" fields
 # ----------------------------------------------------------------------------------------------
-def optional_number(value: Any, name: str, *, integer: bool = False, lo: float | None = None,
-                    hi: float | None = None) -> float | int | None:
+def optional_number(
+    value: Any, name: str, *, integer: bool = False, lo: float | None = None, hi: float | None = None
+) -> float | int | None:
     """A field where empty means "use the preset": None for empty, else the number, range-checked."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
         num = float(str(value).strip())
     except ValueError:
-        raise InputError(name, f"{value!r} is not a number",
-                         "Type a number, or leave it empty to use the preset.") from None
+        raise InputError(
+            name, f"{value!r} is not a number", "Type a number, or leave it empty to use the preset."
+        ) from None
     if integer:
         if num != int(num):
             raise InputError(name, f"{value!r} is not a whole number", "Type a whole number, or leave it empty.")
         num = int(num)
     if (lo is not None and num < lo) or (hi is not None and num > hi):
-        raise InputError(name, f"{value} is out of range",
-                         f"Use a value from {lo:g} to {hi:g}, or leave it empty to use the preset.")
+        raise InputError(
+            name,
+            f"{value} is out of range",
+            f"Use a value from {lo:g} to {hi:g}, or leave it empty to use the preset.",
+        )
     return num
 
 
@@ -194,8 +204,10 @@ def admin_token_required() -> bool:
 
 def admin_note() -> str:
     if admin_token_required():
-        return ("Admin actions (start/stop a round, activate, settings, downloads) need the admin token "
-                "(`HALLO4_ADMIN_TOKEN`).")
+        return (
+            "Admin actions (start/stop a round, activate, settings, downloads) need the admin token "
+            "(`HALLO4_ADMIN_TOKEN`)."
+        )
     return "Served locally without `HALLO4_ADMIN_TOKEN`: admin actions need no token here."
 
 
@@ -216,14 +228,22 @@ def train_needs() -> tuple[bool, str]:
         cuda = False
     rows = [
         (studio.trainer_available(), "the DPO trainer (`trainer/dpo.py`)", "not in this build"),
-        (studio.hallo4_weights_present(), "the **hallo4** weights (it is the model a round refines)",
-         "missing: get them in the Models tab"),
+        (
+            studio.hallo4_weights_present(),
+            "the **hallo4** weights (it is the model a round refines)",
+            "missing: get them in the Models tab",
+        ),
         (cuda, "a CUDA GPU", "none found: a round on the CPU is impractically slow"),
-        (usable >= MIN_PAIRS, f"decisive Arena votes: **{usable}** usable pair{'s' if usable != 1 else ''} "
-                              f"(at least {MIN_PAIRS}; ~100 or more for a useful round)", "vote A or B in the Arena"),
+        (
+            usable >= MIN_PAIRS,
+            f"decisive Arena votes: **{usable}** usable pair{'s' if usable != 1 else ''} "
+            f"(at least {MIN_PAIRS}; ~100 or more for a useful round)",
+            "vote A or B in the Arena",
+        ),
     ]
-    lines = ["**A training round needs:**", ""] + [f"- {'✓' if ok else '✗'} {what}" + ("" if ok else f": {why}")
-                                                   for ok, what, why in rows]
+    lines = ["**A training round needs:**", ""] + [
+        f"- {'✓' if ok else '✗'} {what}" + ("" if ok else f": {why}") for ok, what, why in rows
+    ]
     ready = all(ok for ok, _, _ in rows[:2]) and rows[3][0]  # a GPU is advised, not required
     return ready, "\n".join(lines)
 

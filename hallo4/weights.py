@@ -65,10 +65,18 @@ class Source:
 
 
 SOURCES: tuple[Source, ...] = (
-    Source(OFFICIAL_REPO, OFFICIAL_FOLDER, (CHECKPOINT, f"{WAV2VEC}/*", VOCAL_SEPARATOR),
-           "Hallo4 DiT checkpoint (converted after download), wav2vec2-base-960h, vocal separator"),
-    Source(BASE_REPO, BASE_FOLDER, ("model_index.json", "vae/*", "text_encoder/*", "tokenizer/*", "scheduler/*"),
-           "Wan2.1 VAE, umT5-XXL text encoder, tokenizer, scheduler"),
+    Source(
+        OFFICIAL_REPO,
+        OFFICIAL_FOLDER,
+        (CHECKPOINT, f"{WAV2VEC}/*", VOCAL_SEPARATOR),
+        "Hallo4 DiT checkpoint (converted after download), wav2vec2-base-960h, vocal separator",
+    ),
+    Source(
+        BASE_REPO,
+        BASE_FOLDER,
+        ("model_index.json", "vae/*", "text_encoder/*", "tokenizer/*", "scheduler/*"),
+        "Wan2.1 VAE, umT5-XXL text encoder, tokenizer, scheduler",
+    ),
 )
 
 # Sizes used when the hub gives none (offline plan, metadata error): (repo, glob) -> bytes. Values from the
@@ -125,22 +133,34 @@ class Plan:
         return self.free_bytes >= self.needed_bytes + DISK_MARGIN
 
     def to_dict(self) -> dict[str, Any]:
-        return {"models_dir": str(self.models_dir), "sizes_from": self.sizes_from,
-                "files": [vars(f) for f in self.files], "download_bytes": self.download_bytes,
-                "total_bytes": self.total_bytes, "convert_needed": self.convert_needed,
-                "converted_bytes": CONVERTED_BYTES if self.convert_needed else 0, "needed_bytes": self.needed_bytes,
-                "free_bytes": self.free_bytes, "fits": self.fits, "notes": self.notes}
+        return {
+            "models_dir": str(self.models_dir),
+            "sizes_from": self.sizes_from,
+            "files": [vars(f) for f in self.files],
+            "download_bytes": self.download_bytes,
+            "total_bytes": self.total_bytes,
+            "convert_needed": self.convert_needed,
+            "converted_bytes": CONVERTED_BYTES if self.convert_needed else 0,
+            "needed_bytes": self.needed_bytes,
+            "free_bytes": self.free_bytes,
+            "fits": self.fits,
+            "notes": self.notes,
+        }
 
     def summary(self) -> str:
         lines = [f"Models folder: {self.models_dir} (sizes from the {self.sizes_from})"]
         for src in SOURCES:
             mine = [f for f in self.files if f.repo_id == src.repo_id]
             have = sum(f.size for f in mine if f.present)
-            lines.append(f"  {src.repo_id} -> {src.folder}/: {len(mine)} files, {fmt_bytes(sum(f.size for f in mine))} "
-                         f"({fmt_bytes(have)} already there): {src.what}")
+            lines.append(
+                f"  {src.repo_id} -> {src.folder}/: {len(mine)} files, {fmt_bytes(sum(f.size for f in mine))} "
+                f"({fmt_bytes(have)} already there): {src.what}"
+            )
             lines += [f"    {'have' if f.present else 'get '} {fmt_bytes(f.size):>10}  {f.filename}" for f in mine]
-        lines.append(f"To download: {fmt_bytes(self.download_bytes)}; conversion writes "
-                     f"{fmt_bytes(CONVERTED_BYTES if self.convert_needed else 0)}; free: {fmt_bytes(self.free_bytes)}.")
+        lines.append(
+            f"To download: {fmt_bytes(self.download_bytes)}; conversion writes "
+            f"{fmt_bytes(CONVERTED_BYTES if self.convert_needed else 0)}; free: {fmt_bytes(self.free_bytes)}."
+        )
         lines += self.notes
         return "\n".join(lines)
 
@@ -169,16 +189,21 @@ def manual_commands(models: str | os.PathLike = "models") -> list[str]:
     for src in SOURCES:
         include = " ".join(f"--include '{p}'" for p in src.allow_patterns)
         cmds.append(f"hf download {src.repo_id} {include} --local-dir {models / src.folder}")
-    cmds.insert(1, f"python -m hallo4.convert --official {models / OFFICIAL_FOLDER / CHECKPOINT} "
-                   f"-o {models / MODEL_FOLDER} --dtype bf16")
+    cmds.insert(
+        1,
+        f"python -m hallo4.convert --official {models / OFFICIAL_FOLDER / CHECKPOINT} "
+        f"-o {models / MODEL_FOLDER} --dtype bf16",
+    )
     return cmds
 
 
 def download_hint(models: str | os.PathLike = "models") -> str:
     """What to run to get the weights: the one-step command, then the manual steps."""
-    return (f"Download and convert everything the hallo4 engine needs (about 40 GB of disk; resumes, skips what "
-            f"is there):\n  python -m hallo4.weights download --models-dir {models}\nor by hand:\n  "
-            + "\n  ".join(manual_commands(models)))
+    return (
+        f"Download and convert everything the hallo4 engine needs (about 40 GB of disk; resumes, skips what "
+        f"is there):\n  python -m hallo4.weights download --models-dir {models}\nor by hand:\n  "
+        + "\n  ".join(manual_commands(models))
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,8 +212,11 @@ def download_hint(models: str | os.PathLike = "models") -> str:
 def _prefer_safetensors(names: list[str]) -> list[str]:
     """Drop other weight formats in a folder that has .safetensors (wav2vec2 ships both): fetch one copy."""
     folders_with_st = {os.path.dirname(n) for n in names if n.endswith(".safetensors")}
-    return [n for n in names if n.endswith(".safetensors") or not n.endswith(WEIGHT_SUFFIXES)
-            or os.path.dirname(n) not in folders_with_st]
+    return [
+        n
+        for n in names
+        if n.endswith(".safetensors") or not n.endswith(WEIGHT_SUFFIXES) or os.path.dirname(n) not in folders_with_st
+    ]
 
 
 def _fallback_files(src: Source, local: Path) -> list[PlannedFile]:
@@ -200,8 +228,13 @@ def _fallback_files(src: Source, local: Path) -> list[PlannedFile]:
     return out
 
 
-def plan(models: str | os.PathLike | None = None, *, endpoint: str | None = None, token: str | None = None,
-         model_dir: str | os.PathLike | None = None) -> Plan:
+def plan(
+    models: str | os.PathLike | None = None,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    model_dir: str | os.PathLike | None = None,
+) -> Plan:
     """Ask the hub (snapshot_download's dry run: file metadata, nothing downloaded) what each source
     holds and what is already complete in the models folder; falls back to `FALLBACK_SIZES`."""
     from huggingface_hub import snapshot_download
@@ -211,8 +244,15 @@ def plan(models: str | os.PathLike | None = None, *, endpoint: str | None = None
     for src in SOURCES:
         local = models / src.folder
         try:
-            infos = snapshot_download(src.repo_id, local_dir=local, allow_patterns=list(src.allow_patterns),
-                                      endpoint=endpoint, token=token, dry_run=True, tqdm_class=_byte_bar_class(None))
+            infos = snapshot_download(
+                src.repo_id,
+                local_dir=local,
+                allow_patterns=list(src.allow_patterns),
+                endpoint=endpoint,
+                token=token,
+                dry_run=True,
+                tqdm_class=_byte_bar_class(None),
+            )
         except Exception as exc:  # offline, DNS, auth, ... : plan with the table, say so
             p.sizes_from = "fallback table"
             p.notes.append(f"Could not read {src.repo_id}'s file list ({type(exc).__name__}); sizes are estimates.")
@@ -223,7 +263,9 @@ def plan(models: str | os.PathLike | None = None, *, endpoint: str | None = None
             info = by_name[name]
             size = info.file_size
             if size is None:
-                size = next((v for (r, pat), v in FALLBACK_SIZES.items() if r == src.repo_id and fnmatch.fnmatch(name, pat)), 0)
+                size = next(
+                    (v for (r, pat), v in FALLBACK_SIZES.items() if r == src.repo_id and fnmatch.fnmatch(name, pat)), 0
+                )
             p.files.append(PlannedFile(src.repo_id, name, int(size), not info.will_download))
     p.convert_needed = not _converted(Path(model_dir) if model_dir else model_folder(models))
     p.free_bytes = free_disk(models)
@@ -254,7 +296,8 @@ def check_disk(p: Plan) -> None:
         f"more ({fmt_bytes(p.download_bytes)} to download + {fmt_bytes(p.needed_bytes - p.download_bytes)} for the "
         f"converted model) plus {fmt_bytes(DISK_MARGIN)} to spare, but only {fmt_bytes(p.free_bytes)} are free.",
         hint="Free some space, or point HALLO4_DATA_DIR (or --models-dir) at a bigger disk, then download again "
-             "(finished files are kept and not fetched twice).")
+        "(finished files are kept and not fetched twice).",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,9 +324,16 @@ def _byte_bar_class(report):
     return _ByteBar
 
 
-def download(models: str | os.PathLike | None = None, progress: Progress | ProgressCallback | None = None, *,
-             convert: bool = True, endpoint: str | None = None, token: str | None = None,
-             the_plan: Plan | None = None, model_dir: str | os.PathLike | None = None) -> Path:
+def download(
+    models: str | os.PathLike | None = None,
+    progress: Progress | ProgressCallback | None = None,
+    *,
+    convert: bool = True,
+    endpoint: str | None = None,
+    token: str | None = None,
+    the_plan: Plan | None = None,
+    model_dir: str | os.PathLike | None = None,
+) -> Path:
     """Download what is missing (after the disk check), then convert the checkpoint into `model_dir`
     (default `<models>/hallo4`). Returns that folder. A second call finds everything present and
     downloads nothing."""
@@ -318,18 +368,26 @@ def download(models: str | os.PathLike | None = None, progress: Progress | Progr
 
         prog(span * done_before / max(1, todo), f"Downloading {src.repo_id} ({fmt_bytes(src_bytes)}) to {local}")
         try:
-            snapshot_download(src.repo_id, local_dir=local, allow_patterns=[f.filename for f in wanted],
-                              endpoint=endpoint, token=token, tqdm_class=_byte_bar_class(report))
+            snapshot_download(
+                src.repo_id,
+                local_dir=local,
+                allow_patterns=[f.filename for f in wanted],
+                endpoint=endpoint,
+                token=token,
+                tqdm_class=_byte_bar_class(report),
+            )
         except Exception as exc:  # network errors come in many types
             raise MissingWeightsError(
                 f"Could not download {src.repo_id}: {type(exc).__name__}: {str(exc)[:200]}",
                 hint="Check the network (and HF_HUB_OFFLINE / HF_TOKEN), then download again: finished files are "
-                     f"kept and partial ones resume. Or fetch by hand:\n  " + "\n  ".join(manual_commands(models))
+                "kept and partial ones resume. Or fetch by hand:\n  " + "\n  ".join(manual_commands(models)),
             ) from exc
         missing = [f.filename for f in wanted if "*" not in f.filename and not (local / f.filename).is_file()]
         if missing:
-            raise MissingWeightsError(f"{src.repo_id} did not deliver {', '.join(missing)}.",
-                                      hint="The repository layout may have changed; see python -m hallo4.weights plan.")
+            raise MissingWeightsError(
+                f"{src.repo_id} did not deliver {', '.join(missing)}.",
+                hint="The repository layout may have changed; see python -m hallo4.weights plan.",
+            )
         done_before += src_bytes
     if convert and p.convert_needed:
         prog(span, f"Converting {CHECKPOINT} to {out}")
@@ -346,15 +404,23 @@ def convert_checkpoint(models: Path, out: Path | None = None) -> Path:
     if not ckpt.is_file():
         found = sorted(official.rglob("model_weight.pth"))
         if not found:
-            raise MissingWeightsError(f"{OFFICIAL_REPO} has no {CHECKPOINT} in {official}.",
-                                      hint="Download again (python -m hallo4.weights download).")
+            raise MissingWeightsError(
+                f"{OFFICIAL_REPO} has no {CHECKPOINT} in {official}.",
+                hint="Download again (python -m hallo4.weights download).",
+            )
         ckpt = found[0]
     out = Path(out) if out else model_folder(models)
-    run = subprocess.run([sys.executable, "-m", "hallo4.convert", "--official", str(ckpt), "-o", str(out),
-                          "--dtype", "bf16"], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    run = subprocess.run(
+        [sys.executable, "-m", "hallo4.convert", "--official", str(ckpt), "-o", str(out), "--dtype", "bf16"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     if run.returncode != 0:
-        raise Hallo4Error(f"Converting {ckpt.name} failed: {(run.stderr or run.stdout).strip()[-400:]}",
-                          hint=f"Run python -m hallo4.convert --official {ckpt} -o {out} to see the whole message.")
+        raise Hallo4Error(
+            f"Converting {ckpt.name} failed: {(run.stderr or run.stdout).strip()[-400:]}",
+            hint=f"Run python -m hallo4.convert --official {ckpt} -o {out} to see the whole message.",
+        )
     return out
 
 
@@ -364,8 +430,10 @@ def convert_checkpoint(models: Path, out: Path | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hallo4.weights", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("plan", "show what would be downloaded, the sizes and the free disk (downloads nothing)"),
-                       ("download", "download what is missing (resumes partial files), then convert")):
+    for name, text in (
+        ("plan", "show what would be downloaded, the sizes and the free disk (downloads nothing)"),
+        ("download", "download what is missing (resumes partial files), then convert"),
+    ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("--models-dir", default=None, help="where the weights go (default: $HALLO4_DATA_DIR/models)")
         cmd.add_argument("--endpoint", default=None, help="hub endpoint (default: HF_ENDPOINT or huggingface.co)")

@@ -28,9 +28,15 @@ NATIVE_TOKENS = 22 * 30 * 52  # 480x832, 81 frames: latent tokens per sample
 # ~1.6 s/step scaled by Hallo4's 45 vs 30 blocks and its extra cross-attentions; 8-bit LLM.int8 matmuls ~1.5x;
 # release = fp32 weights under autocast ~1.1x; group offload streams the 5.2 GiB of DiT weights every step).
 ESTIMATED_STEP_S = {
-    ("bf16", "none"): 2.5, ("bf16", "model"): 2.5, ("bf16", "group"): 3.0,
-    ("release", "none"): 2.8, ("release", "model"): 2.8, ("release", "group"): 3.6,
-    ("8bit", "none"): 3.8, ("8bit", "model"): 3.8, ("8bit", "group"): 4.1,
+    ("bf16", "none"): 2.5,
+    ("bf16", "model"): 2.5,
+    ("bf16", "group"): 3.0,
+    ("release", "none"): 2.8,
+    ("release", "model"): 2.8,
+    ("release", "group"): 3.6,
+    ("8bit", "none"): 3.8,
+    ("8bit", "model"): 3.8,
+    ("8bit", "group"): 4.1,
 }
 ESTIMATED_VAE_S = 12.0  # per segment: 81 skeleton frames (6 chunks), the context video, the decode
 LOAD_S = 30.0  # weights from disk onto the GPU (the engine loads inside the GPU call)
@@ -51,20 +57,38 @@ def step_seconds(precision: str, offload: str, results: Path | None = RESULTS) -
     except (OSError, ValueError):
         data = None
     if data and not data.get("dry_run"):
-        mode = next((m for m in data.get("modes", []) if (m.get("precision"), m.get("offload")) == (precision, offload)
-                     and "seconds_per_step" in m), None)
+        mode = next(
+            (
+                m
+                for m in data.get("modes", [])
+                if (m.get("precision"), m.get("offload")) == (precision, offload) and "seconds_per_step" in m
+            ),
+            None,
+        )
         if mode:
             vae = data.get("vae", {})
             vae_s = ESTIMATED_VAE_S
             if "decode_segment_s" in vae:
-                vae_s = 6 * vae["encode_16_skeleton_frames_s"] + vae["encode_context_video_s"] + vae["decode_segment_s"]
+                vae_s = (
+                    6 * vae["encode_16_skeleton_frames_s"] + vae["encode_context_video_s"] + vae["decode_segment_s"]
+                )
             return float(mode["seconds_per_step"]), float(vae_s), f"measured on {data.get('device', 'a GPU')}"
     return ESTIMATED_STEP_S[(precision, offload)], ESTIMATED_VAE_S, "estimated"
 
 
-def gpu_seconds(audio_seconds: float, *, steps: int, guidance: float = 6.0, precision: str = "bf16",
-                offload: str = "none", height: int = 480, width: int = 832, prompt_cached: bool = False,
-                loaded: bool = False, results: Path | None = RESULTS) -> int:
+def gpu_seconds(
+    audio_seconds: float,
+    *,
+    steps: int,
+    guidance: float = 6.0,
+    precision: str = "bf16",
+    offload: str = "none",
+    height: int = 480,
+    width: int = 832,
+    prompt_cached: bool = False,
+    loaded: bool = False,
+    results: Path | None = RESULTS,
+) -> int:
     """GPU seconds to request for one hallo4 generation (see the module docstring)."""
     frames = max(1, math.ceil(audio_seconds * FPS))
     segments = max(1, math.ceil((frames - 1) / (SEGMENT_FRAMES - 1)))
@@ -88,13 +112,23 @@ def check_request(audio_seconds: float, **kwargs) -> int:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if gpu_seconds(mid, **kwargs) <= limit else (lo, mid)
     fits = f"at most {lo:.1f} s of audio" if gpu_seconds(lo, **kwargs) <= limit else "nothing at these settings"
-    raise InputError("audio", f"{audio_seconds:.1f} s at these settings needs about {need} s of GPU time, more than "
-                     f"this Space's {limit} s", f"Set a max length ({fits}), fewer steps or the fast preset, or use "
-                     "the lite engine.")
+    raise InputError(
+        "audio",
+        f"{audio_seconds:.1f} s at these settings needs about {need} s of GPU time, more than this Space's {limit} s",
+        f"Set a max length ({fits}), fewer steps or the fast preset, or use the lite engine.",
+    )
 
 
-def request_seconds(audio, max_len: float | None, *, steps: int, guidance: float, size: int | None,
-                    quantize: str | None, offload: str | None) -> int:
+def request_seconds(
+    audio,
+    max_len: float | None,
+    *,
+    steps: int,
+    guidance: float,
+    size: int | None,
+    quantize: str | None,
+    offload: str | None,
+) -> int:
     """The duration for an app request: probes the audio, maps the app's settings to a mode."""
     from . import media
     from .paths import cache_dir
@@ -106,6 +140,13 @@ def request_seconds(audio, max_len: float | None, *, steps: int, guidance: float
     short_side = max(16, int(round(long_side * 480 / 832 / 16)) * 16)
     prompt_cached = any((cache_dir() / "prompts").glob("*.safetensors"))
     precision = "8bit" if quantize in ("8bit", "int8") else "bf16"
-    return check_request(seconds, steps=int(steps), guidance=float(guidance), precision=precision,
-                         offload=offload if offload in ("model", "group") else "none", height=short_side,
-                         width=long_side, prompt_cached=prompt_cached)
+    return check_request(
+        seconds,
+        steps=int(steps),
+        guidance=float(guidance),
+        precision=precision,
+        offload=offload if offload in ("model", "group") else "none",
+        height=short_side,
+        width=long_side,
+        prompt_cached=prompt_cached,
+    )

@@ -24,12 +24,20 @@ class AppServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.data_dir = data_dir
-        full_env = {**os.environ, "HALLO4_DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(self.port),
-                    "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-                    **(env or {})}
+        full_env = {
+            **os.environ,
+            "HALLO4_DATA_DIR": str(data_dir),
+            "GRADIO_SERVER_PORT": str(self.port),
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HF_HUB_OFFLINE": "1",
+            **(env or {}),
+        }
         self.log_path = log_path or data_dir / "app.log"
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:

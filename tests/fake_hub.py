@@ -55,12 +55,27 @@ class FakeHub:
                     if root is None:
                         return self._json({"error": "Repository not found"}, 404)
                     if parts[4] == "revision":
-                        files = [{"rfilename": f.relative_to(root).as_posix()} for f in sorted(root.rglob("*")) if f.is_file()]
-                        return self._json({"id": repo, "modelId": repo, "sha": COMMIT, "siblings": files, "private": False})
+                        files = [
+                            {"rfilename": f.relative_to(root).as_posix()}
+                            for f in sorted(root.rglob("*"))
+                            if f.is_file()
+                        ]
+                        return self._json(
+                            {"id": repo, "modelId": repo, "sha": COMMIT, "siblings": files, "private": False}
+                        )
                     if parts[4] == "tree":
-                        return self._json([{"type": "file", "path": f.relative_to(root).as_posix(), "size": f.stat().st_size,
-                                            "oid": hashlib.sha1(f.read_bytes()).hexdigest()}
-                                           for f in sorted(root.rglob("*")) if f.is_file()])
+                        return self._json(
+                            [
+                                {
+                                    "type": "file",
+                                    "path": f.relative_to(root).as_posix(),
+                                    "size": f.stat().st_size,
+                                    "oid": hashlib.sha1(f.read_bytes()).hexdigest(),
+                                }
+                                for f in sorted(root.rglob("*"))
+                                if f.is_file()
+                            ]
+                        )
                 # /{org}/{name}/resolve/{rev}/{file...}
                 if len(parts) >= 5 and parts[2] == "resolve":
                     repo, name = "/".join(parts[:2]), "/".join(parts[4:])
@@ -85,7 +100,7 @@ class FakeHub:
                         cuts = hub.fail_after.get(name)
                         if cuts:
                             cut = cuts.pop(0)
-                            self.wfile.write(data[start:start + cut])
+                            self.wfile.write(data[start : start + cut])
                             self.wfile.flush()
                             self.close_connection = True
                             return
@@ -100,7 +115,7 @@ class FakeHub:
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakeHub":
+    def __enter__(self) -> FakeHub:
         self.thread.start()
         return self
 

@@ -31,7 +31,9 @@ class LocalFolderApi(HfApi):
             dst = self._repo(repo_id) / op.path_in_repo
             dst.parent.mkdir(parents=True, exist_ok=True)
             src = op.path_or_fileobj
-            data = src.read() if hasattr(src, "read") else Path(src).read_bytes() if not isinstance(src, bytes) else src
+            data = (
+                src.read() if hasattr(src, "read") else Path(src).read_bytes() if not isinstance(src, bytes) else src
+            )
             dst.write_bytes(data)
         self.commits += 1
 

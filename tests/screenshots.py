@@ -18,14 +18,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "screenshots"
-READY = ("(sel) => { const v = document.querySelector(sel + ' video'); "
-         "return v && v.readyState >= 1 && v.duration > 0; }")
+READY = (
+    "(sel) => { const v = document.querySelector(sel + ' video'); return v && v.readyState >= 1 && v.duration > 0; }"
+)
 
 
 def take(out: Path) -> list[Path]:
     import numpy as np
-    from playwright.sync_api import sync_playwright
     from PIL import Image
+    from playwright.sync_api import sync_playwright
 
     from hallo4 import skeleton as sk
 
@@ -75,8 +76,9 @@ def take(out: Path) -> list[Path]:
             for side in ("#arena-left", "#arena-right"):
                 pg.wait_for_function(READY, arg=side, timeout=60_000)
             pg.locator("#vote-left").click()
-            pg.wait_for_function("() => document.querySelector('#arena-status').innerText.includes('Recorded')",
-                                 timeout=60_000)
+            pg.wait_for_function(
+                "() => document.querySelector('#arena-status').innerText.includes('Recorded')", timeout=60_000
+            )
             shot("arena")
 
             pg.get_by_role("tab", name="Train (DPO)").click()
@@ -91,8 +93,9 @@ def take(out: Path) -> list[Path]:
             phone.get_by_text("Hallo4 Studio").first.wait_for(timeout=60_000)
             phone.locator("#portrait-file input[type=file]").set_input_files(str(portrait))
             phone.locator("#speech-input input[type=file]").set_input_files(str(speech))
-            phone.wait_for_function("() => document.querySelector('#speech-check').innerText.length > 0",
-                                    timeout=60_000)
+            phone.wait_for_function(
+                "() => document.querySelector('#speech-check').innerText.length > 0", timeout=60_000
+            )
             phone.locator("#generate-btn").click()
             phone.wait_for_function(READY, arg="#result-video", timeout=180_000)
             shot("mobile", phone, full=False)

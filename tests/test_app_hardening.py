@@ -54,16 +54,27 @@ def _err(fn, *args, **kwargs) -> str:
 @pytest.mark.parametrize("seed,expected", [(-5, "seed: -5 is negative"), (2**64 + 3, "larger than 2^63-1")])
 def test_bad_seed_messages(server, portrait_path, speech_path, seed, expected):
     c = Client(server.url, verbose=False)
-    msg = _err(c.predict, handle_file(str(portrait_path)), handle_file(str(speech_path)), *GEN_DEFAULTS, seed, 128, 1.0,
-               api_name="/generate")
+    msg = _err(
+        c.predict,
+        handle_file(str(portrait_path)),
+        handle_file(str(speech_path)),
+        *GEN_DEFAULTS,
+        seed,
+        128,
+        1.0,
+        api_name="/generate",
+    )
     assert expected in msg
 
 
-@pytest.mark.parametrize("width,fps,value,expected", [
-    (1_000_000, 25.0, 100.0, "claims a 1000000x1000000 canvas"),
-    (512, 1e-6, 100.0, "frame rate 1e-06 fps is outside"),
-    (512, 25.0, 1e30, "coordinates up to 1e+30 px"),
-])
+@pytest.mark.parametrize(
+    "width,fps,value,expected",
+    [
+        (1_000_000, 25.0, 100.0, "claims a 1000000x1000000 canvas"),
+        (512, 1e-6, 100.0, "frame rate 1e-06 fps is outside"),
+        (512, 25.0, 1e30, "coordinates up to 1e+30 px"),
+    ],
+)
 def test_hostile_skeleton_messages(server, tmp_path, width, fps, value, expected):
     pts = np.full((5, 128, 3), value, np.float32)
     pts[..., 2] = 1
@@ -140,7 +151,9 @@ def test_admin_token_guesses_are_rate_limited(tmp_path):
     try:
         c = Client(srv.url, verbose=False)
         for i in range(3):
-            assert "wrong or missing admin token" in _err(c.predict, "none", "none", f"guess{i}", api_name="/models_save")
+            assert "wrong or missing admin token" in _err(
+                c.predict, "none", "none", f"guess{i}", api_name="/models_save"
+            )
         # Locked now: even the right token waits, so guessing cannot go on.
         assert "too many wrong admin tokens" in _err(c.predict, "none", "none", "right-token", api_name="/models_save")
     finally:
@@ -158,7 +171,15 @@ def _get(url: str) -> int:
 
 def test_result_cache_metadata_is_not_served(server, portrait_path, speech_path):
     c = Client(server.url, verbose=False)
-    c.predict(handle_file(str(portrait_path)), handle_file(str(speech_path)), *GEN_DEFAULTS, 77, 128, 1.0, api_name="/generate")
+    c.predict(
+        handle_file(str(portrait_path)),
+        handle_file(str(speech_path)),
+        *GEN_DEFAULTS,
+        77,
+        128,
+        1.0,
+        api_name="/generate",
+    )
     cache = server.data_dir / "cache"
     metas = list(cache.rglob("*.json"))
     videos = list((cache / "results").glob("*.mp4"))
@@ -174,7 +195,10 @@ def test_result_cache_metadata_is_not_served(server, portrait_path, speech_path)
 def _mount_tmpfs(path: Path, options: str) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode
+        == 0
+    )
 
 
 def _umount(path: Path) -> None:
@@ -183,8 +207,14 @@ def _umount(path: Path) -> None:
 
 def _start_fails(data: Path, log_dir: Path) -> str:
     env = {**os.environ, "HALLO4_DATA_DIR": str(data), "GRADIO_SERVER_PORT": "0", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "app.py"], cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     return proc.stdout + proc.stderr
 

@@ -11,14 +11,17 @@ from hallo4.engines.base import GenerationResult
 from hallo4.errors import InputError
 
 
-@pytest.mark.parametrize("env,token,ok", [
-    ({}, "", True),  # local workstation, no token configured: open
-    ({"SPACE_ID": "me/hallo4"}, "", False),  # a Space without a token: locked
-    ({"HALLO4_SHARE": "1"}, "anything", False),  # a public share link without a token: locked
-    ({"HALLO4_ADMIN_TOKEN": "s3cret"}, "", False),
-    ({"HALLO4_ADMIN_TOKEN": "s3cret"}, "wrong", False),
-    ({"HALLO4_ADMIN_TOKEN": "s3cret", "SPACE_ID": "me/hallo4"}, "s3cret", True),
-])
+@pytest.mark.parametrize(
+    "env,token,ok",
+    [
+        ({}, "", True),  # local workstation, no token configured: open
+        ({"SPACE_ID": "me/hallo4"}, "", False),  # a Space without a token: locked
+        ({"HALLO4_SHARE": "1"}, "anything", False),  # a public share link without a token: locked
+        ({"HALLO4_ADMIN_TOKEN": "s3cret"}, "", False),
+        ({"HALLO4_ADMIN_TOKEN": "s3cret"}, "wrong", False),
+        ({"HALLO4_ADMIN_TOKEN": "s3cret", "SPACE_ID": "me/hallo4"}, "s3cret", True),
+    ],
+)
 def test_admin_guard(monkeypatch, env, token, ok):
     for k in ("SPACE_ID", "HALLO4_SHARE", "HALLO4_ADMIN_TOKEN"):
         monkeypatch.delenv(k, raising=False)
@@ -28,9 +31,20 @@ def test_admin_guard(monkeypatch, env, token, ok):
 
 
 def test_public_info_hides_server_paths():
-    res = GenerationResult(video=Path("/srv/data/outputs/x.mp4"), seed=5, engine="lite", timings={"total": 1.234},
-                           parameters={"portrait": "/tmp/gradio/abc/me.png", "output": "/srv/out.mp4", "size": 384,
-                                       "options": {"expressiveness": 1.0}}, num_frames=50, fps=25.0)
+    res = GenerationResult(
+        video=Path("/srv/data/outputs/x.mp4"),
+        seed=5,
+        engine="lite",
+        timings={"total": 1.234},
+        parameters={
+            "portrait": "/tmp/gradio/abc/me.png",
+            "output": "/srv/out.mp4",
+            "size": 384,
+            "options": {"expressiveness": 1.0},
+        },
+        num_frames=50,
+        fps=25.0,
+    )
     info = studio.public_info(res)
     assert info["seed"] == 5 and info["seconds"] == 2.0 and info["timings_s"] == {"total": 1.23}
     assert info["parameters"] == {"portrait": "me.png", "size": 384, "options": {"expressiveness": 1.0}}

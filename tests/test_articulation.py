@@ -16,6 +16,7 @@ from hallo4.engines.lite import FaceRig
 SR = 16000
 NO_HEAD = np.zeros(3, np.float32)
 
+
 def speak(tmp_path, text: str, lead_silence: float = 0.0) -> np.ndarray:
     """Synthetic speech from espeak-ng (a system package listed in packages.txt), written into tmp_path."""
     assert shutil.which("espeak-ng"), "espeak-ng is missing: apt-get install espeak-ng (it is listed in packages.txt)"
@@ -48,11 +49,11 @@ def test_lips_close_on_bilabials(tmp_path, hopper_rig, word):
     split = np.flatnonzero(np.diff(vowels) > 1)
     assert len(split) == 1, art.open
     first_end, second_start = vowels[split[0]], vowels[split[0] + 1]
-    between = art.open[first_end + 1:second_start]
+    between = art.open[first_end + 1 : second_start]
     assert len(between) >= 2 and between.min() < 0.02  # shut for the closure, held at least two frames
-    shut = np.flatnonzero(art.open[first_end + 1:second_start] < 0.02)
+    shut = np.flatnonzero(art.open[first_end + 1 : second_start] < 0.02)
     assert _lip_gap(hopper_rig, float(art.open[first_end + 1 + shut[0]])) < 0.004  # rendered lips touch
-    assert art.open[:vowels[0]].min() < 0.02  # the word-initial consonant is closed too
+    assert art.open[: vowels[0]].min() < 0.02  # the word-initial consonant is closed too
 
 
 def test_ee_is_spread_and_oo_is_rounded(tmp_path, hopper_rig):
@@ -61,7 +62,7 @@ def test_ee_is_spread_and_oo_is_rounded(tmp_path, hopper_rig):
     for name, text in (("ee", "[[i::::::]]"), ("oo", "[[u::::::]]")):
         art = articulate(speak(tmp_path, text), SR)
         voiced = np.flatnonzero(art.open > 0.05)
-        mid = voiced[len(voiced) // 4: 3 * len(voiced) // 4]
+        mid = voiced[len(voiced) // 4 : 3 * len(voiced) // 4]
         o, s = float(np.median(art.open[mid])), float(np.median(art.spread[mid]))
         dst = hopper_rig.landmarks_at(o, s, 0.0, NO_HEAD)
         width = np.linalg.norm(dst[308, :2] - dst[78, :2])
@@ -81,7 +82,7 @@ def test_mouth_moves_before_the_sound(tmp_path):
     db = 20 * np.log10(np.sqrt((frames**2).mean(1)) + 1e-9)
     onset = int(np.flatnonzero(db > db.max() - 30)[0])
     moving = int(np.flatnonzero(art.open > 0.02)[0])
-    assert 1 <= onset - moving <= 3, (onset, moving, art.open[onset - 4:onset + 3])
+    assert 1 <= onset - moving <= 3, (onset, moving, art.open[onset - 4 : onset + 3])
     assert art.open[: onset - 4].max() == 0.0  # silence before that: lips shut
 
 

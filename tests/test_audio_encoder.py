@@ -15,10 +15,18 @@ def _tiny_wav2vec2():
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(0)
-    cfg = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                         conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
-    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                  return_attention_mask=False)
+    cfg = Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    fe = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
     return Wav2Vec2Model(cfg).eval(), fe
 
 
@@ -38,7 +46,9 @@ def test_shapes_and_window_edges():
     assert out.shape == (t, 5, 2, 16)
     # window: frame t, slot k = hidden[clamp(t + k - 2)]
     hidden = out[:, 2]
-    assert torch.equal(out[0, 0], hidden[0]) and torch.equal(out[0, 1], hidden[0]) and torch.equal(out[0, 3], hidden[1])
+    assert (
+        torch.equal(out[0, 0], hidden[0]) and torch.equal(out[0, 1], hidden[0]) and torch.equal(out[0, 3], hidden[1])
+    )
     assert torch.equal(out[-1, 4], hidden[-1]) and torch.equal(out[10, 0], hidden[8])
     w = window_features(torch.arange(4.0)[:, None, None])
     assert w[:, :, 0, 0].tolist() == [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 3], [1, 2, 3, 3, 3]]

@@ -21,8 +21,9 @@ def _summary(outdir):
 
 def _write_csv(path, rows):
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["id", "portrait", "audio", "seed", "engine", "size", "max_seconds",
-                                          "options"])
+        w = csv.DictWriter(
+            f, fieldnames=["id", "portrait", "audio", "seed", "engine", "size", "max_seconds", "options"]
+        )
         w.writeheader()
         for r in rows:
             w.writerow(r)
@@ -31,14 +32,24 @@ def _write_csv(path, rows):
 def test_csv_batch_reports_bad_rows_and_resumes(tmp_path, examples_dir):
     (tmp_path / "media").symlink_to(examples_dir)
     jobs = tmp_path / "jobs.csv"
-    good = {"id": "astro", "portrait": "media/portraits/astronaut.png", "audio": "media/audio/hello.wav", "seed": 3,
-            "engine": "lite", **FAST, "options": '{"expressiveness": 1.2}'}
-    _write_csv(jobs, [
-        good,
-        {**good, "id": "missing", "portrait": "media/portraits/nobody.png"},
-        {**good, "id": "badjson", "options": "{steps: 2"},
-        {**good, "id": "", "portrait": "media/portraits/grace_hopper.jpg", "seed": ""},  # default id, random seed
-    ])
+    good = {
+        "id": "astro",
+        "portrait": "media/portraits/astronaut.png",
+        "audio": "media/audio/hello.wav",
+        "seed": 3,
+        "engine": "lite",
+        **FAST,
+        "options": '{"expressiveness": 1.2}',
+    }
+    _write_csv(
+        jobs,
+        [
+            good,
+            {**good, "id": "missing", "portrait": "media/portraits/nobody.png"},
+            {**good, "id": "badjson", "options": "{steps: 2"},
+            {**good, "id": "", "portrait": "media/portraits/grace_hopper.jpg", "seed": ""},  # default id, random seed
+        ],
+    )
     out = tmp_path / "out"
     results = run_batch(jobs, out)
     assert [r.status for r in results] == ["done", "failed", "failed", "done"]
@@ -69,15 +80,29 @@ def test_csv_batch_reports_bad_rows_and_resumes(tmp_path, examples_dir):
 
 def test_jsonl_jobs_and_file_level_errors(tmp_path, portrait_path, speech_path, capsys):
     jobs = tmp_path / "jobs.jsonl"
-    jobs.write_text("\n".join([
-        json.dumps({"id": "a", "portrait": str(portrait_path), "audio": str(speech_path), "seed": 1,
-                    "options": {"expressiveness": 0.5}}),
-        "not json",
-        json.dumps({"id": "a", "portrait": str(portrait_path), "audio": str(speech_path)}),
-        json.dumps({"id": "../evil", "portrait": str(portrait_path), "audio": str(speech_path)}),
-        json.dumps({"portrait": str(portrait_path), "audio": str(speech_path), "colour": "red"}),
-        json.dumps({"id": "skel", "portrait": str(portrait_path), "audio": str(speech_path), "skeleton": "moves.json"}),
-    ]) + "\n")
+    jobs.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "id": "a",
+                        "portrait": str(portrait_path),
+                        "audio": str(speech_path),
+                        "seed": 1,
+                        "options": {"expressiveness": 0.5},
+                    }
+                ),
+                "not json",
+                json.dumps({"id": "a", "portrait": str(portrait_path), "audio": str(speech_path)}),
+                json.dumps({"id": "../evil", "portrait": str(portrait_path), "audio": str(speech_path)}),
+                json.dumps({"portrait": str(portrait_path), "audio": str(speech_path), "colour": "red"}),
+                json.dumps(
+                    {"id": "skel", "portrait": str(portrait_path), "audio": str(speech_path), "skeleton": "moves.json"}
+                ),
+            ]
+        )
+        + "\n"
+    )
     parsed = read_jobs(jobs, BatchDefaults(**FAST))
     assert parsed[0].error is None and parsed[0].fields["size"] == 64
     assert "not JSON" in parsed[1].error
@@ -101,9 +126,21 @@ def test_jsonl_jobs_and_file_level_errors(tmp_path, portrait_path, speech_path, 
 def test_two_processes_split_the_rows(tmp_path, examples_dir):
     jobs = tmp_path / "jobs.csv"
     portraits = ["astronaut.png", "grace_hopper.jpg"]
-    _write_csv(jobs, [{"id": f"clip{i}", "portrait": str(examples_dir / "portraits" / portraits[i % 2]),
-                       "audio": str(examples_dir / "audio" / "hello.wav"), "seed": i, "engine": "lite", **FAST,
-                       "options": ""} for i in range(4)])
+    _write_csv(
+        jobs,
+        [
+            {
+                "id": f"clip{i}",
+                "portrait": str(examples_dir / "portraits" / portraits[i % 2]),
+                "audio": str(examples_dir / "audio" / "hello.wav"),
+                "seed": i,
+                "engine": "lite",
+                **FAST,
+                "options": "",
+            }
+            for i in range(4)
+        ],
+    )
     out = tmp_path / "out"
     launch(["-m", "hallo4.batch", str(jobs), "-o", str(out)], 2)
     s = _summary(out)
@@ -114,5 +151,9 @@ def test_two_processes_split_the_rows(tmp_path, examples_dir):
     (out / "clip3.json").unlink()
     launch(["-m", "hallo4.batch", str(jobs), "-o", str(out)], 2)
     s = _summary(out)
-    assert {k: v["status"] for k, v in s.items()} == {"clip0": "skipped", "clip1": "skipped", "clip2": "skipped",
-                                                      "clip3": "done"}
+    assert {k: v["status"] for k, v in s.items()} == {
+        "clip0": "skipped",
+        "clip1": "skipped",
+        "clip2": "skipped",
+        "clip3": "done",
+    }

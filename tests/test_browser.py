@@ -15,8 +15,16 @@ from .app_server import AppServer
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +68,16 @@ def test_generate_in_the_browser(page, shots, portrait_path, speech_path):
     page.locator("#preview-btn").click()  # the quick look first: one second, shown in its own box
     preview = page.wait_for_function(
         "() => { const v = document.querySelector('#preview-video video'); return v && v.readyState >= 1 && v.duration > 0 ? v.duration : null; }",
-        timeout=60_000).json_value()
+        timeout=60_000,
+    ).json_value()
     assert preview == pytest.approx(1.0, abs=0.1)
     page.locator("#generate-btn").click()
     video = page.locator("#result-video video")
     video.wait_for(state="attached", timeout=120_000)
     duration = page.wait_for_function(
         "() => { const v = document.querySelector('#result-video video'); return v && v.readyState >= 1 && v.duration > 0 ? v.duration : null; }",
-        timeout=60_000).json_value()
+        timeout=60_000,
+    ).json_value()
     expected = media.probe(speech_path).duration
     assert duration == pytest.approx(expected, abs=0.12)
     page.wait_for_timeout(500)
@@ -81,7 +91,10 @@ def test_arena_vote_is_counted(page, server, shots):
     a_better = page.locator("#vote-left")
     page.wait_for_function("() => !document.querySelector('#vote-left').disabled", timeout=120_000)
     for side in ("arena-left", "arena-right"):
-        page.wait_for_function(f"() => {{ const v = document.querySelector('#{side} video'); return v && v.readyState >= 1; }}", timeout=60_000)
+        page.wait_for_function(
+            f"() => {{ const v = document.querySelector('#{side} video'); return v && v.readyState >= 1; }}",
+            timeout=60_000,
+        )
     a_better.click()
     page.get_by_text("Recorded 'A better'").wait_for(timeout=30_000)
     assert page.locator("#vote-left").is_disabled()  # one vote per pair
@@ -107,9 +120,13 @@ def test_skeleton_tab_loads_previews_and_hands_over(page, shots, tmp_path, portr
     page.locator("#sk-portrait-file input[type=file]").set_input_files(str(portrait_path))
     page.wait_for_timeout(1500)
     page.locator("#sk-load-btn").click()
-    page.wait_for_function("() => { const v = document.querySelector('#sk-preview video'); return v && v.readyState >= 1 && v.duration > 0; }",
-                           timeout=90_000)
-    page.wait_for_function("() => document.querySelector('#sk-notes textarea').value.includes('50 frames')", timeout=30_000)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#sk-preview video'); return v && v.readyState >= 1 && v.duration > 0; }",
+        timeout=90_000,
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#sk-notes textarea').value.includes('50 frames')", timeout=30_000
+    )
     page.wait_for_timeout(500)
     page.screenshot(path=str(shots / "skeleton.png"), full_page=True)
     page.get_by_role("tab", name="Generate").click()
@@ -131,12 +148,18 @@ def test_other_tabs_render(page, shots, tab, name):
 
 def test_one_click_example_generates_a_clip(page):
     page.get_by_role("tab", name="Generate").click()
-    before = page.evaluate("() => { const v = document.querySelector('#result-video video'); return v ? v.currentSrc : null; }")
+    before = page.evaluate(
+        "() => { const v = document.querySelector('#result-video video'); return v ? v.currentSrc : null; }"
+    )
     page.locator("#examples").get_by_text("grace_hopper.jpg").first.click()
     page.wait_for_function(
         "(b) => { const v = document.querySelector('#result-video video'); return v && v.currentSrc && v.currentSrc !== b && v.readyState >= 1 && v.duration > 0; }",
-        arg=before, timeout=120_000)
-    page.wait_for_function("() => document.querySelector('#seed-used textarea, #seed-used input').value === '2025'", timeout=30_000)
+        arg=before,
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#seed-used textarea, #seed-used input').value === '2025'", timeout=30_000
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,8 +195,11 @@ def _upload(pg, sel: str, path) -> None:
 
 
 def _in_view(pg, sel: str) -> bool:
-    return pg.evaluate("(s) => { const r = document.querySelector(s).getBoundingClientRect(); "
-                       "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight + 1; }", sel)
+    return pg.evaluate(
+        "(s) => { const r = document.querySelector(s).getBoundingClientRect(); "
+        "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight + 1; }",
+        sel,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +216,9 @@ def media_files(tmp_path_factory, portrait_path, speech_path):
     tall = Image.new("RGB", (1024, 1536), face.getpixel((5, 5)))
     tall.paste(face, (0, 256))
     tall.save(d / "tall portrait.png")
-    Image.fromarray(np.tile(np.linspace(0, 255, 480, dtype=np.uint8)[None, :, None], (320, 1, 3))).save(d / "landscape.jpg")
+    Image.fromarray(np.tile(np.linspace(0, 255, 480, dtype=np.uint8)[None, :, None], (320, 1, 3))).save(
+        d / "landscape.jpg"
+    )
     (d / "empty.wav").write_bytes(b"")
     (d / "broken.mp3").write_text("not audio " * 100)
     speech = media.load_audio(speech_path, 16000)
@@ -216,10 +244,14 @@ def test_first_look_defaults(browser, server, media_files, speech_path):
     assert pg.evaluate("() => document.querySelectorAll('#advanced :invalid').length") == 0  # no red borders
     pg.locator("#portrait-file input[type=file]").set_input_files(str(media_files / "tall portrait.png"))
     pg.locator("#speech-input input[type=file]").set_input_files(str(speech_path))
-    pg.wait_for_function("() => document.querySelector('#portrait-file-check').innerText.includes('face found')", timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#portrait-file-check').innerText.includes('face found')", timeout=30_000
+    )
     pg.locator("#generate-btn").click()
     pg.wait_for_function(READY, arg="#result-video", timeout=120_000)
-    size = pg.evaluate("() => { const v = document.querySelector('#result-video video'); return [v.videoWidth, v.videoHeight]; }")
+    size = pg.evaluate(
+        "() => { const v = document.querySelector('#result-video video'); return [v.videoWidth, v.videoHeight]; }"
+    )
     assert size == [512, 768]  # fast preset: 768 long side, the portrait's aspect (not 256x384)
     for sel in ("#adv-steps", "#adv-guidance", "#adv-size", "#adv-max-seconds"):
         assert _value(pg, sel) == "", sel  # still empty after a run: they mean "preset"
@@ -232,16 +264,22 @@ def test_uploads_are_checked_at_once(browser, server, media_files, portrait_path
     pg.locator("#generate-btn").click()  # nothing uploaded: both inputs are named
     pg.get_by_text("the portrait photo and the speech recording").first.wait_for(timeout=30_000)
     _upload(pg, "#portrait-file", media_files / "landscape.jpg")
-    pg.wait_for_function("() => document.querySelector('#portrait-file-check').innerText.includes('landscape.jpg')", timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#portrait-file-check').innerText.includes('landscape.jpg')", timeout=30_000
+    )
     msg = _text(pg, "#portrait-file-check")
     assert "landscape.jpg: no face found" in msg and "hallo4" not in msg and "/tmp" not in msg
     for name, expect in (("empty.wav", "0 bytes"), ("broken.mp3", "could not be decoded")):
         _upload(pg, "#speech-input", media_files / name)
-        pg.wait_for_function("(n) => document.querySelector('#speech-check').innerText.includes(n)", arg=name, timeout=30_000)
+        pg.wait_for_function(
+            "(n) => document.querySelector('#speech-check').innerText.includes(n)", arg=name, timeout=30_000
+        )
         msg = _text(pg, "#speech-check")
         assert expect in msg and "/tmp" not in msg, msg
     _upload(pg, "#speech-input", media_files / "late start.wav")
-    pg.wait_for_function("() => document.querySelector('#speech-check').innerText.includes('speech starts at 3')", timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#speech-check').innerText.includes('speech starts at 3')", timeout=30_000
+    )
     pg.close()
 
 
@@ -253,23 +291,30 @@ def test_preview_is_cleared_when_inputs_change(browser, server, portrait_path, s
     pg.locator("#preview-btn").click()
     pg.wait_for_function(READY, arg="#preview-video", timeout=60_000)
     _upload(pg, "#portrait-file", examples_dir / "portraits" / "grace_hopper.jpg")
-    pg.wait_for_function("() => { const e = document.querySelector('#preview-video'); return !e || e.offsetParent === null || !e.querySelector('video'); }",
-                         timeout=30_000)
+    pg.wait_for_function(
+        "() => { const e = document.querySelector('#preview-video'); return !e || e.offsetParent === null || !e.querySelector('video'); }",
+        timeout=30_000,
+    )
     pg.close()
 
 
 def test_cancel_says_what_happened_and_one_progress_bar(browser, server, portrait_path, examples_dir):
     pg = _open(browser, server)
     pg.locator("#cancel-btn").click()
-    pg.wait_for_function("() => document.querySelector('#job-status').innerText.includes('Nothing is running')", timeout=15_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#job-status').innerText.includes('Nothing is running')", timeout=15_000
+    )
     pg.locator("#portrait-file input[type=file]").set_input_files(str(portrait_path))
     pg.locator("#speech-input input[type=file]").set_input_files(str(examples_dir / "audio" / "story.wav"))
     pg.wait_for_timeout(1000)
     pg.locator("#generate-btn").click()
-    visible_bars = ("() => [...document.querySelectorAll('.eta-bar, .progress-text')].filter(e => e.offsetParent !== null)"
-                    ".map(e => e.closest('[id]')?.id || '?')")
-    bars = pg.wait_for_function(f"() => {{ const b = ({visible_bars})(); return b.includes('result-video') ? b : null; }}",
-                                timeout=60_000).json_value()
+    visible_bars = (
+        "() => [...document.querySelectorAll('.eta-bar, .progress-text')].filter(e => e.offsetParent !== null)"
+        ".map(e => e.closest('[id]')?.id || '?')"
+    )
+    bars = pg.wait_for_function(
+        f"() => {{ const b = ({visible_bars})(); return b.includes('result-video') ? b : null; }}", timeout=60_000
+    ).json_value()
     # One progress display for the job, on the result (it used to be drawn on the seed and info boxes too).
     assert "result-video" in bars and not {"seed-used", "result-info"} & set(bars), bars
     pg.locator("#cancel-btn").click()
@@ -277,13 +322,17 @@ def test_cancel_says_what_happened_and_one_progress_bar(browser, server, portrai
     pg.close()
 
 
-def test_skeleton_hands_portrait_speech_and_shows_it_in_generate(browser, server, tmp_path, portrait_path, speech_path):
+def test_skeleton_hands_portrait_speech_and_shows_it_in_generate(
+    browser, server, tmp_path, portrait_path, speech_path
+):
     import numpy as np
     from PIL import Image
 
     from hallo4 import skeleton as sk
 
-    skel = sk.idle_skeleton(np.asarray(Image.open(portrait_path).convert("RGB")), 30, seed=2).save(tmp_path / "moves.json")
+    skel = sk.idle_skeleton(np.asarray(Image.open(portrait_path).convert("RGB")), 30, seed=2).save(
+        tmp_path / "moves.json"
+    )
     pg = _open(browser, server)
     pg.get_by_role("tab", name="Skeleton").click()
     pg.locator("#sk-file input[type=file]").set_input_files(str(skel))
@@ -293,11 +342,15 @@ def test_skeleton_hands_portrait_speech_and_shows_it_in_generate(browser, server
     pg.locator("#sk-load-btn").click()
     pg.wait_for_function(READY, arg="#sk-preview", timeout=90_000)
     pg.get_by_role("tab", name="Generate").click()
-    pg.wait_for_function("() => document.querySelector('#skeleton-summary').innerText.includes('frames')", timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#skeleton-summary').innerText.includes('frames')", timeout=30_000
+    )
     assert ".json" in _text(pg, "#skeleton-summary")
     assert "astronaut.png" in _text(pg, "#portrait-file").replace("\n", "")
-    pg.wait_for_function("() => document.querySelector('#speech-input audio, #speech-input [data-testid=waveform-controls]') !== null",
-                         timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#speech-input audio, #speech-input [data-testid=waveform-controls]') !== null",
+        timeout=30_000,
+    )
     pg.close()
 
 
@@ -319,12 +372,18 @@ def test_arena_flow_at_1280x800(browser, server, media_files):
         assert _in_view(pg, sel), sel
     first = _text(pg, "#arena-status")
     pg.locator("#vote-left").click()
-    pg.wait_for_function("() => document.querySelector('#arena-status').innerText.includes('Recorded')", timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#arena-status').innerText.includes('Recorded')", timeout=30_000
+    )
     reveal = _text(pg, "#arena-status")
     assert "head motion" in reveal and "expressiveness" not in reveal, reveal
     pg.locator("#next-pair-btn").click()  # the next pair was being prepared after the vote
-    pg.wait_for_function("(f) => { const t = document.querySelector('#arena-status').innerText; "
-                         "return t.startsWith('Pair #') && t !== f; }", arg=first, timeout=180_000)
+    pg.wait_for_function(
+        "(f) => { const t = document.querySelector('#arena-status').innerText; "
+        "return t.startsWith('Pair #') && t !== f; }",
+        arg=first,
+        timeout=180_000,
+    )
     assert "No pending pair" not in _text(pg, "#arena-status")
     assert not pg.locator("#vote-left").is_disabled()
     pg.close()
@@ -333,12 +392,15 @@ def test_arena_flow_at_1280x800(browser, server, media_files):
 def test_train_says_what_it_needs(browser, server):
     pg = _open(browser, server)
     pg.get_by_role("tab", name="Train (DPO)").click()
-    pg.wait_for_function("() => document.querySelector('#train-overview').innerText.includes('A training round needs')",
-                         timeout=30_000)
+    pg.wait_for_function(
+        "() => document.querySelector('#train-overview').innerText.includes('A training round needs')", timeout=30_000
+    )
     text = _text(pg, "#train-overview")
     for needed in ("hallo4", "GPU", "decisive Arena votes", "Served locally"):
         assert needed in text, needed
-    assert pg.locator("#train-token").count() == 0 or not pg.locator("#train-token").is_visible()  # served locally: no token box
+    assert (
+        pg.locator("#train-token").count() == 0 or not pg.locator("#train-token").is_visible()
+    )  # served locally: no token box
     stop = pg.locator("#train-stop")
     assert stop.is_disabled() and "stop" not in (stop.get_attribute("class") or "").split()  # not bright red when idle
     assert "training step" in _text(pg, "#train-plot") or pg.get_by_text("The chart stays empty").count() == 1
@@ -351,7 +413,9 @@ def test_phone_layout(browser, server, shots, portrait_path, speech_path):
     pg.locator("#speech-input input[type=file]").set_input_files(str(speech_path))
     pg.wait_for_timeout(1500)
     assert _in_view(pg, "#generate-btn")  # the action stays in view (sticky) on a phone
-    fits = pg.evaluate("() => { const i = document.querySelector('#engine input'); return i.scrollWidth <= i.clientWidth + 1; }")
+    fits = pg.evaluate(
+        "() => { const i = document.querySelector('#engine input'); return i.scrollWidth <= i.clientWidth + 1; }"
+    )
     assert fits  # the engine's label is not cut
     pg.locator("#generate-btn").click()
     pg.wait_for_function(READY, arg="#result-video", timeout=120_000)

@@ -21,27 +21,56 @@ from hallo4.models import Hallo4Transformer3DModel, full_config, tiny_config
 # Official names of a Wan2.1-VACE / Hallo4 block, as in the Wan2.1 repo and the Hallo4 release.
 OFFICIAL_BLOCK = [
     *(f"self_attn.{p}.{w}" for p in "qkvo" for w in ("weight", "bias")),
-    "self_attn.norm_q.weight", "self_attn.norm_k.weight",
+    "self_attn.norm_q.weight",
+    "self_attn.norm_k.weight",
     *(f"cross_attn.{p}.{w}" for p in "qkvo" for w in ("weight", "bias")),
-    "cross_attn.norm_q.weight", "cross_attn.norm_k.weight",
-    "norm3.weight", "norm3.bias", "ffn.0.weight", "ffn.0.bias", "ffn.2.weight", "ffn.2.bias", "modulation",
+    "cross_attn.norm_q.weight",
+    "cross_attn.norm_k.weight",
+    "norm3.weight",
+    "norm3.bias",
+    "ffn.0.weight",
+    "ffn.0.bias",
+    "ffn.2.weight",
+    "ffn.2.bias",
+    "modulation",
 ]
 OFFICIAL_ADDED = [
     *(f"audio_cross_attn.{p}.{w}" for p in "qkvo" for w in ("weight", "bias")),
-    "audio_cross_attn.norm_q.weight", "audio_cross_attn.norm_k.weight",
-    "audio_cross_norm.weight", "audio_cross_norm.bias",
+    "audio_cross_attn.norm_q.weight",
+    "audio_cross_attn.norm_k.weight",
+    "audio_cross_norm.weight",
+    "audio_cross_norm.bias",
     *(f"condition_cross_attn.{p}.{w}" for p in "qkvo" for w in ("weight", "bias")),
-    "condition_cross_attn.norm_q.weight", "condition_cross_attn.norm_k.weight",
-    "condition_cross_norm.weight", "condition_cross_norm.bias",
+    "condition_cross_attn.norm_q.weight",
+    "condition_cross_attn.norm_k.weight",
+    "condition_cross_norm.weight",
+    "condition_cross_norm.bias",
 ]
 OFFICIAL_TOP = [
-    "patch_embedding.weight", "patch_embedding.bias", "vace_patch_embedding.weight", "vace_patch_embedding.bias",
-    "text_embedding.0.weight", "text_embedding.0.bias", "text_embedding.2.weight", "text_embedding.2.bias",
-    "time_embedding.0.weight", "time_embedding.0.bias", "time_embedding.2.weight", "time_embedding.2.bias",
-    "time_projection.1.weight", "time_projection.1.bias", "head.head.weight", "head.head.bias", "head.modulation",
+    "patch_embedding.weight",
+    "patch_embedding.bias",
+    "vace_patch_embedding.weight",
+    "vace_patch_embedding.bias",
+    "text_embedding.0.weight",
+    "text_embedding.0.bias",
+    "text_embedding.2.weight",
+    "text_embedding.2.bias",
+    "time_embedding.0.weight",
+    "time_embedding.0.bias",
+    "time_embedding.2.weight",
+    "time_embedding.2.bias",
+    "time_projection.1.weight",
+    "time_projection.1.bias",
+    "head.head.weight",
+    "head.head.bias",
+    "head.modulation",
     *(f"audio_proj.proj{i}.{w}" for i in (1, 2, 3) for w in ("weight", "bias")),
-    "audio_proj.norm.weight", "audio_proj.norm.bias",
-    "pose_proj.proj.weight", "pose_proj.proj.bias", "pose_proj.norm.weight", "pose_proj.norm.bias",
+    "audio_proj.norm.weight",
+    "audio_proj.norm.bias",
+    "pose_proj.proj.weight",
+    "pose_proj.proj.bias",
+    "pose_proj.norm.weight",
+    "pose_proj.norm.bias",
 ]
 
 
@@ -145,10 +174,16 @@ def test_convert_accepts_safetensors_and_prefix(tmp_path):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda sd: sd.__setitem__("blocks.1.audio_cross_attn.qq.weight", sd.pop("blocks.1.audio_cross_attn.q.weight")),
-         r"missing keys .*blocks\.1\.audio_cross_attn\.q\.weight.*skipped keys .*audio_cross_attn\.qq\.weight"),
-        (lambda sd: sd.__setitem__("pose_proj.norm.weight", torch.zeros(3)),
-         r"shape mismatches .*pose_proj\.norm\.weight \(3,\) \(expected \(16,\)\)"),
+        (
+            lambda sd: sd.__setitem__(
+                "blocks.1.audio_cross_attn.qq.weight", sd.pop("blocks.1.audio_cross_attn.q.weight")
+            ),
+            r"missing keys .*blocks\.1\.audio_cross_attn\.q\.weight.*skipped keys .*audio_cross_attn\.qq\.weight",
+        ),
+        (
+            lambda sd: sd.__setitem__("pose_proj.norm.weight", torch.zeros(3)),
+            r"shape mismatches .*pose_proj\.norm\.weight \(3,\) \(expected \(16,\)\)",
+        ),
         (lambda sd: sd.pop("vace_blocks.0.before_proj.bias"), r"missing keys .*vace_blocks\.0\.before_proj\.bias"),
         (lambda sd: sd.__setitem__("blocks.5.modulation", torch.zeros(1, 6, 64)), r"unexpected keys .*blocks\.5"),
     ],
@@ -170,8 +205,11 @@ def test_missing_file_is_input_error(tmp_path):
 def test_from_plain_vace_initialises_hallo4_modules(tmp_path):
     model, path = _tiny_official(tmp_path)
     sd = torch.load(path, weights_only=True)["state_dict"]
-    vace_only = {k: v for k, v in sd.items()
-                 if not any(a in k for a in ("audio_cross", "condition_cross", "audio_proj", "pose_proj"))}
+    vace_only = {
+        k: v
+        for k, v in sd.items()
+        if not any(a in k for a in ("audio_cross", "condition_cross", "audio_proj", "pose_proj"))
+    }
     torch.save(vace_only, tmp_path / "vace.pth")
     with pytest.raises(InputError, match="missing keys"):
         convert_official(tmp_path / "vace.pth", None, config=tiny_config())
@@ -202,9 +240,15 @@ def _official_sd(tmp_path):
 def test_training_checkpoint_with_optimizer_and_counters(tmp_path, suffix):
     model, sd = _official_sd(tmp_path)
     first = next(iter(sd))
-    ckpt = {"state_dict": sd, "optimizer": {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2)}},
-                                           "param_groups": [{"lr": 1e-4, "params": [0]}]},
-            "epoch": 7, "global_step": 1200}
+    ckpt = {
+        "state_dict": sd,
+        "optimizer": {
+            "state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2)}},
+            "param_groups": [{"lr": 1e-4, "params": [0]}],
+        },
+        "epoch": 7,
+        "global_step": 1200,
+    }
     path = tmp_path / f"train{suffix}"
     torch.save(ckpt, path)
     notes: list[str] = []
@@ -298,17 +342,42 @@ def test_release_config_maps_constructor_kwargs(tmp_path):
 
     from hallo4.convert import load_release_config, release_config
 
-    cfg = release_config({"model_type": "t2v", "dim": 256, "num_heads": 2, "ffn_dim": 512, "freq_dim": 256,
-                          "num_layers": 4, "vace_layers": [0, 2], "in_dim": 16, "out_dim": 16, "text_len": 8,
-                          "text_dim": 4096, "vace_in_dim": 96, "eps": 1e-6, "enable_audio_cross_attn": True,
-                          "enable_skeleton_cross_attn": False, "use_gradient_checkpointing": True})
-    assert (cfg["num_attention_heads"], cfg["attention_head_dim"], cfg["ffn_dim"], cfg["num_layers"]) == (2, 128, 512, 4)
+    cfg = release_config(
+        {
+            "model_type": "t2v",
+            "dim": 256,
+            "num_heads": 2,
+            "ffn_dim": 512,
+            "freq_dim": 256,
+            "num_layers": 4,
+            "vace_layers": [0, 2],
+            "in_dim": 16,
+            "out_dim": 16,
+            "text_len": 8,
+            "text_dim": 4096,
+            "vace_in_dim": 96,
+            "eps": 1e-6,
+            "enable_audio_cross_attn": True,
+            "enable_skeleton_cross_attn": False,
+            "use_gradient_checkpointing": True,
+        }
+    )
+    assert (cfg["num_attention_heads"], cfg["attention_head_dim"], cfg["ffn_dim"], cfg["num_layers"]) == (
+        2,
+        128,
+        512,
+        4,
+    )
     assert cfg["vace_layers"] == [0, 2] and cfg["enable_audio"] and not cfg["enable_skeleton"]
     assert cfg["audio_layers"] == 12 and cfg["audio_dim"] == 768  # the release's fixed projector sizes
     assert release_config({"num_layers": 6})["vace_layers"] == [0, 2, 4]  # the release's default
     assert release_config({"qk_norm": False})["qk_norm"] is None
-    for bad, message in [({"dim": 256, "num_heads": 3}, "not divisible"), ({"dimm": 3}, "unknown release"),
-                         ({"model_type": "i2v"}, "model_type"), ({"window_size": [4, 4]}, "local attention")]:
+    for bad, message in [
+        ({"dim": 256, "num_heads": 3}, "not divisible"),
+        ({"dimm": 3}, "unknown release"),
+        ({"model_type": "i2v"}, "model_type"),
+        ({"window_size": [4, 4]}, "local attention"),
+    ]:
         with pytest.raises(InputError, match=message):
             release_config(bad)
     path = tmp_path / "cfg.json"
@@ -326,11 +395,20 @@ def test_cli_config_builds_the_described_size(tmp_path, capsys):
 
     from hallo4.convert import release_config
 
-    kwargs = {"dim": 64, "num_heads": 2, "ffn_dim": 128, "freq_dim": 32, "num_layers": 2, "vace_layers": [0],
-              "text_dim": 32, "model_type": "t2v", "text_len": 8}
+    kwargs = {
+        "dim": 64,
+        "num_heads": 2,
+        "ffn_dim": 128,
+        "freq_dim": 32,
+        "num_layers": 2,
+        "vace_layers": [0],
+        "text_dim": 32,
+        "model_type": "t2v",
+        "text_len": 8,
+    }
     cfg = release_config(kwargs)
     cfg.update(audio_layers=2, audio_dim=16, audio_hidden_dim=32, audio_tokens=4)  # tiny projectors are not
-    torch.manual_seed(0)                                                           # a release size: expect refusal
+    torch.manual_seed(0)  # a release size: expect refusal
     sd = export_official(Hallo4Transformer3DModel(**cfg).state_dict())
     path = tmp_path / "w.pth"
     torch.save(sd, path)

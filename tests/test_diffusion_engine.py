@@ -30,8 +30,18 @@ def _data_dir(tmp_path, monkeypatch):
 
 
 def _run(engine, portrait, audio, **pipe_kw):
-    return engine.pipe(portrait, audio, skeleton=False, seed=4, max_seconds=0.5,
-                       height=32, width=64, frames_per_segment=13, num_inference_steps=2, **pipe_kw).frames
+    return engine.pipe(
+        portrait,
+        audio,
+        skeleton=False,
+        seed=4,
+        max_seconds=0.5,
+        height=32,
+        width=64,
+        frames_per_segment=13,
+        num_inference_steps=2,
+        **pipe_kw,
+    ).frames
 
 
 def test_engine_generates_mp4(tiny_dir, portrait_path, speech_path, tmp_path):
@@ -39,8 +49,10 @@ def test_engine_generates_mp4(tiny_dir, portrait_path, speech_path, tmp_path):
     assert isinstance(engine, DiffusionEngine) and engine.name == "hallo4"
     assert engine.device.type == "cpu" and engine.dtype == torch.float32
     messages = []
-    res = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, max_seconds=0.5, seed=9,
-                                            options=OPTS), lambda f, m: messages.append(m))
+    res = engine.generate(
+        GenerationRequest(portrait=portrait_path, audio=speech_path, max_seconds=0.5, seed=9, options=OPTS),
+        lambda f, m: messages.append(m),
+    )
     assert res.engine == "hallo4" and res.seed == 9 and res.num_frames == 13
     assert res.video.parent == tmp_path and res.video.exists()
     info = media.probe(res.video)
@@ -90,13 +102,18 @@ def test_lora_adapter_load_and_unload(tiny_dir, portrait_path, speech_path, tmp_
     base = _run(engine, portrait_path, speech_path)
     # a round folder as the DPO trainer writes it (PEFT names, adapter_config.json)
     tr = engine.pipe.transformer
-    config = LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
+    config = LoraConfig(
+        r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False
+    )
     tr.add_adapter(config, adapter_name="tmp")
     sd = get_peft_model_state_dict(tr, adapter_name="tmp")
     tr.delete_adapters("tmp")
     round_dir = tmp_path / "rounds" / "round-001"
     round_dir.mkdir(parents=True)
-    save_file({f"base_model.model.{k}": v.contiguous() * 20 for k, v in sd.items()}, str(round_dir / "adapter_model.safetensors"))
+    save_file(
+        {f"base_model.model.{k}": v.contiguous() * 20 for k, v in sd.items()},
+        str(round_dir / "adapter_model.safetensors"),
+    )
     (round_dir / "adapter_config.json").write_text(json.dumps(config.to_dict(), default=list))
     assert np.array_equal(_run(engine, portrait_path, speech_path), base)
 
@@ -113,10 +130,32 @@ def test_lora_adapter_load_and_unload(tiny_dir, portrait_path, speech_path, tmp_
 def test_generate_cli_end_to_end(tiny_dir, portrait_path, speech_path, tmp_path):
     out = tmp_path / "cli.mp4"
     proc = subprocess.run(
-        [sys.executable, "-m", "hallo4.generate", "--engine", "hallo4", "--model", str(tiny_dir), "--portrait",
-         str(portrait_path), "--audio", str(speech_path), "--max-seconds", "1", "--size", "64", "--steps", "2",
-         "--seed", "5", "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "hallo4.generate",
+            "--engine",
+            "hallo4",
+            "--model",
+            str(tiny_dir),
+            "--portrait",
+            str(portrait_path),
+            "--audio",
+            str(speech_path),
+            "--max-seconds",
+            "1",
+            "--size",
+            "64",
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)

@@ -20,14 +20,22 @@ def test_loss_matches_a_hand_computed_example():
     # Pair 1: the policy fits the winner better (1.0 vs ref 1.5) and the loser worse (2.0 vs 1.5).
     # improvement = (1.5 - 1.0) - (1.5 - 2.0) = 1.0, inside = beta * 1.0 = 2.0
     # Pair 2: the opposite, inside = -2.0.
-    out = dpo_loss(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 1.0]), torch.tensor([1.5, 1.5]), torch.tensor([1.5, 1.5]), beta=2.0)
+    out = dpo_loss(
+        torch.tensor([1.0, 2.0]),
+        torch.tensor([2.0, 1.0]),
+        torch.tensor([1.5, 1.5]),
+        torch.tensor([1.5, 1.5]),
+        beta=2.0,
+    )
     expected = (math.log1p(math.exp(-2.0)) + math.log1p(math.exp(2.0))) / 2
     assert out.loss.item() == pytest.approx(expected, rel=1e-6)
     assert out.inside.tolist() == pytest.approx([2.0, -2.0])
     assert out.implicit_acc.item() == 0.5
     assert out.reward_margin.item() == pytest.approx(0.0)
     good = dpo_loss(torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([1.5]), torch.tensor([1.5]), beta=2.0)
-    assert good.loss.item() == pytest.approx(math.log1p(math.exp(-2.0)))  # sign: improving on the winner lowers the loss
+    assert good.loss.item() == pytest.approx(
+        math.log1p(math.exp(-2.0))
+    )  # sign: improving on the winner lowers the loss
     x_t, v = flow_matching_inputs(torch.ones(1, 2), torch.full((1, 2), 3.0), torch.tensor([0.25]))
     assert x_t.tolist() == [[1.5, 1.5]] and v.tolist() == [[2.0, 2.0]]
 
@@ -49,9 +57,14 @@ def _synthetic_pairs(tmp_path, n, seed, name):
         w, l = base.clone(), base.clone()
         w[0, 1:, :2, :4] += 1.5
         l[0, 1:, :2, :4] -= 1.5
-        t = {"x0_w": w, "x0_l": l, "context": torch.randn(96, 4, 4, 8, generator=g) * 0.1,
-             "audio": torch.randn(9, 5, 2, 16, generator=g), "pose": torch.randn(16, 9, 4, 8, generator=g) * 0.1,
-             "prompt": torch.randn(8, 32, generator=g)}
+        t = {
+            "x0_w": w,
+            "x0_l": l,
+            "context": torch.randn(96, 4, 4, 8, generator=g) * 0.1,
+            "audio": torch.randn(9, 5, 2, 16, generator=g),
+            "pose": torch.randn(16, 9, 4, 8, generator=g) * 0.1,
+            "prompt": torch.randn(8, 32, generator=g),
+        }
         path = tmp_path / f"{name}{i}.safetensors"
         save_file(t, str(path))
         files.append(path)
@@ -70,8 +83,14 @@ def test_learning_moves_towards_the_winners_and_adapter_off_is_the_reference(tmp
     sigma = torch.tensor([0.6])
     noise = torch.randn((1, *probe["x0_w"].shape), generator=torch.Generator().manual_seed(5))
     x_t, _ = flow_matching_inputs(probe["x0_w"][None], noise, sigma)
-    kwargs = dict(timestep=sigma * 1000, encoder_hidden_states=probe["prompt"][None], control_hidden_states=probe["context"][None],
-                  audio_features=probe["audio"][None], pose_latents=probe["pose"][None], return_dict=False)
+    kwargs = dict(
+        timestep=sigma * 1000,
+        encoder_hidden_states=probe["prompt"][None],
+        control_hidden_states=probe["context"][None],
+        audio_features=probe["audio"][None],
+        pose_latents=probe["pose"][None],
+        return_dict=False,
+    )
     with torch.no_grad():
         before = model(hidden_states=x_t, **kwargs)[0].clone()
     add_lora(model, cfg)
@@ -135,13 +154,35 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
     lite = get_engine("lite")
     clips = []
     for s in range(2):
-        r = lite.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=s, size=96, max_seconds=0.5, output=tmp_path / f"l{s}.mp4"))
+        r = lite.generate(
+            GenerationRequest(
+                portrait=portrait_path,
+                audio=speech_path,
+                seed=s,
+                size=96,
+                max_seconds=0.5,
+                output=tmp_path / f"l{s}.mp4",
+            )
+        )
         clips.append(store.add_clip(cond, r.video, engine="lite", seed=s))
     engine = get_engine("hallo4", model=str(model))
-    h = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=1, size=64, max_seconds=0.5,
-                                          output=tmp_path / "h.mp4", options={"steps": 2, "frames_per_segment": 9}))
+    h = engine.generate(
+        GenerationRequest(
+            portrait=portrait_path,
+            audio=speech_path,
+            seed=1,
+            size=64,
+            max_seconds=0.5,
+            output=tmp_path / "h.mp4",
+            options={"steps": 2, "frames_per_segment": 9},
+        )
+    )
     clips.append(store.add_clip(cond, h.video, engine="hallo4", model_id="tiny", seed=1))
-    pairs = [store.add_pair(clips[0], clips[2]), store.add_pair(clips[1], clips[2]), store.add_pair(clips[0], clips[1])]
+    pairs = [
+        store.add_pair(clips[0], clips[2]),
+        store.add_pair(clips[1], clips[2]),
+        store.add_pair(clips[0], clips[1]),
+    ]
     store.record_vote(pairs[0], "a", clips[0], "r1")
     store.record_vote(pairs[1], "b", clips[2], "r1")
     store.record_vote(pairs[2], "tie", clips[0], "r1")  # no DPO signal: must be left out
@@ -154,10 +195,28 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     # The generate engine loads the round's adapter and unloads it again.
     engine.load_adapter(out)
-    res = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=1, size=64, max_seconds=0.3,
-                                            output=tmp_path / "h2.mp4", options={"steps": 2, "frames_per_segment": 9}))
+    res = engine.generate(
+        GenerationRequest(
+            portrait=portrait_path,
+            audio=speech_path,
+            seed=1,
+            size=64,
+            max_seconds=0.3,
+            output=tmp_path / "h2.mp4",
+            options={"steps": 2, "frames_per_segment": 9},
+        )
+    )
     assert res.parameters["adapter"] == str(out) and res.video.exists()
     engine.unload_adapter()
-    base = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, seed=1, size=64, max_seconds=0.3,
-                                             output=tmp_path / "h3.mp4", options={"steps": 2, "frames_per_segment": 9}))
+    base = engine.generate(
+        GenerationRequest(
+            portrait=portrait_path,
+            audio=speech_path,
+            seed=1,
+            size=64,
+            max_seconds=0.3,
+            output=tmp_path / "h3.mp4",
+            options={"steps": 2, "frames_per_segment": 9},
+        )
+    )
     assert base.parameters["adapter"] is None

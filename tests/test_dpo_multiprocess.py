@@ -22,14 +22,38 @@ from trainer.dpo import DPOConfig, add_lora, train
 from .test_dpo import CFG, _synthetic_pairs, _tiny_transformer
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN_ARGS = ["--beta", "100", "--lr", "3e-3", "--rank", "4", "--width", "64", "--height", "32", "--frames", "9",
-              "--batch-size", "2", "--save-every", "2", "--seed", "3"]
+TRAIN_ARGS = [
+    "--beta",
+    "100",
+    "--lr",
+    "3e-3",
+    "--rank",
+    "4",
+    "--width",
+    "64",
+    "--height",
+    "32",
+    "--frames",
+    "9",
+    "--batch-size",
+    "2",
+    "--save-every",
+    "2",
+    "--seed",
+    "3",
+]
 
 
 def _env() -> dict[str, str]:
     # CPU processes even on a GPU machine (two ranks on one GPU would make NCCL refuse).
-    return dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
-                CUDA_VISIBLE_DEVICES="")
+    return dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(ROOT),
+        CUDA_VISIBLE_DEVICES="",
+    )
 
 
 def _free_port() -> int:
@@ -45,9 +69,23 @@ def launch(args: list[str], processes: int) -> subprocess.CompletedProcess:
     if processes == 1:
         cmd = [sys.executable, *args]
     else:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(_free_port()), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(_free_port()),
+            *args,
+        ]
     res = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-4000:]
     return res

@@ -113,8 +113,11 @@ def _running_job_script(url: str, portrait: Path, audio: Path) -> str:
 
 @pytest.mark.slow
 def test_job_stops_when_its_client_disconnects(server, portrait_path, long_audio):
-    client = subprocess.Popen([sys.executable, "-c", _running_job_script(server.url, portrait_path, long_audio)],
-                              stdout=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [sys.executable, "-c", _running_job_script(server.url, portrait_path, long_audio)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     stops = _stops(server)
     try:
         assert _wait(lambda: _encoders(server), 120), "the job never started encoding"
@@ -122,8 +125,9 @@ def test_job_stops_when_its_client_disconnects(server, portrait_path, long_audio
         client.wait()
         # Before: the job (and its ffmpeg) kept running to the end (~1000 frames); now it stops at its next
         # progress report once Gradio notices the dropped connection (its heartbeat: up to ~15 s).
-        assert _wait(lambda: _stops(server) > stops and not _ffmpeg_children(server), 45), \
-            [p.cmdline()[:3] for p in _ffmpeg_children(server)]
+        assert _wait(lambda: _stops(server) > stops and not _ffmpeg_children(server), 45), [
+            p.cmdline()[:3] for p in _ffmpeg_children(server)
+        ]
     finally:
         if client.poll() is None:
             client.kill()
@@ -132,16 +136,32 @@ def test_job_stops_when_its_client_disconnects(server, portrait_path, long_audio
 @pytest.mark.slow
 def test_job_stops_when_cancelled(server, portrait_path, long_audio):
     c = Client(server.url, verbose=False)
-    job = c.submit(handle_file(str(portrait_path)), handle_file(str(long_audio)), *GEN_DEFAULTS, 10, 512, 40.0,
-                   api_name="/generate")
+    job = c.submit(
+        handle_file(str(portrait_path)),
+        handle_file(str(long_audio)),
+        *GEN_DEFAULTS,
+        10,
+        512,
+        40.0,
+        api_name="/generate",
+    )
     stops = _stops(server)
     assert _wait(lambda: _encoders(server), 120), "the job never started encoding"
     job.cancel()
-    assert _wait(lambda: _stops(server) > stops and not _ffmpeg_children(server), 20), \
-        ([p.cmdline() for p in _ffmpeg_children(server)], server.log_path.read_text()[-600:])
+    assert _wait(lambda: _stops(server) > stops and not _ffmpeg_children(server), 20), (
+        [p.cmdline() for p in _ffmpeg_children(server)],
+        server.log_path.read_text()[-600:],
+    )
     # The server is free again: a short job right after is served.
-    out = c.predict(handle_file(str(portrait_path)), handle_file(str(long_audio)), *GEN_DEFAULTS, 11, 128, 1.0,
-                    api_name="/generate")
+    out = c.predict(
+        handle_file(str(portrait_path)),
+        handle_file(str(long_audio)),
+        *GEN_DEFAULTS,
+        11,
+        128,
+        1.0,
+        api_name="/generate",
+    )
     assert out[2]["frames"] == 25
 
 

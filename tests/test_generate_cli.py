@@ -15,7 +15,22 @@ def run(*args):
 
 def test_generate_lite(tmp_path, portrait_path, speech_path):
     out = tmp_path / "out.mp4"
-    res = run("--portrait", portrait_path, "--audio", speech_path, "--engine", "lite", "-o", out, "--seed", 5, "--size", 160, "--max-seconds", 1.2)
+    res = run(
+        "--portrait",
+        portrait_path,
+        "--audio",
+        speech_path,
+        "--engine",
+        "lite",
+        "-o",
+        out,
+        "--seed",
+        5,
+        "--size",
+        160,
+        "--max-seconds",
+        1.2,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["seed"] == 5 and summary["engine"] == "lite"

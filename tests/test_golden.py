@@ -43,9 +43,11 @@ def test_weight_recipe_reproduces_the_check_values():
         assert names[index] == name
         np.testing.assert_allclose(sd[name].flatten()[:3].numpy(), first, atol=1e-7)
     assert len(sd) == 293 and sum(v.numel() for v in sd.values()) == 36_901_376
-    for keys_file, base, total in [(TINY / "keys.json", 1000, 14233.5629293),
-                                   (AUDIO / "wav2vec2_keys.json", 2000, 290.8614890),
-                                   (AUDIO / "projector_keys.json", 3000, 31.5182629)]:
+    for keys_file, base, total in [
+        (TINY / "keys.json", 1000, 14233.5629293),
+        (AUDIO / "wav2vec2_keys.json", 2000, 290.8614890),
+        (AUDIO / "projector_keys.json", 3000, 31.5182629),
+    ]:
         weights = recipe_weights(_json(keys_file), base)
         assert sum(w.double().sum().item() for w in weights.values()) == pytest.approx(total, abs=1e-6)
 
@@ -73,10 +75,14 @@ def _golden_call(model, audio_zero: bool = False) -> torch.Tensor:
     audio = inp["audio_emb_int8"].to(torch.float32) * 0.03125
     with torch.no_grad():
         return model(
-            hidden_states=inp["x"], timestep=inp["t"], encoder_hidden_states=inp["context"],  # padded to text_len
-            control_hidden_states=inp["vace_context"], pose_latents=inp["skeleton_latents"],
+            hidden_states=inp["x"],
+            timestep=inp["t"],
+            encoder_hidden_states=inp["context"],  # padded to text_len
+            control_hidden_states=inp["vace_context"],
+            pose_latents=inp["skeleton_latents"],
             audio_features=torch.zeros_like(audio) if audio_zero else audio,
-            control_scale=float(inp["vace_context_scale"]), return_dict=False,
+            control_scale=float(inp["vace_context_scale"]),
+            return_dict=False,
         )[0]
 
 
@@ -85,8 +91,9 @@ def test_transformer_matches_release(golden_transformer):
     inp = load_file(str(TINY / "inputs.safetensors"))
     assert inp["context"][0, 5:].abs().max() == 0  # rows past context_lens are zero: padded as the release does
     torch.testing.assert_close(_golden_call(golden_transformer), ref["out_cond"], rtol=0, atol=1e-5)
-    torch.testing.assert_close(_golden_call(golden_transformer, audio_zero=True), ref["out_uncond_audio_zero"],
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        _golden_call(golden_transformer, audio_zero=True), ref["out_uncond_audio_zero"], rtol=0, atol=1e-5
+    )
 
 
 def test_transformer_intermediates_match_release(golden_transformer):
@@ -131,8 +138,9 @@ def test_audio_path_matches_release():
     torch.manual_seed(0)
     model = Wav2Vec2Model(Wav2Vec2Config(**cfg)).eval()
     model.load_state_dict(recipe_weights(_json(AUDIO / "wav2vec2_keys.json"), 2000), strict=True)
-    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                  return_attention_mask=False)
+    fe = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
     wav = ref["waveform"].numpy()
     input_values = fe(wav, sampling_rate=16000, return_tensors="pt").input_values[0]
     torch.testing.assert_close(input_values, ref["input_values"], rtol=0, atol=1e-5)
@@ -144,9 +152,14 @@ def test_audio_path_matches_release():
     torch.testing.assert_close(emb, ref["audio_emb"], rtol=0, atol=1e-5)
 
     pcfg = _json(AUDIO / "projector_config.json")
-    proj = Hallo4AudioProjection(window=pcfg["seq_len"], layers=pcfg["blocks"], dim=pcfg["channels"],
-                                 hidden_dim=pcfg["intermediate_dim"], tokens=pcfg["context_tokens"],
-                                 out_dim=pcfg["output_dim"]).eval()
+    proj = Hallo4AudioProjection(
+        window=pcfg["seq_len"],
+        layers=pcfg["blocks"],
+        dim=pcfg["channels"],
+        hidden_dim=pcfg["intermediate_dim"],
+        tokens=pcfg["context_tokens"],
+        out_dim=pcfg["output_dim"],
+    ).eval()
     proj.load_state_dict(recipe_weights(_json(AUDIO / "projector_keys.json"), 3000), strict=True)
     with torch.no_grad():
         torch.testing.assert_close(proj(emb[None]), ref["proj_out"], rtol=0, atol=1e-5)
@@ -260,9 +273,19 @@ def test_pipeline_tokenizes_the_cleaned_prompt(monkeypatch):
 def test_fixture_is_complete():
     """Every data file of the fixture is read by a test above (a new file needs a new check)."""
     files = sorted(str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file() and p.name != "README.md")
-    assert files == sorted([
-        "audio/audio.safetensors", "audio/projector_config.json", "audio/projector_keys.json",
-        "audio/wav2vec2_config.json", "audio/wav2vec2_keys.json", "masks.json", "prompt.json", "schedule.json",
-        "transformer-tiny/config.json", "transformer-tiny/inputs.safetensors", "transformer-tiny/keys.json",
-        "transformer-tiny/outputs.safetensors",
-    ])
+    assert files == sorted(
+        [
+            "audio/audio.safetensors",
+            "audio/projector_config.json",
+            "audio/projector_keys.json",
+            "audio/wav2vec2_config.json",
+            "audio/wav2vec2_keys.json",
+            "masks.json",
+            "prompt.json",
+            "schedule.json",
+            "transformer-tiny/config.json",
+            "transformer-tiny/inputs.safetensors",
+            "transformer-tiny/keys.json",
+            "transformer-tiny/outputs.safetensors",
+        ]
+    )

@@ -14,7 +14,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench import gpu_check  # noqa: E402
 
-
 pytestmark = pytest.mark.slow  # ~20 s unloaded (nine modes, text encoder, VAE, a DPO step on tiny sizes)
 
 
@@ -37,7 +36,11 @@ def test_dry_run_measures_every_part(dry_run):
         assert m["seconds_per_step"] > 0
         assert m["segment_s"] == round(25 * m["seconds_per_step"] + vae_s, 1)  # the stated extrapolation
     assert result["text_encoder"]["encode_two_prompts_s"] > 0
-    assert result["dpo"]["seconds_per_step"] > 0 and result["dpo"]["loss_finite"] and result["dpo"]["trainable_params"] > 0
+    assert (
+        result["dpo"]["seconds_per_step"] > 0
+        and result["dpo"]["loss_finite"]
+        and result["dpo"]["trainable_params"] > 0
+    )
 
 
 def test_table_says_what_was_measured(dry_run, tmp_path):

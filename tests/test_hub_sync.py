@@ -46,17 +46,27 @@ else:
 
 
 def _process(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _PROCESS, *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROCESS, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line, proc.stdout[-1500:] + proc.stderr[-3000:]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_votes_survive_a_restart_with_an_empty_disk(tmp_path, lite_clip, portrait_path, speech_path):
     hub = tmp_path / "hub"
-    first = _process(str(hub), str(tmp_path / "space1"), "vote",
-                     json.dumps({"portrait": str(portrait_path), "audio": str(speech_path), "video": str(lite_clip.video)}))
+    first = _process(
+        str(hub),
+        str(tmp_path / "space1"),
+        "vote",
+        json.dumps({"portrait": str(portrait_path), "audio": str(speech_path), "video": str(lite_clip.video)}),
+    )
     assert first["votes"] == 2
     pushed = hub / REPO
     assert (pushed / "data" / "votes.jsonl").read_text().count("\n") == 2
@@ -75,7 +85,10 @@ def test_background_export_pushes_new_votes(tmp_path, lite_clip, portrait_path, 
     sync = hub_sync.HubSync(store, REPO, api=api, every_minutes=60, export_every_s=0.2).start()
     try:
         cond = store.add_conditions(portrait_path, speech_path)
-        a, b = store.add_clip(cond, lite_clip.video, "lite"), store.add_clip(cond, lite_clip.video, "lite", model_id="m")
+        a, b = (
+            store.add_clip(cond, lite_clip.video, "lite"),
+            store.add_clip(cond, lite_clip.video, "lite", model_id="m"),
+        )
         store.record_vote(store.add_pair(a, b), "tie", a, "r-x")
         import time
 

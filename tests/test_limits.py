@@ -63,12 +63,23 @@ def run_case(kind: str, data_dir: Path, env: dict | None = None, **args) -> dict
     import os
 
     full_env = {**os.environ, "HALLO4_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, kind, json.dumps({k: str(v) if isinstance(v, Path) else v
-                                                                             for k, v in args.items()})],
-                          capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RUNNER,
+            kind,
+            json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in args.items()}),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=full_env,
+        timeout=300,
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     assert "crash" not in out, out["crash"]
     return out
 
@@ -91,8 +102,19 @@ def _skeleton_json(path: Path, width, height, frames: int, fps=25.0, value=100.0
 def test_black_1080p_video_as_skeleton_is_streamed(tmp_path):
     """A 21 KB black 1080p mp4 (20 s) as a skeleton: fitted frame by frame, never held at 1080p."""
     video = tmp_path / "black.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "color=black:s=1920x1080:r=25:d=20", "-c:v", "libx264", "-preset", "ultrafast",
-            "-crf", "51", str(video))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=1920x1080:r=25:d=20",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "51",
+        str(video),
+    )
     assert video.stat().st_size < 100_000
     out = run_case("skeleton", tmp_path / "data", file=video)
     assert "error" not in out, out
@@ -110,11 +132,14 @@ def test_huge_canvas_skeleton_json_renders_at_the_preview_size(tmp_path):
     assert out["peak_mb"] < RSS_BOUND_MB, out["peak_mb"]
 
 
-@pytest.mark.parametrize("width,height,fps,value,match", [
-    (1_000_000, 1_000_000, 25.0, 100.0, r"claims a 1000000x1000000 canvas, larger than 4096 px"),
-    (512, 512, 1e-6, 100.0, r"frame rate 1e-06 fps is outside 1-240 fps"),
-    (512, 512, 25.0, 1e30, r"coordinates up to 1e\+30 px, far outside any canvas"),
-])
+@pytest.mark.parametrize(
+    "width,height,fps,value,match",
+    [
+        (1_000_000, 1_000_000, 25.0, 100.0, r"claims a 1000000x1000000 canvas, larger than 4096 px"),
+        (512, 512, 1e-6, 100.0, r"frame rate 1e-06 fps is outside 1-240 fps"),
+        (512, 512, 25.0, 1e30, r"coordinates up to 1e\+30 px, far outside any canvas"),
+    ],
+)
 def test_hostile_skeleton_json_is_refused_before_work(tmp_path, width, height, fps, value, match):
     f = _skeleton_json(tmp_path / "bad.json", width, height, 10, fps=fps, value=value)
     with pytest.raises(InputError, match=match):
@@ -141,7 +166,17 @@ def test_openpose_coordinates_out_of_range(tmp_path):
 def test_long_mp3_refused_before_decoding(tmp_path):
     """A 10 min mp3 (the issue's was 2 h) with no max length: refused from its header, nothing decoded."""
     mp3 = tmp_path / "long.mp3"
-    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=220:sample_rate=8000:duration=600", "-c:a", "libmp3lame", "-b:a", "8k", str(mp3))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=220:sample_rate=8000:duration=600",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "8k",
+        str(mp3),
+    )
     out = run_case("audio", tmp_path / "data", file=mp3)
     assert "10:00 min long, more than the 60 s this server accepts" in out["error"], out
     assert out["peak_mb"] < RSS_BOUND_MB
@@ -157,16 +192,29 @@ def test_long_mp3_refused_before_decoding(tmp_path):
 def test_empty_max_seconds_means_the_cap_not_the_whole_audio(tmp_path, portrait_path):
     """Generate with an empty max length on a long file: the cap (here 2 s via the env) is used, with a warning."""
     mp3 = tmp_path / "long.mp3"
-    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=220:sample_rate=16000:duration=600", "-c:a", "libmp3lame", "-b:a", "16k", str(mp3))
-    out = run_case("generate", tmp_path / "data", env={"HALLO4_MAX_AUDIO_SECONDS": "2"}, portrait=portrait_path, audio=mp3)
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=220:sample_rate=16000:duration=600",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "16k",
+        str(mp3),
+    )
+    out = run_case(
+        "generate", tmp_path / "data", env={"HALLO4_MAX_AUDIO_SECONDS": "2"}, portrait=portrait_path, audio=mp3
+    )
     assert "error" not in out, out
     assert out["frames"] == 50
     assert any("first 2 s of the 600 s audio" in w for w in out["warnings"])
     assert out["peak_mb"] < RSS_BOUND_MB
 
 
-@pytest.mark.parametrize("seed,match", [(-5, "seed: -5 is negative"), (2**64 + 1, "larger than 2\\^63-1"),
-                                        (1.5, "not a whole number")])
+@pytest.mark.parametrize(
+    "seed,match", [(-5, "seed: -5 is negative"), (2**64 + 1, "larger than 2\\^63-1"), (1.5, "not a whole number")]
+)
 def test_bad_seeds_are_clear(seed, match):
     with pytest.raises(InputError, match=match):
         limits.check_seed(seed)
@@ -175,6 +223,8 @@ def test_bad_seeds_are_clear(seed, match):
 
 def test_huge_video_dimensions_refused_before_decoding(tmp_path):
     video = tmp_path / "wide.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "color=black:s=4200x64:r=5:d=1", "-c:v", "libx264", "-preset", "ultrafast", str(video))
+    _ffmpeg(
+        "-f", "lavfi", "-i", "color=black:s=4200x64:r=5:d=1", "-c:v", "libx264", "-preset", "ultrafast", str(video)
+    )
     with pytest.raises(InputError, match="4200x64 pixels, larger than the 4096 px"):
         next(media.iter_frames(video))

@@ -49,7 +49,11 @@ def test_same_seed_same_frames_other_seed_other_blinks(tmp_path, portrait_path, 
 
 
 def test_random_seed_is_returned(tmp_path, portrait_path, speech_path):
-    res = get_engine("lite").generate(GenerationRequest(portrait=portrait_path, audio=speech_path, size=128, max_seconds=0.5, output=tmp_path / "r.mp4"))
+    res = get_engine("lite").generate(
+        GenerationRequest(
+            portrait=portrait_path, audio=speech_path, size=128, max_seconds=0.5, output=tmp_path / "r.mp4"
+        )
+    )
     assert isinstance(res.seed, int) and res.parameters["seed"] == res.seed
 
 
@@ -115,8 +119,17 @@ def test_skeleton_drives_the_head(tmp_path, portrait_path, speech_path):
         arr[..., 0] += drift.reshape((-1,) + (1,) * (arr.ndim - 2))
     path = tmp_path / "drift.json"
     SkeletonSequence(body, hands, face, base.width, base.height, fps=25.0).save(path)
-    res = get_engine("lite").generate(GenerationRequest(portrait=portrait_path, audio=speech_path, skeleton=path, seed=1,
-                                                        size=256, max_seconds=1.0, output=tmp_path / "s.mp4"))
+    res = get_engine("lite").generate(
+        GenerationRequest(
+            portrait=portrait_path,
+            audio=speech_path,
+            skeleton=path,
+            seed=1,
+            size=256,
+            max_seconds=1.0,
+            output=tmp_path / "s.mp4",
+        )
+    )
     frames = media.read_video(res.video).frames
     x_first = F.analyze_face(frames[0], require=True).landmarks[:, 0].mean()
     x_last = F.analyze_face(frames[-1], require=True).landmarks[:, 0].mean()

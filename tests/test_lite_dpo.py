@@ -24,8 +24,14 @@ CFG = dict(steps=60, batch_size=8, window=80)
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
     folder = tmp_path_factory.mktemp("speech")
-    audios = [media.load_audio(espeak(SENTENCES[i], folder / f"{i}.wav", VOICES[i % len(VOICES)], 150 + 5 * i, 40 + 3 * i), 16000,
-                               name="audio") for i in range(12)]
+    audios = [
+        media.load_audio(
+            espeak(SENTENCES[i], folder / f"{i}.wav", VOICES[i % len(VOICES)], 150 + 5 * i, 40 + 3 * i),
+            16000,
+            name="audio",
+        )
+        for i in range(12)
+    ]
     conds = [speech_conditions(a) for a in audios]
     return conds[:8], conds[8:], audios[8:]
 
@@ -72,7 +78,9 @@ def test_round_writes_its_files_and_leaves_the_reference_alone(tmp_path, speech)
 def test_votes_move_the_round_towards_the_rater(speech, rater, lo, hi):
     train_conds, eval_conds, eval_audios = speech
     base = load_motion_model()
-    res, _ = run_rater(base, train_conds, eval_conds, eval_audios, rater, 80, LiteDPOConfig(**CFG), pairs_per_clip=10, seed=0)
+    res, _ = run_rater(
+        base, train_conds, eval_conds, eval_audios, rater, 80, LiteDPOConfig(**CFG), pairs_per_clip=10, seed=0
+    )
     assert lo <= res.win_rate <= hi, res
     assert res.round_sync > res.base_sync - 0.1, res  # speech still drives the mouth
 
@@ -97,8 +105,14 @@ def test_lite_rounds_list_activate_and_roll_back(tmp_path, monkeypatch, speech):
     from hallo4 import studio
     from tests.conftest import EXAMPLES
 
-    args = studio.GenerateArgs(portrait=EXAMPLES / "portraits" / "astronaut.png", audio=EXAMPLES / "audio" / "hello.wav",
-                               seed=1, size=256, max_seconds=0.4, preset="fast")
+    args = studio.GenerateArgs(
+        portrait=EXAMPLES / "portraits" / "astronaut.png",
+        audio=EXAMPLES / "audio" / "hello.wav",
+        seed=1,
+        size=256,
+        max_seconds=0.4,
+        preset="fast",
+    )
     assert studio.generate(args, use_cache=False).parameters["motion"] == str(out)
     # ...and the rules again after a roll back.
     assert activate_lite_round(None) == "base" and active_lite_motion() == "base"

@@ -65,8 +65,15 @@ def test_lite_engine_renders_model_motion(tmp_path, portrait_path, speech_path):
     from hallo4.engines.base import GenerationRequest
     from hallo4.engines.lite import LiteEngine
 
-    req = GenerationRequest(portrait=portrait_path, audio=speech_path, seed=3, size=256, max_seconds=1.0,
-                            output=tmp_path / "m.mp4", options={"motion": "base"})
+    req = GenerationRequest(
+        portrait=portrait_path,
+        audio=speech_path,
+        seed=3,
+        size=256,
+        max_seconds=1.0,
+        output=tmp_path / "m.mp4",
+        options={"motion": "base"},
+    )
     res = LiteEngine().generate(req)
     assert res.parameters["motion"] != "rules" and res.num_frames == 25
     assert media.probe(res.video).num_frames == 25

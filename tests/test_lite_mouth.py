@@ -40,7 +40,7 @@ SHAPES = [(0.3, 0.0), (0.6, 0.0), (1.0, 0.0), (0.5, 1.0), (0.5, -1.0), (1.2, -0.
 
 def _pixels_and_truth(lay, poly):
     h, w = lay.cavity.shape
-    ys, xs = np.mgrid[lay.y0:lay.y0 + h, lay.x0:lay.x0 + w]
+    ys, xs = np.mgrid[lay.y0 : lay.y0 + h, lay.x0 : lay.x0 + w]
     pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
     inside = MplPath(poly.astype(np.float64)).contains_points(pts).reshape(h, w)
     contour = poly.reshape(-1, 1, 2).astype(np.float32)
@@ -70,7 +70,7 @@ def test_cavity_stays_inside_the_inner_lips_with_no_holes(rigs, name):
         h, w = lay.cavity.shape
         changed = np.zeros(frame.shape[:2], bool)
         changed |= (frame != before).any(axis=2)
-        box = changed[lay.y0:lay.y0 + h, lay.x0:lay.x0 + w]
+        box = changed[lay.y0 : lay.y0 + h, lay.x0 : lay.x0 + w]
         assert not box[~inside].any() and changed.sum() == box.sum()
 
 
@@ -143,7 +143,7 @@ def test_lips_keep_their_colour_when_the_mouth_opens(rigs):
         x0, x1 = int(lm[87, 0]), int(lm[317, 0])
         y0, y1 = int(lm[14, 1]) + 2, int(lm[17, 1]) - 1  # the lower lip's body in the portrait
         before = src[y0:y1, x0:x1].reshape(-1, 3).astype(float).mean(0)
-        after = frame[y0 + dy:y1 + dy, x0:x1].reshape(-1, 3).astype(float).mean(0)
+        after = frame[y0 + dy : y1 + dy, x0:x1].reshape(-1, 3).astype(float).mean(0)
         assert np.abs(before - after).max() < 12, (open_amt, before, after)
 
 
@@ -160,8 +160,13 @@ def test_a_tilted_head_opens_along_the_face(rigs):
     """Rolled 20 degrees, the jaw drops along the face's own down direction and teeth still hang from the lip."""
     src = rigs["hopper"].image
     h, w = src.shape[:2]
-    img = cv2.warpAffine(src, cv2.getRotationMatrix2D((w / 2, h / 2), 20.0, 1.0), (w, h), flags=cv2.INTER_CUBIC,
-                         borderMode=cv2.BORDER_REFLECT)
+    img = cv2.warpAffine(
+        src,
+        cv2.getRotationMatrix2D((w / 2, h / 2), 20.0, 1.0),
+        (w, h),
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     rig = FaceRig(img, F.analyze_face(img, require=True).landmarks)
     d = rig.landmarks_at(1.0, 0.0, 0.0, NO_HEAD) - rig.src
     eyes = rig.src[list(F.LEFT_EYE)].mean(0) - rig.src[list(F.RIGHT_EYE)].mean(0)
@@ -192,7 +197,13 @@ def test_small_or_turned_faces_are_warned_about(rigs, tmp_path, examples_dir, sp
     assert any("turned" in w for w in mouth_warnings(turned))
     from hallo4.engines import GenerationRequest, get_engine
 
-    req = GenerationRequest(portrait=examples_dir / "portraits" / "astronaut.png", audio=speech_path, size=256,
-                            max_seconds=0.4, seed=0, output=tmp_path / "small.mp4")
+    req = GenerationRequest(
+        portrait=examples_dir / "portraits" / "astronaut.png",
+        audio=speech_path,
+        size=256,
+        max_seconds=0.4,
+        seed=0,
+        output=tmp_path / "small.mp4",
+    )
     res = get_engine("lite").generate(req)
     assert any("face is small" in w for w in res.warnings)

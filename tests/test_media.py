@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import zlib
-import struct
 
 import numpy as np
 import pytest
@@ -88,7 +88,10 @@ def test_rotated_phone_video_is_read_upright(tmp_path):
     frames[:, :8, :, 0] = 255  # red band along the stored top edge
     src = media.write_mp4(tmp_path / "stored.mp4", frames, fps=25)
     rot = tmp_path / "rotated.mp4"
-    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(src), "-c", "copy", str(rot)], check=True)
+    subprocess.run(
+        [media.ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(src), "-c", "copy", str(rot)],
+        check=True,
+    )
     info = media.probe(rot)
     assert info.rotation in (90, 270) and (info.width, info.height) == (64, 96)
     clip = media.read_video(rot)
@@ -152,7 +155,9 @@ def test_truncated_image(tmp_path, examples_dir, src):
     data = (examples_dir / "portraits" / src).read_bytes()
     p = tmp_path / f"trunc{(examples_dir / 'portraits' / src).suffix}"
     p.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputError, match=r"portrait \(.*trunc\.(png|jpg)\): .*(damaged or truncated|not a readable image)"):
+    with pytest.raises(
+        InputError, match=r"portrait \(.*trunc\.(png|jpg)\): .*(damaged or truncated|not a readable image)"
+    ):
         media.load_image(p)
 
 
@@ -164,8 +169,10 @@ def test_tiny_image(tmp_path):
 
 def _png_header_only(path, w, h):
     """A valid PNG of w x h made of one compressed row repeated: a few KB on disk, huge decoded."""
+
     def chunk(tag, data):
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
     comp = zlib.compressobj(9)
     row = b"\x00" + b"\x00" * w
     idat = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
@@ -218,7 +225,9 @@ def test_unsupported_container(tmp_path):
 def test_video_with_no_frames(tmp_path, speech_path):
     # An mp4 that holds only audio: a "video" upload with nothing to show.
     p = tmp_path / "noframes.mp4"
-    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech_path), "-c:a", "aac", str(p)], check=True)
+    subprocess.run(
+        [media.ffmpeg_exe(), "-v", "error", "-y", "-i", str(speech_path), "-c:a", "aac", str(p)], check=True
+    )
     with pytest.raises(InputError, match=r"video .*(no video stream|no video frames)"):
         media.read_video(p)
 

@@ -53,7 +53,9 @@ def test_still_mouth_control_scores_low(tmp_path, lite_clip, portrait_path, spee
 
 
 def test_cli_prints_json(lite_clip):
-    res = subprocess.run([sys.executable, "-m", "hallo4.metrics", "lipsync", str(lite_clip.video)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "hallo4.metrics", "lipsync", str(lite_clip.video)], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert {"offset_frames", "correlation", "face_detected_share"} <= set(data)

@@ -201,10 +201,19 @@ def test_matches_diffusers_wan_vace_without_conditions():
     torch.manual_seed(0)
     ours = _perturb_zero_init(Hallo4Transformer3DModel(**cfg)).eval()
     ref = WanVACETransformer3DModel(
-        patch_size=cfg["patch_size"], num_attention_heads=cfg["num_attention_heads"],
-        attention_head_dim=cfg["attention_head_dim"], in_channels=16, out_channels=16, text_dim=cfg["text_dim"],
-        freq_dim=cfg["freq_dim"], ffn_dim=cfg["ffn_dim"], num_layers=cfg["num_layers"], cross_attn_norm=True,
-        eps=cfg["eps"], rope_max_seq_len=cfg["rope_max_seq_len"], vace_layers=cfg["vace_layers"],
+        patch_size=cfg["patch_size"],
+        num_attention_heads=cfg["num_attention_heads"],
+        attention_head_dim=cfg["attention_head_dim"],
+        in_channels=16,
+        out_channels=16,
+        text_dim=cfg["text_dim"],
+        freq_dim=cfg["freq_dim"],
+        ffn_dim=cfg["ffn_dim"],
+        num_layers=cfg["num_layers"],
+        cross_attn_norm=True,
+        eps=cfg["eps"],
+        rope_max_seq_len=cfg["rope_max_seq_len"],
+        vace_layers=cfg["vace_layers"],
         vace_in_channels=96,
     ).eval()
     added = ("audio_", "skeleton_", "pose_proj")

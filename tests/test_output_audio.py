@@ -26,7 +26,20 @@ def stereo_48k(tmp_path_factory, speech_path):
 
 
 def _decode(path, sr, channels):
-    cmd = [media.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels), "-ar", str(sr), "-"]
+    cmd = [
+        media.ffmpeg_exe(),
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-f",
+        "f32le",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(sr),
+        "-",
+    ]
     out = subprocess.run(cmd, capture_output=True, check=True).stdout
     return np.frombuffer(out, np.float32).reshape(-1, channels)
 
@@ -47,8 +60,11 @@ def _check_original(video, source, seconds):
 
 
 def test_lite_keeps_48k_stereo(stereo_48k, portrait_path, tmp_path):
-    res = get_engine("lite").generate(GenerationRequest(portrait=portrait_path, audio=stereo_48k, seed=1, size=128,
-                                                        max_seconds=1.2, output=tmp_path / "lite.mp4"))
+    res = get_engine("lite").generate(
+        GenerationRequest(
+            portrait=portrait_path, audio=stereo_48k, seed=1, size=128, max_seconds=1.2, output=tmp_path / "lite.mp4"
+        )
+    )
     assert res.num_frames == 30
     _check_original(res.video, stereo_48k, 1.2)
 
@@ -57,9 +73,15 @@ def test_hallo4_keeps_48k_stereo(stereo_48k, portrait_path, tmp_path, monkeypatc
     monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
     model = make_tiny_pipeline(tmp_path / "tiny")
     engine = get_engine("hallo4", model=str(model), output_dir=tmp_path)
-    res = engine.generate(GenerationRequest(portrait=portrait_path, audio=stereo_48k, seed=2, max_seconds=0.5,
-                                            options={"steps": 1, "frames_per_segment": 13, "height": 32,
-                                                     "width": 32}))
+    res = engine.generate(
+        GenerationRequest(
+            portrait=portrait_path,
+            audio=stereo_48k,
+            seed=2,
+            max_seconds=0.5,
+            options={"steps": 1, "frames_per_segment": 13, "height": 32, "width": 32},
+        )
+    )
     assert res.num_frames == 13
     _check_original(res.video, stereo_48k, 0.52)
 

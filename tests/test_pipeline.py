@@ -37,16 +37,23 @@ def _skeleton_frames(n=13, h=32, w=64):
     frames = np.zeros((n, h, w, 3), np.uint8)
     for i in range(n):
         x = 20 + i % 10
-        frames[i, 8:24, x:x + 3] = (255, 0, 0)
+        frames[i, 8:24, x : x + 3] = (255, 0, 0)
         frames[i, 12:14, 10:54] = (0, 255, 0)
     return frames
 
 
 def test_from_files_to_mp4_with_audio(pipe, portrait_path, speech_path, tmp_path):
     seen = []
-    out = pipe(portrait_path, speech_path, skeleton=_skeleton_frames(25), seed=3, max_seconds=1.0,
-               output_path=tmp_path / "o.mp4", progress=lambda f, m: seen.append((f, m)),
-               **{**SMALL, "frames_per_segment": 9})
+    out = pipe(
+        portrait_path,
+        speech_path,
+        skeleton=_skeleton_frames(25),
+        seed=3,
+        max_seconds=1.0,
+        output_path=tmp_path / "o.mp4",
+        progress=lambda f, m: seen.append((f, m)),
+        **{**SMALL, "frames_per_segment": 9},
+    )
     assert out.frames.shape == (25, 32, 32, 3) and out.frames.dtype == np.uint8  # square portrait: cropped back
     assert out.seed == 3 and out.video_path == tmp_path / "o.mp4"
     info = media.probe(out.video_path)
@@ -78,7 +85,9 @@ def test_audio_and_skeleton_change_the_video(pipe, portrait_path, speech):
 
 
 def test_audio_only_uses_idle_skeleton(pipe, portrait_path, speech):
-    pytest.importorskip("hallo4.skeleton").__dict__.get("idle_skeleton") or pytest.skip("idle_skeleton not available yet")
+    pytest.importorskip("hallo4.skeleton").__dict__.get("idle_skeleton") or pytest.skip(
+        "idle_skeleton not available yet"
+    )
     out = pipe(portrait_path, speech, skeleton=None, seed=5, **SMALL).frames
     none = pipe(portrait_path, speech, skeleton=False, seed=5, **SMALL).frames
     assert out.shape == (13, 32, 32, 3) and not np.array_equal(out, none)
@@ -86,9 +95,19 @@ def test_audio_only_uses_idle_skeleton(pipe, portrait_path, speech):
 
 def test_long_audio_several_segments(pipe, portrait_path, examples_dir, tmp_path):
     seen = []
-    out = pipe(portrait_path, examples_dir / "audio" / "story.wav", skeleton=False, max_seconds=7.0, seed=1,
-               height=32, width=64, frames_per_segment=33, num_inference_steps=1,
-               progress=lambda f, m: seen.append(m), output_path=tmp_path / "long.mp4")
+    out = pipe(
+        portrait_path,
+        examples_dir / "audio" / "story.wav",
+        skeleton=False,
+        max_seconds=7.0,
+        seed=1,
+        height=32,
+        width=64,
+        frames_per_segment=33,
+        num_inference_steps=1,
+        progress=lambda f, m: seen.append(m),
+        output_path=tmp_path / "long.mp4",
+    )
     assert len(out.frames) == 175  # ceil(7 * 25); (175 - 1) / 32 -> 6 segments, the last padded then trimmed
     assert any(m.startswith("Segment 6/6") for m in seen) and not any("Segment 7" in m for m in seen)
     info = media.probe(out.video_path)

@@ -29,7 +29,10 @@ def _filled(root, media_files, engines=("lite", "hallo4", "lite", "hallo4")):
     portrait, audio, clips = media_files
     store = PreferenceStore(root)
     cid = store.add_conditions(portrait, audio)
-    ids = [store.add_clip(cid, c, engine=e, seed=i, parameters={"size": 256}) for i, (c, e) in enumerate(zip(clips, engines))]
+    ids = [
+        store.add_clip(cid, c, engine=e, seed=i, parameters={"size": 256})
+        for i, (c, e) in enumerate(zip(clips, engines))
+    ]
     pairs = [store.add_pair(ids[0], ids[1]), store.add_pair(ids[2], ids[3]), store.add_pair(ids[0], ids[3])]
     return store, cid, ids, pairs
 
@@ -199,8 +202,19 @@ def test_writer_killed_mid_transaction_leaves_store_consistent(tmp_path, media_f
     store, _, ids, pairs = _filled(tmp_path / "s", media_files)
     store.record_vote(pairs[0], "a", ids[0], "before")
     pair = store.get_pair(pairs[0])
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(store.db_path), str(pair.id), str(pair.clip_a.id), str(pair.clip_b.id)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_WRITER,
+            str(store.db_path),
+            str(pair.id),
+            str(pair.clip_a.id),
+            str(pair.clip_b.id),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "inside"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -212,7 +226,15 @@ def test_writer_killed_mid_transaction_leaves_store_consistent(tmp_path, media_f
 
 def test_cli_stats_and_export(tmp_path, media_files):
     store, _, ids, pairs = _filled(tmp_path / "s", media_files)
-    res = subprocess.run([sys.executable, "-m", "hallo4.preferences", "stats", "--store", str(tmp_path / "s")], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "hallo4.preferences", "stats", "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0 and '"pairs": 3' in res.stdout
-    res = subprocess.run([sys.executable, "-m", "hallo4.preferences", "export", "--store", str(tmp_path / "s")], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "hallo4.preferences", "export", "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "--dir" in res.stderr and "Traceback" not in res.stderr

@@ -69,7 +69,10 @@ def test_mode_table_is_ordered_sensibly(full):
     assert e("bf16", "none").gpu_bytes_prompt_miss > resident + full["text"] > e("bf16", "none").gpu_bytes - 10 * GiB
     assert e("bf16", "none", "resident").gpu_bytes > resident + full["text"]
     # release precision: fp32 weights plus autocast's bf16 copy during a forward
-    assert e("release", "none").detail["dit_activations"] - e("bf16", "none").detail["dit_activations"] == full["dit"]["bf16"]
+    assert (
+        e("release", "none").detail["dit_activations"] - e("bf16", "none").detail["dit_activations"]
+        == full["dit"]["bf16"]
+    )
 
 
 def test_check_refuses_with_the_modes_that_fit_and_picks_the_fastest():
@@ -77,8 +80,11 @@ def test_check_refuses_with_the_modes_that_fit_and_picks_the_fastest():
     small = Machine("cuda:0 (test 16 GB)", 16 * GiB, 64 * GiB)
     tiny_gpu = Machine("cuda:0 (test 6 GB)", 6 * GiB, 64 * GiB)
     assert preflight.check("bf16", "none", machine=h100).fits
-    with pytest.raises(ResourceError, match=r"bf16 / offload none .* needs about \d+\.\d GiB .* has 16\.0 GiB\..*"
-                                            r"Modes that fit: .*offload (model|group)"):
+    with pytest.raises(
+        ResourceError,
+        match=r"bf16 / offload none .* needs about \d+\.\d GiB .* has 16\.0 GiB\..*"
+        r"Modes that fit: .*offload (model|group)",
+    ):
         preflight.check("bf16", "none", machine=small)
     assert preflight.pick(machine=h100).name == "bf16 / offload none / text encoder cached"
     assert preflight.pick(machine=small).offload != "none"

@@ -35,8 +35,12 @@ def test_quantized_tiny_model_close_to_full_precision():
     assert isinstance(model.blocks[1].ffn.net[2], bnb.nn.Linear8bitLt)
     assert isinstance(model.vace_blocks[0].proj_out, bnb.nn.Linear8bitLt)
     assert model.blocks[0].attn1.to_q.weight.dtype == torch.int8
-    for kept in (model.proj_out, model.audio_proj.proj1, model.condition_embedder.time_proj,
-                 model.condition_embedder.text_embedder.linear_1):
+    for kept in (
+        model.proj_out,
+        model.audio_proj.proj1,
+        model.condition_embedder.time_proj,
+        model.condition_embedder.text_embedder.linear_1,
+    ):
         assert type(kept) is nn.Linear and kept.weight.dtype == torch.float32
     assert after < 0.6 * before, (before, after)
 

@@ -38,8 +38,9 @@ def test_default_canvas_is_the_trained_one_and_other_sizes_warn(tiny_dir, portra
     assert engine._canvas(GenerationRequest(portrait=portrait_path, audio=speech_path, size=2000), {}) == (480, 832)
     assert engine._size_warning(req, 480, 832) is None and engine._size_warning(req, 832, 480) is None
     assert "512x288" in engine._size_warning(req, 288, 512)
-    res = engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, max_seconds=0.5, seed=3,
-                                            options=OPTS))
+    res = engine.generate(
+        GenerationRequest(portrait=portrait_path, audio=speech_path, max_seconds=0.5, seed=3, options=OPTS)
+    )
     assert any("differs from the 832x480 / 480x832 canvas" in w for w in res.warnings)
     assert Hallo4Pipeline.default_canvas(600, 800) == (832, 480)  # 3:4 portrait: no cropping on 832x480
     assert Hallo4Pipeline.default_canvas(450, 900) == (480, 832)
@@ -56,8 +57,17 @@ def test_each_segment_noise_is_reseeded_with_the_seed(tiny_dir, portrait_path, s
         return real(*args)
 
     monkeypatch.setattr(pipe, "_denoise", spy)
-    out = pipe(portrait_path, speech_path, skeleton=False, seed=1234, max_seconds=1.0, height=32, width=32,
-               frames_per_segment=9, num_inference_steps=1)
+    out = pipe(
+        portrait_path,
+        speech_path,
+        skeleton=False,
+        seed=1234,
+        max_seconds=1.0,
+        height=32,
+        width=32,
+        frames_per_segment=9,
+        num_inference_steps=1,
+    )
     assert out.seed == 1234 and len(states) == 3  # 25 frames = 3 segments of 9 (8 new frames each)
     fresh = torch.Generator().manual_seed(1234).get_state()
     assert all(torch.equal(s, fresh) for s in states)
@@ -65,9 +75,25 @@ def test_each_segment_noise_is_reseeded_with_the_seed(tiny_dir, portrait_path, s
 
 def test_cli_reports_seed_and_warnings(tmp_path, portrait_path, speech_path):
     out = tmp_path / "lite.mp4"
-    res = subprocess.run([sys.executable, "-m", "hallo4.generate", "--portrait", str(portrait_path), "--audio",
-                          str(speech_path), "--engine", "lite", "-o", str(out), "--max-seconds", "0.6"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hallo4.generate",
+            "--portrait",
+            str(portrait_path),
+            "--audio",
+            str(speech_path),
+            "--engine",
+            "lite",
+            "-o",
+            str(out),
+            "--max-seconds",
+            "0.6",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     seed_lines = [line for line in res.stderr.splitlines() if line.startswith("seed: ")]
     assert len(seed_lines) == 1 and int(seed_lines[0][6:]) >= 0  # drawn and said
@@ -94,22 +120,36 @@ def test_release_precision_keeps_time_path_and_head_fp32(tiny_dir, portrait_path
     assert any("autocast on the CPU is slow" in w for w in engine.load_warnings)
     seen = {}
     tr = pipe.transformer
+
     def record(name):
         def hook(module, inputs, output):
             seen.setdefault(name, output.dtype)  # returns None: the output is unchanged
+
         return hook
 
-    hooks = [m.register_forward_hook(record(name))
-             for name, m in [("time_embedder", tr.condition_embedder.time_embedder),
-                             ("time_proj", tr.condition_embedder.time_proj), ("head", tr.proj_out),
-                             ("attn_q", tr.blocks[0].attn1.to_q), ("ffn", tr.blocks[0].ffn)]]
-    kw = dict(skeleton=False, seed=4, max_seconds=0.5, height=32, width=64, frames_per_segment=13,
-              num_inference_steps=2)
+    hooks = [
+        m.register_forward_hook(record(name))
+        for name, m in [
+            ("time_embedder", tr.condition_embedder.time_embedder),
+            ("time_proj", tr.condition_embedder.time_proj),
+            ("head", tr.proj_out),
+            ("attn_q", tr.blocks[0].attn1.to_q),
+            ("ffn", tr.blocks[0].ffn),
+        ]
+    ]
+    kw = dict(
+        skeleton=False, seed=4, max_seconds=0.5, height=32, width=64, frames_per_segment=13, num_inference_steps=2
+    )
     release = pipe(portrait_path, speech_path, **kw).frames.astype(np.float32)
     for h in hooks:
         h.remove()
-    assert seen == {"time_embedder": torch.float32, "time_proj": torch.float32, "head": torch.float32,
-                    "attn_q": torch.bfloat16, "ffn": torch.bfloat16}
+    assert seen == {
+        "time_embedder": torch.float32,
+        "time_proj": torch.float32,
+        "head": torch.float32,
+        "attn_q": torch.bfloat16,
+        "ffn": torch.bfloat16,
+    }
     pipe.disable_release_precision()
     exact = pipe(portrait_path, speech_path, **kw).frames.astype(np.float32)
     diff = np.abs(release - exact).mean()

@@ -27,8 +27,9 @@ def hopper(examples_dir):
 
 @pytest.fixture(scope="module")
 def driving(tmp_path_factory, portrait_path, speech_path):
-    clip = talking_head_clip(portrait_path, tmp_path_factory.mktemp("drive") / "talk.mp4", seconds=2.0,
-                             audio=speech_path, size=384, seed=3)
+    clip = talking_head_clip(
+        portrait_path, tmp_path_factory.mktemp("drive") / "talk.mp4", seconds=2.0, audio=speech_path, size=384, seed=3
+    )
     return clip, extract_skeleton(clip.video)
 
 
@@ -61,10 +62,12 @@ def test_motion_is_relative_to_the_first_frame(driving, hopper):
     dst_path = (out.face[:, 30, :2] - out.face[0, 30, :2]) / dst_iod
     assert np.abs(src_path).max() > 0.1  # the clip really moves
     assert np.abs(dst_path - src_path).max() < 0.1
+
     # The head's roll is carried over as is.
     def roll(f):
         d = f[:, 42:48, :2].mean(1) - f[:, 36:42, :2].mean(1)
         return np.arctan2(d[:, 1], d[:, 0])
+
     assert np.abs((roll(out.face) - roll(out.face)[0]) - (roll(seq.face) - roll(seq.face)[0])).max() < 0.02
     # The driving roll is what the clip was made with (the extractor sees it).
     assert np.corrcoef(roll(seq.face) - roll(seq.face)[0], clip.roll)[0, 1] > 0.9
@@ -112,8 +115,17 @@ def test_lite_follows_the_driving_yaw(driving, tmp_path, examples_dir, speech_pa
     clip, seq = driving
     hopper_path = examples_dir / "portraits" / "grace_hopper.jpg"
     skel = seq.save(tmp_path / "drive.json")
-    res = get_engine("lite").generate(GenerationRequest(portrait=hopper_path, audio=speech_path, skeleton=skel, seed=1,
-                                                        size=384, max_seconds=2.0, output=tmp_path / "out.mp4"))
+    res = get_engine("lite").generate(
+        GenerationRequest(
+            portrait=hopper_path,
+            audio=speech_path,
+            skeleton=skel,
+            seed=1,
+            size=384,
+            max_seconds=2.0,
+            output=tmp_path / "out.mp4",
+        )
+    )
     frames = media.read_video(res.video).frames
     with F.FaceMesher() as mesher:
         meshes = [mesher.process(f) for f in frames]

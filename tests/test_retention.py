@@ -40,7 +40,9 @@ def test_sweep_by_age_size_and_partial(tmp_path):
     assert sum(p.stat().st_size for p in d.iterdir()) <= 1300
 
 
-def test_sweep_prunes_unvoted_arena_clips_but_keeps_voted(tmp_path, monkeypatch, lite_clip, portrait_path, speech_path):
+def test_sweep_prunes_unvoted_arena_clips_but_keeps_voted(
+    tmp_path, monkeypatch, lite_clip, portrait_path, speech_path
+):
     monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
     from hallo4 import studio
 
@@ -75,8 +77,9 @@ media.write_mp4(sys.argv[1], frames(), fps=25)
 
 def test_kill_during_encode_leaves_no_file_under_the_real_name(tmp_path):
     out = tmp_path / "outputs" / "clip.mp4"
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_ME, str(out)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_ME, str(out)], stdout=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True
+    )
     assert proc.stdout.readline().strip() == "ENCODING"
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)  # the app and its ffmpeg, as kill -9 of the server's process group
@@ -105,14 +108,17 @@ def test_burst_flags(tmp_path, lite_clip, portrait_path, speech_path):
     assert st.stats()["suspicious"]
 
 
-@pytest.mark.parametrize("host,env,token,ok", [
-    ("127.0.0.1", {}, "", True),
-    ("0.0.0.0", {}, "", False),
-    ("192.168.1.5", {}, "anything", False),
-    ("127.0.0.1", {"SPACE_ID": "me/x"}, "", False),
-    ("0.0.0.0", {"HALLO4_ADMIN_TOKEN": "t0k"}, "t0k", True),
-    ("0.0.0.0", {"HALLO4_ADMIN_TOKEN": "t0k"}, "nope", False),
-])
+@pytest.mark.parametrize(
+    "host,env,token,ok",
+    [
+        ("127.0.0.1", {}, "", True),
+        ("0.0.0.0", {}, "", False),
+        ("192.168.1.5", {}, "anything", False),
+        ("127.0.0.1", {"SPACE_ID": "me/x"}, "", False),
+        ("0.0.0.0", {"HALLO4_ADMIN_TOKEN": "t0k"}, "t0k", True),
+        ("0.0.0.0", {"HALLO4_ADMIN_TOKEN": "t0k"}, "nope", False),
+    ],
+)
 def test_admin_rule(monkeypatch, host, env, token, ok):
     for k in ("SPACE_ID", "HALLO4_SHARE", "HALLO4_ADMIN_TOKEN"):
         monkeypatch.delenv(k, raising=False)

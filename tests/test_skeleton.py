@@ -12,8 +12,16 @@ import pytest
 
 from hallo4 import media
 from hallo4.errors import InputError
-from hallo4.skeleton import (SkeletonSequence, extract_skeleton, fit_length, idle_skeleton, load_skeleton_video,
-                             portrait_pose, render_skeleton, retarget)
+from hallo4.skeleton import (
+    SkeletonSequence,
+    extract_skeleton,
+    fit_length,
+    idle_skeleton,
+    load_skeleton_video,
+    portrait_pose,
+    render_skeleton,
+    retarget,
+)
 from hallo4.skeleton.render import COLORS
 
 
@@ -31,8 +39,15 @@ SHIFT = 3  # px per frame
 
 
 def _driving_frames(img, n=25, fps_scale=1.0):
-    return [cv2.warpAffine(img, np.float32([[1, 0, SHIFT * i / fps_scale - 30], [0, 1, 0]]), img.shape[1::-1],
-                           borderMode=cv2.BORDER_REPLICATE) for i in range(n)]
+    return [
+        cv2.warpAffine(
+            img,
+            np.float32([[1, 0, SHIFT * i / fps_scale - 30], [0, 1, 0]]),
+            img.shape[1::-1],
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +98,12 @@ def test_openpose_json_and_npy_folder(tmp_path, extracted):
     op = tmp_path / "openpose"
     op.mkdir()
     for i in range(3):
-        person = {"pose_keypoints_2d": extracted.body[i].ravel().tolist(),
-                  "hand_left_keypoints_2d": extracted.hands[i, 0].ravel().tolist(),
-                  "hand_right_keypoints_2d": extracted.hands[i, 1].ravel().tolist(),
-                  "face_keypoints_2d": np.concatenate([extracted.face[i], np.zeros((2, 3))]).ravel().tolist()}
+        person = {
+            "pose_keypoints_2d": extracted.body[i].ravel().tolist(),
+            "hand_left_keypoints_2d": extracted.hands[i, 0].ravel().tolist(),
+            "hand_right_keypoints_2d": extracted.hands[i, 1].ravel().tolist(),
+            "face_keypoints_2d": np.concatenate([extracted.face[i], np.zeros((2, 3))]).ravel().tolist(),
+        }
         (op / f"frame_{i:06d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": [person]}))
     seq = SkeletonSequence.load(op)
     assert seq.num_frames == 3 and np.allclose(seq.body, extracted.body[:3], atol=1e-3)
@@ -101,12 +118,26 @@ def test_openpose_json_and_npy_folder(tmp_path, extracted):
     assert seq.num_frames == 2 and np.allclose(seq.body[:, :, :2], extracted.body[:2, :, :2], atol=1e-3)
 
 
-@pytest.mark.parametrize("content,match", [
-    ("{not json", "not valid JSON"),
-    (json.dumps({"format": "hallo4.skeleton", "version": 1, "width": 64, "height": 64, "fps": 25,
-                 "frames": [{"body": [[0, 0, 1]] * 17, "hands": [[[0, 0, 1]] * 21] * 2, "face": [[0, 0, 1]] * 68}]}), r"body has shape \[17, 3\], expected \[18, 3\]"),
-    (json.dumps({"hello": "world"}), "not a skeleton we know"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("{not json", "not valid JSON"),
+        (
+            json.dumps(
+                {
+                    "format": "hallo4.skeleton",
+                    "version": 1,
+                    "width": 64,
+                    "height": 64,
+                    "fps": 25,
+                    "frames": [{"body": [[0, 0, 1]] * 17, "hands": [[[0, 0, 1]] * 21] * 2, "face": [[0, 0, 1]] * 68}],
+                }
+            ),
+            r"body has shape \[17, 3\], expected \[18, 3\]",
+        ),
+        (json.dumps({"hello": "world"}), "not a skeleton we know"),
+    ],
+)
 def test_bad_skeleton_files(tmp_path, content, match):
     p = tmp_path / "bad.json"
     p.write_text(content)
@@ -122,9 +153,9 @@ def test_render_style(extracted):
     # No white face dots on the mouth (lip motion must come from audio), white dots on the eyes.
     for k in range(48, 68):
         x, y = extracted.face[0, k, :2].astype(int)
-        assert f[y - 1:y + 2, x - 1:x + 2].min(axis=2).max() < 150
+        assert f[y - 1 : y + 2, x - 1 : x + 2].min(axis=2).max() < 150
     x, y = extracted.face[0, 36, :2].astype(int)
-    assert (f[y - 2:y + 3, x - 2:x + 3].min(axis=2) > 200).any()
+    assert (f[y - 2 : y + 3, x - 2 : x + 3].min(axis=2) > 200).any()
     # OpenPose limb colours: neck->right shoulder is red (255, 0, 0), blended at 0.6 over black.
     mid = ((extracted.body[0, 1, :2] + extracted.body[0, 2, :2]) / 2).astype(int)
     px = f[mid[1], mid[0]].astype(int)
@@ -224,20 +255,54 @@ def test_load_skeleton_video_letterboxes(tmp_path, extracted):
 
 def test_cli(tmp_path, driving_video, portrait_path):
     seq = tmp_path / "seq.json"
-    r = subprocess.run([sys.executable, "-m", "hallo4.skeleton", "extract", str(driving_video), "-o", str(seq)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "hallo4.skeleton", "extract", str(driving_video), "-o", str(seq)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     vid = tmp_path / "skel.mp4"
-    r = subprocess.run([sys.executable, "-m", "hallo4.skeleton", "render", str(seq), "-o", str(vid), "--portrait", str(portrait_path), "--overlay"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hallo4.skeleton",
+            "render",
+            str(seq),
+            "-o",
+            str(vid),
+            "--portrait",
+            str(portrait_path),
+            "--overlay",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert media.probe(vid).num_frames == 25
     idle = tmp_path / "idle.json"
-    r = subprocess.run([sys.executable, "-m", "hallo4.skeleton", "idle", "--portrait", str(portrait_path), "--seconds", "2", "-o", str(idle)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hallo4.skeleton",
+            "idle",
+            "--portrait",
+            str(portrait_path),
+            "--seconds",
+            "2",
+            "-o",
+            str(idle),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and SkeletonSequence.load(idle).num_frames == 50
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    r = subprocess.run([sys.executable, "-m", "hallo4.skeleton", "render", str(bad), "-o", str(vid)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "hallo4.skeleton", "render", str(bad), "-o", str(vid)], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 

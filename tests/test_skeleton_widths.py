@@ -16,8 +16,8 @@ def _measure(size_w: int, size_h: int) -> tuple[int, int]:
     body[2] = [0.8 * size_w, 0.5 * size_h, 1.0]  # limb 0: neck -> right shoulder, horizontal
     face[0] = [0.5 * size_w, 0.2 * size_h, 1.0]  # a jaw point (drawn; the mouth is not)
     frame = render_frame(body, hands, face, size_w, size_h).max(-1)
-    column = frame[int(0.35 * size_h):int(0.65 * size_h), size_w // 2]
-    row = frame[int(0.2 * size_h), int(0.35 * size_w):int(0.65 * size_w)]
+    column = frame[int(0.35 * size_h) : int(0.65 * size_h), size_w // 2]
+    row = frame[int(0.2 * size_h), int(0.35 * size_w) : int(0.65 * size_w)]
     return int((column > 30).sum()), int((row > 30).sum())
 
 

@@ -25,8 +25,9 @@ def test_optional_number_empty_means_preset():
 
 
 def test_public_message_hides_server_paths():
-    exc = InputError("portrait", "is not a readable image", "Upload a PNG.",
-                     path="/tmp/gradio/3f9a0c/holiday photo.png")
+    exc = InputError(
+        "portrait", "is not a readable image", "Upload a PNG.", path="/tmp/gradio/3f9a0c/holiday photo.png"
+    )
     msg = ui.public_message(exc)
     assert "holiday photo.png" in msg and "/tmp" not in msg and "gradio" not in msg
     msg = ui.public_message("weights not in /home/u/.cache/hallo4/models/hallo4 (missing)")

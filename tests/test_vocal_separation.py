@@ -25,7 +25,8 @@ def build_mdx(path, dim_f: int, dim_t: int, n_fft: int, keep_hz: tuple[float, fl
     mask = mask.astype(np.float32).reshape(1, 1, dim_f, 1)
     shape = ["N", 4, dim_f, dim_t] if static else ["N", 4, "F", "T"]
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["input", "mask"], ["output"])], "mdx_tiny",
+        [helper.make_node("Mul", ["input", "mask"], ["output"])],
+        "mdx_tiny",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)],
         initializer=[numpy_helper.from_array(mask, "mask")],
@@ -58,7 +59,7 @@ def test_identity_model_round_trips_over_many_chunks(tmp_path):
 def _tone_db(x, sr, hz):
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     k = int(round(hz * len(x) / sr))
-    return 20 * np.log10(spec[k - 2:k + 3].max() + 1e-12)
+    return 20 * np.log10(spec[k - 2 : k + 3].max() + 1e-12)
 
 
 def test_band_pass_vocal_model_on_speech_plus_music(tmp_path, speech_path):
@@ -80,11 +81,20 @@ def test_encode_audio_uses_the_separated_stem(tmp_path, speech_path):
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(0)
-    model = Wav2Vec2Model(Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                         intermediate_size=32, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
-                                         num_conv_pos_embedding_groups=2)).eval()
-    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                  return_attention_mask=False)
+    model = Wav2Vec2Model(
+        Wav2Vec2Config(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            conv_dim=(16,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        )
+    ).eval()
+    fe = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
     speech = media.load_audio(speech_path, 16000, max_seconds=1.0)
     mix = speech + 0.3 * np.sin(2 * np.pi * 55 * np.arange(len(speech)) / 16000).astype(np.float32)
     sep = VocalSeparator(build_mdx(tmp_path / "bp.onnx", 256, 32, 1024, (150.0, 4500.0)), **SMALL)
@@ -98,11 +108,16 @@ def test_missing_or_wrong_model_is_said(tmp_path):
         VocalSeparator(tmp_path / VOCAL_MODEL)
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
-              str(tmp_path / "other.onnx"))
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+        str(tmp_path / "other.onnx"),
+    )
     with pytest.raises(MissingWeightsError, match="not an MDX-Net model"):
         VocalSeparator(tmp_path / "other.onnx")
 
@@ -133,8 +148,16 @@ def _generate(engine, portrait, audio, tmp_path, monkeypatch, **opts):
     monkeypatch.setattr(pl, "encode_audio", spy)
     from hallo4.engines import GenerationRequest
 
-    res = engine.generate(GenerationRequest(portrait=portrait, audio=audio, seed=1, max_seconds=0.2,
-                                            output=tmp_path / "o.mp4", options={**OPTS, **opts}))
+    res = engine.generate(
+        GenerationRequest(
+            portrait=portrait,
+            audio=audio,
+            seed=1,
+            max_seconds=0.2,
+            output=tmp_path / "o.mp4",
+            options={**OPTS, **opts},
+        )
+    )
     return res, seen[-1]
 
 
@@ -168,8 +191,12 @@ def test_cli_switch_exists():
     assert args.vocal_separation == "off"
     assert build_parser().parse_args(["--portrait", "p", "--audio", "a", "-o", "o"]).vocal_separation == "auto"
     for precision in ("release", "bf16", "8bit", "fp32"):  # README shows these
-        assert build_parser().parse_args(["--portrait", "p", "--audio", "a", "-o", "o", "--precision",
-                                          precision]).precision == precision
+        assert (
+            build_parser()
+            .parse_args(["--portrait", "p", "--audio", "a", "-o", "o", "--precision", precision])
+            .precision
+            == precision
+        )
 
 
 def test_app_setting_reaches_the_engine(tmp_path, monkeypatch):

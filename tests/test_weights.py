@@ -21,20 +21,33 @@ from .fake_hub import FakeHub
 ROOT = Path(__file__).resolve().parents[1]
 
 NEEDED = {
-    weights.OFFICIAL_REPO: {"hallo4/model_weight.pth", "wav2vec/wav2vec2-base-960h/config.json",
-                            "wav2vec/wav2vec2-base-960h/preprocessor_config.json",
-                            "wav2vec/wav2vec2-base-960h/model.safetensors",
-                            "audio_separator/Kim_Vocal_2.onnx"},
-    weights.BASE_REPO: {"model_index.json", "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
-                        "text_encoder/config.json", "text_encoder/model-00001-of-00002.safetensors",
-                        "text_encoder/model-00002-of-00002.safetensors", "text_encoder/model.safetensors.index.json",
-                        "tokenizer/tokenizer.json", "scheduler/scheduler_config.json"},
+    weights.OFFICIAL_REPO: {
+        "hallo4/model_weight.pth",
+        "wav2vec/wav2vec2-base-960h/config.json",
+        "wav2vec/wav2vec2-base-960h/preprocessor_config.json",
+        "wav2vec/wav2vec2-base-960h/model.safetensors",
+        "audio_separator/Kim_Vocal_2.onnx",
+    },
+    weights.BASE_REPO: {
+        "model_index.json",
+        "vae/config.json",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/config.json",
+        "text_encoder/model-00001-of-00002.safetensors",
+        "text_encoder/model-00002-of-00002.safetensors",
+        "text_encoder/model.safetensors.index.json",
+        "tokenizer/tokenizer.json",
+        "scheduler/scheduler_config.json",
+    },
 }
 NOT_NEEDED = {
     # The release's own VAE / umT5 (we take them from the diffusers repo: never twice), the .bin twin of wav2vec2's safetensors, and the Wan transformer Hallo4 replaces.
-    weights.OFFICIAL_REPO: {"Wan2.1_Encoders/models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_Encoders/Wan2.1_VAE.pth",
-                            "wav2vec/wav2vec2-base-960h/pytorch_model.bin",
-                            "README.md"},
+    weights.OFFICIAL_REPO: {
+        "Wan2.1_Encoders/models_t5_umt5-xxl-enc-bf16.pth",
+        "Wan2.1_Encoders/Wan2.1_VAE.pth",
+        "wav2vec/wav2vec2-base-960h/pytorch_model.bin",
+        "README.md",
+    },
     weights.BASE_REPO: {"transformer/config.json", "transformer/diffusion_pytorch_model.safetensors", "README.md"},
 }
 
@@ -112,7 +125,9 @@ def test_broken_connection_resumes_and_a_stopped_run_keeps_finished_files(repos,
         weights.download(models, convert=False, endpoint=hub.endpoint)
         ranges = [rng for _, n, rng in hub.gets if n == name]
         assert ranges == [None, "bytes=40960-", "bytes=40960-"]
-        assert (models / weights.OFFICIAL_FOLDER / name).read_bytes() == (repos[weights.OFFICIAL_REPO] / name).read_bytes()
+        assert (models / weights.OFFICIAL_FOLDER / name).read_bytes() == (
+            repos[weights.OFFICIAL_REPO] / name
+        ).read_bytes()
 
     models = tmp_path / "models2"
     with FakeHub(repos) as hub:
@@ -132,7 +147,9 @@ def test_refuses_before_downloading_when_the_disk_is_too_small(repos, online, tm
     with FakeHub(repos) as hub:
         plan = weights.plan(models, endpoint=hub.endpoint)
         monkeypatch.setattr(weights, "free_disk", lambda path: plan.needed_bytes)  # no room for the margin
-        with pytest.raises(ResourceError, match=r"Not enough disk space .* need 5\.\d\d GB more .* only 5\.\d\d GB are free"):
+        with pytest.raises(
+            ResourceError, match=r"Not enough disk space .* need 5\.\d\d GB more .* only 5\.\d\d GB are free"
+        ):
             weights.download(models, convert=False, endpoint=hub.endpoint)
         assert hub.gets == []
         monkeypatch.setattr(weights, "free_disk", lambda path: plan.needed_bytes + weights.DISK_MARGIN)
@@ -154,8 +171,14 @@ def test_offline_plan_uses_the_fallback_table(tmp_path):
 
 
 def test_cli_plan_prints_the_table(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "hallo4.weights", "plan", "--models-dir", str(tmp_path)],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "hallo4.weights", "plan", "--models-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "fallback table" in out.stdout and "22.73 GB" in out.stdout and weights.BASE_REPO in out.stdout
 
@@ -200,7 +223,9 @@ def test_every_shown_command_has_a_help(capsys, monkeypatch):
             run = subprocess.run([str(hf), *cmd[1:], "--help"], capture_output=True, text=True, timeout=120)
             ok = run.returncode == 0 and "Usage" in run.stdout
         elif cmd[1].startswith("bench/"):
-            run = subprocess.run([sys.executable, cmd[1], "--help"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+            run = subprocess.run(
+                [sys.executable, cmd[1], "--help"], capture_output=True, text=True, timeout=300, cwd=ROOT
+            )
             ok = run.returncode == 0 and "usage" in run.stdout.lower()
         else:  # in-process (torch is imported once): argparse's --help exits 0
             module, rest = cmd[2], list(cmd[3:])

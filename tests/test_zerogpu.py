@@ -35,13 +35,22 @@ def test_duration_follows_audio_steps_mode_and_canvas():
 
 def test_measured_step_times_replace_the_estimates(tmp_path):
     measured = tmp_path / "gpu_check.json"
-    measured.write_text(json.dumps({"dry_run": False, "device": "NVIDIA H200", "modes": [
-        {"precision": "bf16", "offload": "none", "seconds_per_step": 1.0}],
-        "vae": {"encode_16_skeleton_frames_s": 0.5, "encode_context_video_s": 1.0, "decode_segment_s": 2.0}}))
+    measured.write_text(
+        json.dumps(
+            {
+                "dry_run": False,
+                "device": "NVIDIA H200",
+                "modes": [{"precision": "bf16", "offload": "none", "seconds_per_step": 1.0}],
+                "vae": {"encode_16_skeleton_frames_s": 0.5, "encode_context_video_s": 1.0, "decode_segment_s": 2.0},
+            }
+        )
+    )
     assert zerogpu.step_seconds("bf16", "none", measured) == (1.0, 6 * 0.5 + 1.0 + 2.0, "measured on NVIDIA H200")
     assert zerogpu.step_seconds("8bit", "group", measured)[2] == "estimated"
     dry = tmp_path / "dry.json"
-    dry.write_text(json.dumps({"dry_run": True, "modes": [{"precision": "bf16", "offload": "none", "seconds_per_step": 9}]}))
+    dry.write_text(
+        json.dumps({"dry_run": True, "modes": [{"precision": "bf16", "offload": "none", "seconds_per_step": 9}]})
+    )
     assert zerogpu.step_seconds("bf16", "none", dry)[2] == "estimated"  # a CPU dry run is no GPU measurement
     assert zerogpu.gpu_seconds(10, steps=25, results=measured) < zerogpu.gpu_seconds(10, steps=25, results=None)
 
@@ -49,11 +58,18 @@ def test_measured_step_times_replace_the_estimates(tmp_path):
 def test_too_long_is_refused_before_asking_for_a_gpu(monkeypatch):
     monkeypatch.setenv("HALLO4_ZEROGPU_MAX_S", "300")
     assert zerogpu.check_request(3.0, steps=12, results=None) <= 300
-    with pytest.raises(InputError, match=r"60\.0 s at these settings needs about \d+ s of GPU time, more than this "
-                                         r"Space's 300 s.*at most \d+\.\d s of audio") as e:
+    with pytest.raises(
+        InputError,
+        match=r"60\.0 s at these settings needs about \d+ s of GPU time, more than this "
+        r"Space's 300 s.*at most \d+\.\d s of audio",
+    ) as e:
         zerogpu.check_request(60.0, steps=25, results=None)
     fits = float(str(e.value).split("at most ")[1].split(" s")[0])
-    assert zerogpu.gpu_seconds(fits, steps=25, results=None) <= 300 < zerogpu.gpu_seconds(fits + 3.3, steps=25, results=None)
+    assert (
+        zerogpu.gpu_seconds(fits, steps=25, results=None)
+        <= 300
+        < zerogpu.gpu_seconds(fits + 3.3, steps=25, results=None)
+    )
 
 
 @pytest.fixture
@@ -67,7 +83,9 @@ def app_on_zerogpu(monkeypatch, tmp_path):
             def run(*args, **kwargs):
                 calls.append(duration(*args, **kwargs))
                 return fn(*args, **kwargs)
+
             return run
+
         return wrap
 
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=GPU))
@@ -82,10 +100,12 @@ def test_lite_never_asks_for_a_gpu_and_hallo4_asks_for_its_duration(app_on_zerog
     import gradio as gr
 
     app, calls = app_on_zerogpu
-    video, seed, info = app.generate_clip(str(portrait_path), str(speech_path), app.SKELETON_NONE, None, "lite", "fast",
-                                          None, None, 1, 192, 1.0)
+    video, seed, info = app.generate_clip(
+        str(portrait_path), str(speech_path), app.SKELETON_NONE, None, "lite", "fast", None, None, 1, 192, 1.0
+    )
     assert info["engine"] == "lite" and calls == []
     with pytest.raises(gr.Error, match="hallo4 engine needs its weights"):  # no weights here: fails inside the call
-        app.generate_clip(str(portrait_path), str(speech_path), app.SKELETON_NONE, None, "hallo4", "fast",
-                          None, None, 1, 384, 2.0)
+        app.generate_clip(
+            str(portrait_path), str(speech_path), app.SKELETON_NONE, None, "hallo4", "fast", None, None, 1, 384, 2.0
+        )
     assert len(calls) == 1 and zerogpu.MIN_S <= calls[0] < 300

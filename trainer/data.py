@@ -43,15 +43,25 @@ def pairs_from_store(store) -> list[PairRecord]:
     out = []
     for u in store.usable_pairs():
         key = hashlib.sha256(f"{u.conditions.uid}|{u.winner.video}|{u.loser.video}".encode()).hexdigest()[:24]
-        out.append(PairRecord(key, u.conditions.portrait_path, u.conditions.audio_path, u.winner.video_path,
-                              u.loser.video_path, float(u.weight), list(u.vote_ids)))
+        out.append(
+            PairRecord(
+                key,
+                u.conditions.portrait_path,
+                u.conditions.audio_path,
+                u.winner.video_path,
+                u.loser.video_path,
+                float(u.weight),
+                list(u.vote_ids),
+            )
+        )
     return out
 
 
 def pairs_from_dataset(root: str | Path) -> list[PairRecord]:
     """Usable pairs of an exported dataset (hallo4.preferences export layout)."""
-    from hallo4.preferences import PreferenceStore
     import tempfile
+
+    from hallo4.preferences import PreferenceStore
 
     store = PreferenceStore(tempfile.mkdtemp(prefix="hallo4-dataset-"))
     store.import_dataset(root)
@@ -72,7 +82,9 @@ def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_pair(pipe, rec: PairRecord, *, width: int, height: int, frames: int, seed: int = 0) -> dict[str, torch.Tensor]:
+def encode_pair(
+    pipe, rec: PairRecord, *, width: int, height: int, frames: int, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """Tensors of one pair (see the module doc), on the CPU, float32."""
     from hallo4.pipelines.pipeline_hallo4 import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
     from hallo4.pipelines.pipeline_hallo4 import _to_tensor as frames_to_tensor
@@ -98,14 +110,29 @@ def encode_pair(pipe, rec: PairRecord, *, width: int, height: int, frames: int, 
     skel = pipe._skeleton_frames(None, portrait, frames, width, height, seed, wav, warnings)
     pose = pipe.vae_encode_frames(frames_to_tensor(skel[:frames]))[0] if skel is not None else None
     prompt, _ = pipe.encode_prompt(DEFAULT_PROMPT, DEFAULT_NEGATIVE_PROMPT, torch.device("cpu"), torch.float32)
-    out = {"x0_w": x0["w"], "x0_l": x0["l"], "context": context, "audio": feats[:frames].float(), "prompt": prompt[0].float()}
+    out = {
+        "x0_w": x0["w"],
+        "x0_l": x0["l"],
+        "context": context,
+        "audio": feats[:frames].float(),
+        "prompt": prompt[0].float(),
+    }
     if pose is not None:
         out["pose"] = pose.float()
     return {k: v.detach().cpu().contiguous() for k, v in out.items()}
 
 
-def cache_pairs(pipe, records: list[PairRecord], cache_dir: str | Path, *, width: int, height: int, frames: int,
-                model_id: str, progress: Progress | ProgressCallback | None = None) -> list[Path]:
+def cache_pairs(
+    pipe,
+    records: list[PairRecord],
+    cache_dir: str | Path,
+    *,
+    width: int,
+    height: int,
+    frames: int,
+    model_id: str,
+    progress: Progress | ProgressCallback | None = None,
+) -> list[Path]:
     """Encode every pair once; later rounds (and resumed ones) reuse the files."""
     prog = as_progress(progress)
     cache = Path(cache_dir)

@@ -89,15 +89,25 @@ def add_lora(transformer, cfg: DPOConfig) -> None:
     transformer.requires_grad_(False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        transformer.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=cfg.lora_alpha or cfg.rank, target_modules=cfg.target_modules,
-                                           init_lora_weights=True), adapter_name=ADAPTER)
+        transformer.add_adapter(
+            LoraConfig(
+                r=cfg.rank,
+                lora_alpha=cfg.lora_alpha or cfg.rank,
+                target_modules=cfg.target_modules,
+                init_lora_weights=True,
+            ),
+            adapter_name=ADAPTER,
+        )
     transformer.set_adapters([ADAPTER])
 
 
 def lora_state(transformer) -> dict[str, torch.Tensor]:
     from peft.utils import get_peft_model_state_dict
 
-    return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()}
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER).items()
+    }
 
 
 def adapter_checksum(transformer) -> str:
@@ -115,7 +125,9 @@ def save_adapter(transformer, cfg: DPOConfig, directory: Path) -> None:
 
     directory.mkdir(parents=True, exist_ok=True)
     save_file(lora_state(transformer), str(directory / "adapter_model.safetensors"))
-    LoraConfig(r=cfg.rank, lora_alpha=cfg.lora_alpha or cfg.rank, target_modules=cfg.target_modules).save_pretrained(str(directory))
+    LoraConfig(r=cfg.rank, lora_alpha=cfg.lora_alpha or cfg.rank, target_modules=cfg.target_modules).save_pretrained(
+        str(directory)
+    )
 
 
 def _sample(step: int, cfg: DPOConfig, n_pairs: int, shape: tuple[int, ...]):
@@ -123,7 +135,7 @@ def _sample(step: int, cfg: DPOConfig, n_pairs: int, shape: tuple[int, ...]):
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     # Without replacement inside a step (when there are enough pairs): no two ranks train on the same pair at once.
     if cfg.batch_size <= n_pairs:
-        idx = torch.randperm(n_pairs, generator=g)[:cfg.batch_size]
+        idx = torch.randperm(n_pairs, generator=g)[: cfg.batch_size]
     else:
         idx = torch.randint(0, n_pairs, (cfg.batch_size,), generator=g)
     u = torch.rand(cfg.batch_size, generator=g)
@@ -132,8 +144,16 @@ def _sample(step: int, cfg: DPOConfig, n_pairs: int, shape: tuple[int, ...]):
     return idx, sigma, noise
 
 
-def dpo_step_losses(transformer, batch: dict[str, torch.Tensor], sigma: torch.Tensor, noise: torch.Tensor,
-                    cfg: DPOConfig, device, dtype, base=None):
+def dpo_step_losses(
+    transformer,
+    batch: dict[str, torch.Tensor],
+    sigma: torch.Tensor,
+    noise: torch.Tensor,
+    cfg: DPOConfig,
+    device,
+    dtype,
+    base=None,
+):
     """Per-sample errors of policy and reference on winner and loser (same t, same noise).
 
     `transformer` is what the policy forward runs through: under accelerate the prepared (DDP/DeepSpeed)
@@ -149,10 +169,12 @@ def dpo_step_losses(transformer, batch: dict[str, torch.Tensor], sigma: torch.Te
     mask = torch.ones_like(target[:, :1])
     mask[:, :, :1] = 0  # ... and carries no loss
     kwargs = dict(
-        timestep=(sig2 * 1000).to(device), encoder_hidden_states=torch.cat([batch["prompt"]] * 2).to(device, dtype),
+        timestep=(sig2 * 1000).to(device),
+        encoder_hidden_states=torch.cat([batch["prompt"]] * 2).to(device, dtype),
         control_hidden_states=torch.cat([batch["context"]] * 2).to(device, dtype),
         audio_features=torch.cat([batch["audio"]] * 2).to(device, dtype),
-        pose_latents=torch.cat([batch["pose"]] * 2).to(device, dtype) if "pose" in batch else None, return_dict=False,
+        pose_latents=torch.cat([batch["pose"]] * 2).to(device, dtype) if "pose" in batch else None,
+        return_dict=False,
     )
     with torch.no_grad():
         base.disable_adapters()
@@ -203,8 +225,12 @@ def make_accelerator(cfg: DPOConfig, *, find_unused_parameters: bool = False):
         AcceleratorState._reset_state()
         GradientState._reset_state()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)]
-    return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-                       cpu=not torch.cuda.is_available(), kwargs_handlers=handlers)
+    return Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        cpu=not torch.cuda.is_available(),
+        kwargs_handlers=handlers,
+    )
 
 
 def _configure_deepspeed(accelerator, cfg: DPOConfig, micro: int) -> bool:
@@ -217,12 +243,18 @@ def _configure_deepspeed(accelerator, cfg: DPOConfig, micro: int) -> bool:
         return False
     plugin = accelerator.state.deepspeed_plugin
     if plugin.zero_stage == 3:
-        raise InputError("DeepSpeed config", "ZeRO stage 3 is not supported by the DPO trainer",
-                         "Use ZeRO-2: accelerate launch --config_file trainer/configs/zero2.yaml ...")
+        raise InputError(
+            "DeepSpeed config",
+            "ZeRO stage 3 is not supported by the DPO trainer",
+            "Use ZeRO-2: accelerate launch --config_file trainer/configs/zero2.yaml ...",
+        )
     if accelerator.gradient_accumulation_steps != cfg.grad_accum:
-        raise InputError("DeepSpeed config", f"gradient_accumulation_steps is "
-                         f"{accelerator.gradient_accumulation_steps} but --grad-accum is {cfg.grad_accum}",
-                         "Set the same value in both.")
+        raise InputError(
+            "DeepSpeed config",
+            f"gradient_accumulation_steps is "
+            f"{accelerator.gradient_accumulation_steps} but --grad-accum is {cfg.grad_accum}",
+            "Set the same value in both.",
+        )
     plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
     return True
 
@@ -230,15 +262,26 @@ def _configure_deepspeed(accelerator, cfg: DPOConfig, micro: int) -> bool:
 def _check_layout(cfg: DPOConfig, processes: int) -> int:
     per_rank, rest = divmod(cfg.batch_size, processes * cfg.grad_accum)
     if rest or per_rank == 0:
-        raise InputError("batch size", f"{cfg.batch_size} pairs per step cannot be split evenly over {processes} "
-                         f"process(es) x {cfg.grad_accum} accumulation step(s)",
-                         f"Use a batch size that is a multiple of {processes * cfg.grad_accum} "
-                         f"(e.g. --batch-size {processes * cfg.grad_accum}).")
+        raise InputError(
+            "batch size",
+            f"{cfg.batch_size} pairs per step cannot be split evenly over {processes} "
+            f"process(es) x {cfg.grad_accum} accumulation step(s)",
+            f"Use a batch size that is a multiple of {processes * cfg.grad_accum} "
+            f"(e.g. --batch-size {processes * cfg.grad_accum}).",
+        )
     return per_rank
 
 
-def train(transformer, pair_files: list[Path], weights: list[float], round_dir: Path, cfg: DPOConfig,
-          progress: Progress | ProgressCallback | None = None, resume: bool = False, accelerator=None) -> Path:
+def train(
+    transformer,
+    pair_files: list[Path],
+    weights: list[float],
+    round_dir: Path,
+    cfg: DPOConfig,
+    progress: Progress | ProgressCallback | None = None,
+    resume: bool = False,
+    accelerator=None,
+) -> Path:
     """Run (or resume) the loop on cached pairs; the main process writes checkpoints, metrics and the adapter.
 
     Call it on every process (under `accelerate launch`); `accelerator` defaults to `make_accelerator(cfg)`."""
@@ -246,8 +289,11 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
 
     prog = as_progress(progress)
     if not pair_files:
-        raise InputError("training data", "there are no usable pairs (ties, both-bad and skips carry no signal)",
-                         "Collect decisive A/B votes in the Arena first.")
+        raise InputError(
+            "training data",
+            "there are no usable pairs (ties, both-bad and skips carry no signal)",
+            "Collect decisive A/B votes in the Arena first.",
+        )
     pair_files = [Path(p) for p in pair_files]
     if accelerator is None:
         # DDP must be told when a branch (the skeleton cross-attention) gets no input and so no gradient.
@@ -282,8 +328,11 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
         if (ckpt / "optimizer.pt").exists() and not deepspeed:
             optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu"))
         elif main:
-            print("warning: resuming without the optimizer's moments (DeepSpeed keeps them sharded per rank); "
-                  "the adapter and the step are restored", file=sys.stderr)
+            print(
+                "warning: resuming without the optimizer's moments (DeepSpeed keeps them sharded per rank); "
+                "the adapter and the step are restored",
+                file=sys.stderr,
+            )
         if accelerator.scaler is not None and (ckpt / "scaler.pt").exists():
             accelerator.scaler.load_state_dict(torch.load(ckpt / "scaler.pt", weights_only=True))
         start = json.loads((ckpt / "state.json").read_text())["step"]
@@ -307,11 +356,18 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
             batch = _load_batch(pair_files, idx[part])
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    mw, ml, rw, rl = dpo_step_losses(model, batch, sigma[part], noise[part], cfg, device, dtype,
-                                                     base=base)
-                out = dpo_loss_from_errors(mw, ml, rw, rl, cfg.beta,
-                                           w_global[part].to(device) if cfg.weight_by_margin else None,
-                                           w_global.mean() if cfg.weight_by_margin else None)
+                    mw, ml, rw, rl = dpo_step_losses(
+                        model, batch, sigma[part], noise[part], cfg, device, dtype, base=base
+                    )
+                out = dpo_loss_from_errors(
+                    mw,
+                    ml,
+                    rw,
+                    rl,
+                    cfg.beta,
+                    w_global[part].to(device) if cfg.weight_by_margin else None,
+                    w_global.mean() if cfg.weight_by_margin else None,
+                )
                 accelerator.backward(out.loss)
                 optimizer.step()
                 optimizer.zero_grad()
@@ -325,10 +381,15 @@ def train(transformer, pair_files: list[Path], weights: list[float], round_dir: 
         inside_all = accelerator.gather(torch.cat(inside).float()).cpu()
         margin_all = accelerator.gather(torch.cat(margin).float()).cpu()
         if main:
-            row = {"step": step, "loss": float(loss_all.mean()),
-                   "implicit_acc": float((inside_all > 0).float().mean()), "reward_margin": float(margin_all.mean()),
-                   "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 3),
-                   "pairs_by_rank": seen_all.tolist()}
+            row = {
+                "step": step,
+                "loss": float(loss_all.mean()),
+                "implicit_acc": float((inside_all > 0).float().mean()),
+                "reward_margin": float(margin_all.mean()),
+                "lr": cfg.lr,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "pairs_by_rank": seen_all.tolist(),
+            }
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
         if step % cfg.save_every == 0 or step == cfg.steps:
@@ -363,8 +424,9 @@ def _save_checkpoint(accelerator, base, optimizer, cfg: DPOConfig, ckpt: Path, s
             (ckpt / "optimizer.pt").unlink(missing_ok=True)
         if accelerator.scaler is not None:
             torch.save(accelerator.scaler.state_dict(), ckpt / "scaler.pt")
-        (ckpt / "state.json").write_text(json.dumps({"step": step, "num_processes": accelerator.num_processes,
-                                                     "batch_size": cfg.batch_size}))
+        (ckpt / "state.json").write_text(
+            json.dumps({"step": step, "num_processes": accelerator.num_processes, "batch_size": cfg.batch_size})
+        )
     accelerator.wait_for_everyone()
 
 
@@ -381,14 +443,24 @@ def implicit_accuracy(transformer, pair_files: list[Path], cfg: DPOConfig, draws
             u = torch.rand(1, generator=g)
             sigma = cfg.shift * u / (1 + (cfg.shift - 1) * u)
             noise = torch.randn((1, *t["x0_w"].shape), generator=g)
-            mw, ml, rw, rl = dpo_step_losses(transformer, {k: v[None] for k, v in t.items()}, sigma, noise, cfg, "cpu", torch.float32)
+            mw, ml, rw, rl = dpo_step_losses(
+                transformer, {k: v[None] for k, v in t.items()}, sigma, noise, cfg, "cpu", torch.float32
+            )
             wins += int(((rw - mw) - (rl - ml)).item() > 0)
             total += 1
     return wins / max(total, 1)
 
 
-def run_round(store_dir: str | Path | None, model: str | Path, out: str | Path, cfg: DPOConfig, *, dataset: str | Path | None = None,
-              resume: str | Path | None = None, progress: Progress | ProgressCallback | None = None) -> Path:
+def run_round(
+    store_dir: str | Path | None,
+    model: str | Path,
+    out: str | Path,
+    cfg: DPOConfig,
+    *,
+    dataset: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: Progress | ProgressCallback | None = None,
+) -> Path:
     """From votes to a finished round folder. Under `accelerate launch` call it on every process: the pairs
     are encoded once, shared out over the processes, and only the main process writes the round and the store."""
     from accelerate import PartialState
@@ -406,8 +478,11 @@ def run_round(store_dir: str | Path | None, model: str | Path, out: str | Path, 
         store = PreferenceStore(store_dir) if store_dir else None
         records = pairs_from_dataset(dataset) if dataset else pairs_from_store(store)
     if not records:
-        raise InputError("training data", "there are no usable pairs (ties, both-bad and skips carry no signal)",
-                         "Collect decisive A/B votes in the Arena first.")
+        raise InputError(
+            "training data",
+            "there are no usable pairs (ties, both-bad and skips carry no signal)",
+            "Collect decisive A/B votes in the Arena first.",
+        )
     # One round folder for all processes: the main process picks it.
     chosen = [str(resume) if resume else (str(next_round_dir(out)) if state.is_main_process else None)]
     if state.num_processes > 1:
@@ -416,16 +491,31 @@ def run_round(store_dir: str | Path | None, model: str | Path, out: str | Path, 
     pipe = Hallo4Pipeline.from_pretrained(str(model), load_text_encoder=True)
     cache_kw = dict(width=cfg.width, height=cfg.height, frames=cfg.frames, model_id=str(model))
     # Each process encodes its share of the missing pairs; then every process lists all the (now cached) files.
-    cache_pairs(pipe, records[state.process_index::state.num_processes], Path(out) / "cache", **cache_kw,
-                progress=prog.sub(0.0, 0.15))
+    cache_pairs(
+        pipe,
+        records[state.process_index :: state.num_processes],
+        Path(out) / "cache",
+        **cache_kw,
+        progress=prog.sub(0.0, 0.15),
+    )
     state.wait_for_everyone()
     files = cache_pairs(pipe, records, Path(out) / "cache", **cache_kw)
     accelerator = make_accelerator(cfg, find_unused_parameters=not _has_pose(files[0]))
-    train(pipe.transformer, files, [r.weight for r in records], round_dir, cfg, prog.sub(0.15, 1.0), resume=bool(resume),
-          accelerator=accelerator)
+    train(
+        pipe.transformer,
+        files,
+        [r.weight for r in records],
+        round_dir,
+        cfg,
+        prog.sub(0.15, 1.0),
+        resume=bool(resume),
+        accelerator=accelerator,
+    )
     if accelerator.is_main_process:
         votes = sorted({v for r in records for v in r.vote_ids})
-        (round_dir / "consumed_votes.json").write_text(json.dumps({"votes": votes, "pairs": len(records), "model": str(model)}))
+        (round_dir / "consumed_votes.json").write_text(
+            json.dumps({"votes": votes, "pairs": len(records), "model": str(model)})
+        )
         if store is not None:
             store.mark_consumed(votes, round_dir.name)
     accelerator.wait_for_everyone()
@@ -440,19 +530,54 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="rounds folder (round-NNN is created inside)")
     p.add_argument("--resume", help="round folder to resume from its last checkpoint")
     d = DPOConfig()
-    helps = {"steps": "optimizer steps", "batch_size": "pairs per optimizer step over all processes (a multiple of "
-             "processes x grad-accum)", "grad_accum": "micro-batches each process splits its share into"}
-    for name in ("steps", "beta", "lr", "rank", "batch_size", "grad_accum", "save_every", "seed", "width", "height", "frames"):
-        p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name), help=helps.get(name))
+    helps = {
+        "steps": "optimizer steps",
+        "batch_size": "pairs per optimizer step over all processes (a multiple of processes x grad-accum)",
+        "grad_accum": "micro-batches each process splits its share into",
+    }
+    for name in (
+        "steps",
+        "beta",
+        "lr",
+        "rank",
+        "batch_size",
+        "grad_accum",
+        "save_every",
+        "seed",
+        "width",
+        "height",
+        "frames",
+    ):
+        p.add_argument(
+            "--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name), help=helps.get(name)
+        )
     p.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--weight-by-margin", action="store_true")
     args = p.parse_args(argv)
     if not args.store and not args.dataset:
         p.error("give --store or --dataset")
-    cfg = DPOConfig(**{k: getattr(args, k) for k in ("steps", "beta", "lr", "rank", "batch_size", "grad_accum", "save_every", "seed",
-                                                      "width", "height", "frames", "mixed_precision", "gradient_checkpointing",
-                                                      "weight_by_margin")})
+    cfg = DPOConfig(
+        **{
+            k: getattr(args, k)
+            for k in (
+                "steps",
+                "beta",
+                "lr",
+                "rank",
+                "batch_size",
+                "grad_accum",
+                "save_every",
+                "seed",
+                "width",
+                "height",
+                "frames",
+                "mixed_precision",
+                "gradient_checkpointing",
+                "weight_by_margin",
+            )
+        }
+    )
 
     main_process = os.environ.get("RANK", "0") == "0"  # set by `accelerate launch` / torchrun
 

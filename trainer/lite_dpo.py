@@ -56,8 +56,11 @@ def _check(pairs: list[LitePair]) -> None:
         raise InputError("votes", "there are no lite votes to train on", "Vote on some lite pairs in the Arena first.")
     for i, p in enumerate(pairs):
         if not (len(p.cond) == len(p.winner) == len(p.loser)):
-            raise InputError("votes", f"pair {i} ({p.vote_id or 'unnamed'}) has conditions and motions of different lengths",
-                             "Regenerate the pair; its cached motion does not belong to its audio.")
+            raise InputError(
+                "votes",
+                f"pair {i} ({p.vote_id or 'unnamed'}) has conditions and motions of different lengths",
+                "Regenerate the pair; its cached motion does not belong to its audio.",
+            )
 
 
 def _batch(pairs: list[LitePair], cfg: LiteDPOConfig, g: torch.Generator):
@@ -71,15 +74,20 @@ def _batch(pairs: list[LitePair], cfg: LiteDPOConfig, g: torch.Generator):
             c, w, l = (np.pad(a, pad, mode="edge") for a in (p.cond, p.winner, p.loser))
         else:
             s = int(torch.randint(t - cfg.window + 1, (1,), generator=g))
-            c, w, l = (a[s:s + cfg.window] for a in (p.cond, p.winner, p.loser))
+            c, w, l = (a[s : s + cfg.window] for a in (p.cond, p.winner, p.loser))
         cs.append(c)
         ws.append(w)
         ls.append(l)
     return (torch.from_numpy(np.stack(a).astype(np.float32)) for a in (cs, ws, ls))
 
 
-def train_lite_round(model: LiteMotionModel, pairs: list[LitePair], cfg: LiteDPOConfig | None = None,
-                     out_dir: str | Path | None = None, progress: Progress | ProgressCallback | None = None) -> tuple[LiteMotionModel, list[dict]]:
+def train_lite_round(
+    model: LiteMotionModel,
+    pairs: list[LitePair],
+    cfg: LiteDPOConfig | None = None,
+    out_dir: str | Path | None = None,
+    progress: Progress | ProgressCallback | None = None,
+) -> tuple[LiteMotionModel, list[dict]]:
     """Returns (the round's model, metrics per step); `model` itself is left unchanged (it is the reference)."""
     cfg = cfg or LiteDPOConfig()
     _check(pairs)
@@ -92,7 +100,9 @@ def train_lite_round(model: LiteMotionModel, pairs: list[LitePair], cfg: LiteDPO
     out = Path(out_dir) if out_dir else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps({"engine": "lite", **asdict(cfg), "votes": len(pairs)}, indent=2))
+        (out / "train_config.json").write_text(
+            json.dumps({"engine": "lite", **asdict(cfg), "votes": len(pairs)}, indent=2)
+        )
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -111,8 +121,14 @@ def train_lite_round(model: LiteMotionModel, pairs: list[LitePair], cfg: LiteDPO
         res.loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
         opt.step()
-        row = {"step": step + 1, "loss": round(res.loss.item(), 5), "implicit_acc": round(res.implicit_acc.item(), 4),
-               "reward_margin": float(res.reward_margin), "lr": cfg.lr, "seconds": round(time.perf_counter() - t0, 2)}
+        row = {
+            "step": step + 1,
+            "loss": round(res.loss.item(), 5),
+            "implicit_acc": round(res.implicit_acc.item(), 4),
+            "reward_margin": float(res.reward_margin),
+            "lr": cfg.lr,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         metrics.append(row)
         prog((step + 1) / cfg.steps, f"step {step + 1}/{cfg.steps} loss {row['loss']:.4f}")
         if out:

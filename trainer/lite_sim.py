@@ -52,12 +52,16 @@ def judge(rater: str, a: np.ndarray, b: np.ndarray, cond: np.ndarray, rng: np.ra
 
 def sample_motion(model: LiteMotionModel, cond: np.ndarray, seeds: list[int]) -> list[np.ndarray]:
     """Normalised motions for one clip's conditions, one per seed (batched)."""
-    noise = torch.stack([torch.randn(len(cond), model.config.motion_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    noise = torch.stack(
+        [torch.randn(len(cond), model.config.motion_dim, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    )
     c = torch.from_numpy(cond)[None].expand(len(seeds), -1, -1)
     return list(model.sample(c, noise=noise).numpy())
 
 
-def simulated_votes(model: LiteMotionModel, conds: list[np.ndarray], rater: str, votes: int, seed: int = 0) -> list[LitePair]:
+def simulated_votes(
+    model: LiteMotionModel, conds: list[np.ndarray], rater: str, votes: int, seed: int = 0
+) -> list[LitePair]:
     """`votes` Arena votes on pairs of the model's samples (same speech, different seeds)."""
     rng = np.random.default_rng(seed)
     per_clip = -(-votes // len(conds))
@@ -89,8 +93,15 @@ class RoundResult:
     final_implicit_acc: float
 
 
-def evaluate(base: LiteMotionModel, new: LiteMotionModel, conds: list[np.ndarray], audios: list[np.ndarray], rater: str,
-             pairs_per_clip: int, seed: int) -> tuple[float, float, float]:
+def evaluate(
+    base: LiteMotionModel,
+    new: LiteMotionModel,
+    conds: list[np.ndarray],
+    audios: list[np.ndarray],
+    rater: str,
+    pairs_per_clip: int,
+    seed: int,
+) -> tuple[float, float, float]:
     """(round win rate, base lip sync, round lip sync) on fresh clips with fresh seeds."""
     rng = np.random.default_rng(seed + 7919)
     wins, total, sb, sr = 0, 0, [], []
@@ -106,8 +117,17 @@ def evaluate(base: LiteMotionModel, new: LiteMotionModel, conds: list[np.ndarray
     return wins / total, float(np.mean(sb)), float(np.mean(sr))
 
 
-def run_rater(base: LiteMotionModel, train_conds: list[np.ndarray], eval_conds: list[np.ndarray], eval_audios: list[np.ndarray],
-              rater: str, votes: int, cfg: LiteDPOConfig, pairs_per_clip: int = 4, seed: int = 0) -> tuple[RoundResult, LiteMotionModel]:
+def run_rater(
+    base: LiteMotionModel,
+    train_conds: list[np.ndarray],
+    eval_conds: list[np.ndarray],
+    eval_audios: list[np.ndarray],
+    rater: str,
+    votes: int,
+    cfg: LiteDPOConfig,
+    pairs_per_clip: int = 4,
+    seed: int = 0,
+) -> tuple[RoundResult, LiteMotionModel]:
     import time
 
     pairs = simulated_votes(base, train_conds, rater, votes, seed)

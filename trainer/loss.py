@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 
-def flow_matching_inputs(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def flow_matching_inputs(
+    x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, v target) for a per-sample sigma in [0, 1]."""
     s = sigma.reshape(-1, *([1] * (x0.ndim - 1))).to(x0.dtype)
     return (1 - s) * x0 + s * noise, noise - x0
@@ -40,9 +42,18 @@ class DPOOutput:
     losses: torch.Tensor | None = None  # (B,) per-pair losses as they enter the mean (weighted), detached
 
 
-def dpo_loss(model_pred_w: torch.Tensor, model_pred_l: torch.Tensor, ref_pred_w: torch.Tensor, ref_pred_l: torch.Tensor,
-             target_w: torch.Tensor | None = None, target_l: torch.Tensor | None = None, beta: float = 2500.0, *,
-             weights: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> DPOOutput:
+def dpo_loss(
+    model_pred_w: torch.Tensor,
+    model_pred_l: torch.Tensor,
+    ref_pred_w: torch.Tensor,
+    ref_pred_l: torch.Tensor,
+    target_w: torch.Tensor | None = None,
+    target_l: torch.Tensor | None = None,
+    beta: float = 2500.0,
+    *,
+    weights: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> DPOOutput:
     """Diffusion-DPO from velocity predictions of policy and reference and the targets (eps - x0).
 
     All tensors (B, ...); winner and loser must share timestep and noise. `mask` (broadcastable,
@@ -56,13 +67,25 @@ def dpo_loss(model_pred_w: torch.Tensor, model_pred_l: torch.Tensor, ref_pred_w:
     with torch.no_grad():
         ref_w = per_sample_mse(ref_pred_w, target_w, mask)
         ref_l = per_sample_mse(ref_pred_l, target_l, mask)
-    return dpo_loss_from_errors(per_sample_mse(model_pred_w, target_w, mask), per_sample_mse(model_pred_l, target_l, mask),
-                                ref_w, ref_l, beta, weights)
+    return dpo_loss_from_errors(
+        per_sample_mse(model_pred_w, target_w, mask),
+        per_sample_mse(model_pred_l, target_l, mask),
+        ref_w,
+        ref_l,
+        beta,
+        weights,
+    )
 
 
-def dpo_loss_from_errors(model_w: torch.Tensor, model_l: torch.Tensor, ref_w: torch.Tensor, ref_l: torch.Tensor,
-                         beta: float, weights: torch.Tensor | None = None,
-                         weights_mean: torch.Tensor | float | None = None) -> DPOOutput:
+def dpo_loss_from_errors(
+    model_w: torch.Tensor,
+    model_l: torch.Tensor,
+    ref_w: torch.Tensor,
+    ref_l: torch.Tensor,
+    beta: float,
+    weights: torch.Tensor | None = None,
+    weights_mean: torch.Tensor | float | None = None,
+) -> DPOOutput:
     """The loss from per-sample errors L_theta(w), L_theta(l), L_ref(w), L_ref(l) (each (B,)).
 
     `weights` are normalised by `weights_mean` (default: their own mean). Under data parallelism each
@@ -74,5 +97,10 @@ def dpo_loss_from_errors(model_w: torch.Tensor, model_l: torch.Tensor, ref_w: to
     if weights is not None:
         mean = weights.mean() if weights_mean is None else torch.as_tensor(weights_mean, dtype=weights.dtype)
         losses = losses * weights / mean.clamp_min(1e-8)
-    return DPOOutput(loss=losses.mean(), implicit_acc=(inside.detach() > 0).float().mean(),
-                     reward_margin=improvement.mean().detach(), inside=inside.detach(), losses=losses.detach())
+    return DPOOutput(
+        loss=losses.mean(),
+        implicit_acc=(inside.detach() > 0).float().mean(),
+        reward_margin=improvement.mean().detach(),
+        inside=inside.detach(),
+        losses=losses.detach(),
+    )

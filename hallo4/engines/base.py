@@ -49,9 +49,11 @@ class GenerationRequest:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly parameters (paths as strings, skeleton summarised)."""
-        d = dataclasses.asdict(self) if not _has_custom_skeleton(self) else {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "skeleton"
-        }
+        d = (
+            dataclasses.asdict(self)
+            if not _has_custom_skeleton(self)
+            else {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "skeleton"}
+        )
         if _has_custom_skeleton(self):
             d["skeleton"] = type(self.skeleton).__name__
         return _jsonable(d)

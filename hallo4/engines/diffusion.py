@@ -67,10 +67,18 @@ class DiffusionEngine:
 
     name = "hallo4"
 
-    def __init__(self, model: str | os.PathLike | None = None, quantize: str | None = None, device: str | None = None,
-                 dtype: str | torch.dtype | None = None, offload: str | bool | None = None,
-                 adapter: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-                 precision: str | None = None, vocal_separation: bool | str | None = None):
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        quantize: str | None = None,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        offload: str | bool | None = None,
+        adapter: str | os.PathLike | None = None,
+        output_dir: str | os.PathLike | None = None,
+        precision: str | None = None,
+        vocal_separation: bool | str | None = None,
+    ):
         self.model = str(model) if model else default_model()
         if quantize in ("none", "", False):
             quantize = None
@@ -81,14 +89,15 @@ class DiffusionEngine:
         if precision is not None and precision not in PRECISIONS:
             raise InputError("precision", f"unknown precision {precision!r}", f"Use one of {', '.join(PRECISIONS)}.")
         if quantize and precision not in (None, "8bit"):
-            raise InputError("precision", f"quantize='8bit' contradicts precision={precision!r}",
-                             "Give one of them.")
+            raise InputError("precision", f"quantize='8bit' contradicts precision={precision!r}", "Give one of them.")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ResourceError("device 'cuda' was requested but no CUDA GPU is available.",
-                                hint="Use device='cpu' (slow) or run on a machine with an NVIDIA GPU.")
+            raise ResourceError(
+                "device 'cuda' was requested but no CUDA GPU is available.",
+                hint="Use device='cpu' (slow) or run on a machine with an NVIDIA GPU.",
+            )
         self.precision_note: str | None = None
         if quantize:
             precision = "8bit"
@@ -96,8 +105,10 @@ class DiffusionEngine:
             if self.device.type == "cuda":
                 free, _ = torch.cuda.mem_get_info(self.device)
                 precision = choose_precision(free)
-                self.precision_note = (f"Precision {precision!r} chosen for {free / 2**30:.1f} GiB of free GPU memory "
-                                       "(release = the authors' numerics; set precision to change it).")
+                self.precision_note = (
+                    f"Precision {precision!r} chosen for {free / 2**30:.1f} GiB of free GPU memory "
+                    "(release = the authors' numerics; set precision to change it)."
+                )
             else:
                 precision = "fp32"
         named = {torch.float32: "fp32", torch.bfloat16: "bf16"}
@@ -133,13 +144,14 @@ class DiffusionEngine:
 
         warnings: list[str] = []
         self.preflight()
-        pipe = Hallo4Pipeline.from_pretrained(self.model, torch_dtype=self.dtype,
-                                              vae_dtype=torch.float32)
+        pipe = Hallo4Pipeline.from_pretrained(self.model, torch_dtype=self.dtype, vae_dtype=torch.float32)
         if self.precision_note:
             warnings.append(self.precision_note)
         if self.device.type == "cpu" and (self.dtype != torch.float32 or self.precision == "release"):
-            warnings.append(f"{str(self.dtype).replace('torch.', '')} / bf16 autocast on the CPU is slow; "
-                            "float32 (precision 'fp32') is usually faster.")
+            warnings.append(
+                f"{str(self.dtype).replace('torch.', '')} / bf16 autocast on the CPU is slow; "
+                "float32 (precision 'fp32') is usually faster."
+            )
         if self.precision == "release":
             pipe.enable_release_precision(torch.bfloat16)
             if self.device.type == "cuda":  # the release's umT5 runs in bf16 (fp32 would need ~22 GB)
@@ -159,8 +171,12 @@ class DiffusionEngine:
         elif self.offload == "model":
             pipe.enable_model_cpu_offload(device=self.device)
         elif self.offload == "group":
-            pipe.transformer.enable_group_offload(onload_device=self.device, offload_device=torch.device("cpu"),
-                                                  offload_type="block_level", num_blocks_per_group=1)
+            pipe.transformer.enable_group_offload(
+                onload_device=self.device,
+                offload_device=torch.device("cpu"),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+            )
             for name in ("vae", "audio_encoder"):
                 getattr(pipe, name).to(self.device)
         else:
@@ -196,8 +212,9 @@ class DiffusionEngine:
         """Apply a LoRA adapter (a DPO round folder) to the transformer, replacing any previous one."""
         directory = Path(directory)
         if not directory.exists():
-            raise InputError("adapter", "folder not found", "Pick an existing round folder (rounds/round-NNN).",
-                             path=str(directory))
+            raise InputError(
+                "adapter", "folder not found", "Pick an existing round folder (rounds/round-NNN).", path=str(directory)
+            )
         self.adapter = directory
         if self.pipe is None:
             return  # applied when the weights load
@@ -215,7 +232,9 @@ class DiffusionEngine:
             self.adapter = None
 
     # ------------------------------------------------------------------------------------------
-    def generate(self, request: GenerationRequest, progress: Progress | ProgressCallback | None = None) -> GenerationResult:
+    def generate(
+        self, request: GenerationRequest, progress: Progress | ProgressCallback | None = None
+    ) -> GenerationResult:
         prog = as_progress(progress)
         t0 = time.perf_counter()
         opts = dict(request.options)
@@ -252,29 +271,61 @@ class DiffusionEngine:
             if isinstance(skeleton, str):
                 skeleton = Path(skeleton)
             result = pipe(
-                request.portrait, request.audio, skeleton=skeleton, prompt=prompt, negative_prompt=negative,
-                num_inference_steps=steps, guidance_scale=guidance, shift=shift, seed=seed,
-                height=int(height) if height else None, width=int(width) if width else None,
-                max_seconds=request.max_seconds, frames_per_segment=fps_seg, progress=prog.sub(0.05, 1.0),
-                output_path=out, vae_tiling=opts.get("vae_tiling"),
+                request.portrait,
+                request.audio,
+                skeleton=skeleton,
+                prompt=prompt,
+                negative_prompt=negative,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                shift=shift,
+                seed=seed,
+                height=int(height) if height else None,
+                width=int(width) if width else None,
+                max_seconds=request.max_seconds,
+                frames_per_segment=fps_seg,
+                progress=prog.sub(0.05, 1.0),
+                output_path=out,
+                vae_tiling=opts.get("vae_tiling"),
                 attention_kwargs={"scale": float(lora_scale)} if lora_scale is not None else None,
             )
         timings = {"load": load_time, **result.timings}
         timings["total"] = time.perf_counter() - t0
         params = request.to_dict()
         h, w = result.frames.shape[1:3]
-        params.update({
-            "engine": self.name, "seed": seed, "steps": steps, "guidance": guidance, "shift": shift, "prompt": prompt,
-            "negative_prompt": negative, "frames_per_segment": fps_seg, "width": int(w), "height": int(h), "fps": 25.0,
-            "model": self.model, "quantize": self.quantize or "none", "precision": self.precision,
-            "device": str(self.device),
-            "dtype": str(self.dtype).replace("torch.", ""), "offload": self.offload or "none",
-            "adapter": str(self._adapter_loaded) if self._adapter_loaded else None,
-            "vocal_separation": pipe.vocal_separator is not None,
-        })
-        return GenerationResult(video=Path(result.video_path), seed=seed, engine=self.name, timings=timings,
-                                parameters=params, warnings=warnings + list(result.warnings),
-                                num_frames=int(len(result.frames)), fps=25.0)
+        params.update(
+            {
+                "engine": self.name,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "shift": shift,
+                "prompt": prompt,
+                "negative_prompt": negative,
+                "frames_per_segment": fps_seg,
+                "width": int(w),
+                "height": int(h),
+                "fps": 25.0,
+                "model": self.model,
+                "quantize": self.quantize or "none",
+                "precision": self.precision,
+                "device": str(self.device),
+                "dtype": str(self.dtype).replace("torch.", ""),
+                "offload": self.offload or "none",
+                "adapter": str(self._adapter_loaded) if self._adapter_loaded else None,
+                "vocal_separation": pipe.vocal_separator is not None,
+            }
+        )
+        return GenerationResult(
+            video=Path(result.video_path),
+            seed=seed,
+            engine=self.name,
+            timings=timings,
+            parameters=params,
+            warnings=warnings + list(result.warnings),
+            num_frames=int(len(result.frames)),
+            fps=25.0,
+        )
 
     @staticmethod
     def _apply_vocal_separation(pipe, setting: bool | None) -> str | None:
@@ -287,9 +338,11 @@ class DiffusionEngine:
         if found is None and setting is None:
             pipe.disable_vocal_separation()
             where = ", ".join(str(c) for c in pipe.vocal_model_candidates)
-            return ("Vocal separation is off: Kim_Vocal_2.onnx was not found (looked in: " + where + "). The release "
-                    "separates the voice from music and noise first; get the file with `hf download "
-                    "fudan-generative-ai/hallo4 audio_separator/Kim_Vocal_2.onnx --local-dir models/hallo4-official`.")
+            return (
+                "Vocal separation is off: Kim_Vocal_2.onnx was not found (looked in: " + where + "). The release "
+                "separates the voice from music and noise first; get the file with `hf download "
+                "fudan-generative-ai/hallo4 audio_separator/Kim_Vocal_2.onnx --local-dir models/hallo4-official`."
+            )
         pipe.enable_vocal_separation(found)  # setting True without a file raises MissingWeightsError
         return None
 
@@ -307,7 +360,9 @@ class DiffusionEngine:
             return None, None
         size = int(request.size)
         if not 16 <= size <= 4096:
-            raise InputError("size", f"{size} px is out of range", "Choose a size between 16 and 4096 pixels (832 = native).")
+            raise InputError(
+                "size", f"{size} px is out of range", "Choose a size between 16 and 4096 pixels (832 = native)."
+            )
         long_side = max(16, min(TRAINED_CANVAS[0], size) // 16 * 16)
         short_side = max(16, int(round(long_side * TRAINED_CANVAS[1] / TRAINED_CANVAS[0] / 16)) * 16)
         image = media.load_image(request.portrait, name="portrait")
@@ -319,8 +374,10 @@ class DiffusionEngine:
         """A canvas other than the trained one is allowed (faster previews) but said."""
         if height is None or sorted((int(height), int(width))) == sorted(TRAINED_CANVAS):
             return None
-        return (f"Canvas {width}x{height} differs from the 832x480 / 480x832 canvas Hallo4 was trained at; expect "
-                "lower quality. Leave the size empty for the trained canvas.")
+        return (
+            f"Canvas {width}x{height} differs from the 832x480 / 480x832 canvas Hallo4 was trained at; expect "
+            "lower quality. Leave the size empty for the trained canvas."
+        )
 
     def _cpu_warning(self, request, steps, guidance, frames_per_segment, height, width) -> str:
         """A CPU run is very slow with the real model: say so, with a rough estimate."""
@@ -343,8 +400,10 @@ class DiffusionEngine:
         flops *= (2 if guidance > 1 else 1) * steps * segments
         minutes = flops / CPU_FLOPS / 60
         eta = f"{minutes:.0f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
-        return (f"Running the hallo4 engine on the CPU in float32 (no CUDA GPU): roughly {eta} for {segments} "
-                f"segment(s) x {steps} steps. Use a GPU, fewer steps, or the lite engine for a quick result.")
+        return (
+            f"Running the hallo4 engine on the CPU in float32 (no CUDA GPU): roughly {eta} for {segments} "
+            f"segment(s) x {steps} steps. Use a GPU, fewer steps, or the lite engine for a quick result."
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -364,8 +423,14 @@ def _vocal_setting(value) -> bool | None:
 def _parse_dtype(dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-             "fp32": torch.float32, "float32": torch.float32}
+    names = {
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+    }
     if str(dtype).lower() not in names:
         raise InputError("dtype", f"unknown dtype {dtype!r}", "Use bf16, fp16 or fp32.")
     return names[str(dtype).lower()]
@@ -403,7 +468,8 @@ def _find_adapter_file(directory: Path) -> Path:
             return found[0]
     raise MissingWeightsError(
         f"No LoRA adapter in {directory} (expected adapter_model.safetensors or pytorch_lora_weights.safetensors).",
-        hint="Pick a finished DPO round, or train one in the Train tab.")
+        hint="Pick a finished DPO round, or train one in the Train tab.",
+    )
 
 
 def _apply_lora(transformer, directory: Path, adapter_name: str) -> None:
@@ -418,7 +484,7 @@ def _apply_lora(transformer, directory: Path, adapter_name: str) -> None:
     for key, value in state.items():
         for prefix in ("base_model.model.", "transformer."):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         cleaned[key] = value
     cfg_path = path.parent / "adapter_config.json"
     if cfg_path.is_file():
@@ -437,6 +503,10 @@ def _apply_lora(transformer, directory: Path, adapter_name: str) -> None:
     unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
     if unexpected:
         transformer.delete_adapters(adapter_name)
-        raise InputError("adapter", f"{len(unexpected)} weights do not fit this model (e.g. {unexpected[0]})",
-                         "The adapter was trained for a different model.", path=str(path))
+        raise InputError(
+            "adapter",
+            f"{len(unexpected)} weights do not fit this model (e.g. {unexpected[0]})",
+            "The adapter was trained for a different model.",
+            path=str(path),
+        )
     transformer.set_adapters([adapter_name])

@@ -54,7 +54,9 @@ class LiteEngine:
         self.motion = motion
 
     # ------------------------------------------------------------------------------------------
-    def generate(self, request: GenerationRequest, progress: Progress | ProgressCallback | None = None) -> GenerationResult:
+    def generate(
+        self, request: GenerationRequest, progress: Progress | ProgressCallback | None = None
+    ) -> GenerationResult:
         prog = as_progress(progress)
         timings: dict[str, float] = {}
         warnings: list[str] = []
@@ -129,10 +131,27 @@ class LiteEngine:
         timings["total"] = time.perf_counter() - t0
         prog(1.0, "Done")
         params = request.to_dict()
-        params.update({"engine": self.name, "seed": seed, "width": w, "height": h, "fps": FPS, "expressiveness": expressiveness,
-                       "motion": "rules" if motion is None else str(motion.model.config.get("_name_or_path") or "model")})
-        return GenerationResult(video=Path(out), seed=seed, engine=self.name, timings=timings, parameters=params,
-                                warnings=warnings, num_frames=n, fps=FPS)
+        params.update(
+            {
+                "engine": self.name,
+                "seed": seed,
+                "width": w,
+                "height": h,
+                "fps": FPS,
+                "expressiveness": expressiveness,
+                "motion": "rules" if motion is None else str(motion.model.config.get("_name_or_path") or "model"),
+            }
+        )
+        return GenerationResult(
+            video=Path(out),
+            seed=seed,
+            engine=self.name,
+            timings=timings,
+            parameters=params,
+            warnings=warnings,
+            num_frames=n,
+            fps=FPS,
+        )
 
     # ------------------------------------------------------------------------------------------
     def _head_motion(self, request, image, analysis, n, seed, audio, warnings, prog) -> np.ndarray:
@@ -145,8 +164,10 @@ class LiteEngine:
             if isinstance(skeleton, (str, Path)):
                 path = Path(skeleton)
                 if path.suffix.lower() in {".mp4", ".mov", ".webm", ".mkv", ".avi"}:
-                    warnings.append("A rendered skeleton video carries no keypoints for the lite engine; "
-                                    "using idle head motion. Upload the skeleton JSON to drive the head.")
+                    warnings.append(
+                        "A rendered skeleton video carries no keypoints for the lite engine; "
+                        "using idle head motion. Upload the skeleton JSON to drive the head."
+                    )
                 else:
                     seq = SkeletonSequence.load(path)
             else:
@@ -181,7 +202,7 @@ def blink_track(n: int, rng: np.random.Generator, fps: float = FPS, rate: float 
     t = int(rng.uniform(0.6, 2.5) * fps)
     while t < n:
         seg = shape[: max(0, min(len(shape), n - t))]
-        track[t:t + len(seg)] = np.maximum(track[t:t + len(seg)], seg)
+        track[t : t + len(seg)] = np.maximum(track[t : t + len(seg)], seg)
         t += len(shape) + int(rng.gamma(4.0, 0.9 / rate) * fps)
     return track
 
@@ -367,7 +388,9 @@ class FaceRig:
                 d = p[idx] - pts.mean(0)
                 ew = (pts[:, 0].max() - pts[:, 0].min()) / 2
                 if abs(d[0]) < ew and -1.2 * ew < d[1] < 0:
-                    self.lid_dy[idx] = max(self.lid_dy[idx], 0.25 * (pts[:, 1].max() - pts[:, 1].min()) * (1 + d[1] / (1.2 * ew)))
+                    self.lid_dy[idx] = max(
+                        self.lid_dy[idx], 0.25 * (pts[:, 1].max() - pts[:, 1].min()) * (1 + d[1] / (1.2 * ew))
+                    )
 
     def landmarks_at(self, open_amt: float, spread: float, blink: float, head: np.ndarray) -> np.ndarray:
         """Destination positions of all rig points for one frame."""
@@ -417,28 +440,40 @@ class FaceRig:
         det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1)
         ok = np.abs(det) > 1e-6
         inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-        adj = np.stack([
-            np.stack([y1 - y2, y2 - y0, y0 - y1], 1),
-            np.stack([x2 - x1, x0 - x2, x1 - x0], 1),
-            np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], 1),
-        ], 1) * inv_det[:, None, None]  # inverse of D = [[x y 1] per vertex]
+        adj = (
+            np.stack(
+                [
+                    np.stack([y1 - y2, y2 - y0, y0 - y1], 1),
+                    np.stack([x2 - x1, x0 - x2, x1 - x0], 1),
+                    np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], 1),
+                ],
+                1,
+            )
+            * inv_det[:, None, None]
+        )  # inverse of D = [[x y 1] per vertex]
         A = np.einsum("nij,njk->nik", adj, self.src[tri].astype(np.float64)).astype(np.float32)
         A[~ok] = np.array([[1, 0], [0, 1], [0, 0]], np.float32)
         # One gather per pixel: the affine (6 numbers) and, so that a pixel rasterised into a thin
         # neighbour triangle cannot extrapolate its map to a far-away pixel (a bright speck at the mouth
         # corner), the source triangle's box grown by a pixel (4 numbers). Id -1: identity, unclamped.
         table = np.concatenate([A.reshape(len(tri), 6), self._src_lo[:-1], self._src_hi[:-1]], axis=1)
-        table = np.concatenate([table, np.array([[1, 0, 0, 1, 0, 0, -1e9, -1e9, 1e9, 1e9]], np.float32)]).astype(np.float32)
+        table = np.concatenate([table, np.array([[1, 0, 0, 1, 0, 0, -1e9, -1e9, 1e9, 1e9]], np.float32)]).astype(
+            np.float32
+        )
         sel = table[ids]  # (H, W, 10)
         map_x = self.gx * sel[..., 0] + self.gy * sel[..., 2] + sel[..., 4]
         map_y = self.gx * sel[..., 1] + self.gy * sel[..., 3] + sel[..., 5]
         np.clip(map_x, sel[..., 6], sel[..., 8], out=map_x)
         np.clip(map_y, sel[..., 7], sel[..., 9], out=map_y)
         frame = self.image.copy()
-        frame[ry0:ry1, rx0:rx1] = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        frame[ry0:ry1, rx0:rx1] = cv2.remap(
+            self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         return frame
 
 
-def generate(request: GenerationRequest, progress: Progress | ProgressCallback | None = None, **kwargs: Any) -> GenerationResult:
+def generate(
+    request: GenerationRequest, progress: Progress | ProgressCallback | None = None, **kwargs: Any
+) -> GenerationResult:
     """Convenience: LiteEngine(**kwargs).generate(request, progress)."""
     return LiteEngine(**kwargs).generate(request, progress)

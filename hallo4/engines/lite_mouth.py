@@ -78,15 +78,19 @@ def mouth_warnings(landmarks: np.ndarray) -> list[str]:
     out = []
     fh = F.face_height(lm)
     if fh < MIN_FACE_PX:
-        out.append(f"The face is small ({fh:.0f} px from forehead to chin; {MIN_FACE_PX:.0f}+ looks best): "
-                   "the lite engine's mouth will be soft. Use a larger output size or a closer crop.")
+        out.append(
+            f"The face is small ({fh:.0f} px from forehead to chin; {MIN_FACE_PX:.0f}+ looks best): "
+            "the lite engine's mouth will be soft. Use a larger output size or a closer crop."
+        )
     left, right = lm[list(F.LEFT_EYE)].mean(0), lm[list(F.RIGHT_EYE)].mean(0)
     iod = float(np.linalg.norm(left - right)) + 1e-6
     axis = (left - right) / iod
     yaw = float(np.dot(lm[F.NOSE_TIP] - (left + right) / 2, axis)) / iod
     if abs(yaw) > MAX_YAW:
-        out.append("The face is turned to the side: the lite engine paints the open mouth as if seen from the front, "
-                   "which shows on a turned face. A front-facing portrait works best.")
+        out.append(
+            "The face is turned to the side: the lite engine paints the open mouth as if seen from the front, "
+            "which shows on a turned face. A front-facing portrait works best."
+        )
     return out
 
 
@@ -174,11 +178,13 @@ class MouthRenderer:
         box = img[y0:y1, x0:x1].reshape(-1, 3)
         lip_px = box[((d_out > 1) & (d_in < -1)).ravel()]
         nx, ny = int(lm[F.NOSE_TIP, 0]), int(lm[F.NOSE_TIP, 1])
-        skin = img[max(ny - 3, 0):ny + 3, max(nx - 3, 0):nx + 3].reshape(-1, 3)
+        skin = img[max(ny - 3, 0) : ny + 3, max(nx - 3, 0) : nx + 3].reshape(-1, 3)
         self.skin = np.median(skin, 0) if len(skin) else np.full(3, 170.0, np.float32)
         self.lip = np.median(lip_px, 0) if len(lip_px) > 4 else self.skin * np.array([0.85, 0.6, 0.6], np.float32)
         # How colourful the portrait is: black-and-white photos and monochrome paintings get a grey interior.
-        face = img[int(lm[10, 1]):int(lm[152, 1]), int(lm[234, 0]):int(lm[454, 0])].reshape(-1, 3) if h and w else box
+        face = (
+            img[int(lm[10, 1]) : int(lm[152, 1]), int(lm[234, 0]) : int(lm[454, 0])].reshape(-1, 3) if h and w else box
+        )
         chroma = float(np.mean(face.max(1) - face.min(1))) / 255.0 if len(face) else 0.2
         self.colourful = float(np.clip(chroma / 0.12, 0, 1))
         # The portrait's own teeth, when it shows them: bright, low-saturation pixels inside the inner lips.
@@ -194,8 +200,12 @@ class MouthRenderer:
         self.teeth_len = 0.034 * self.face_h
         if self.photo_teeth:  # the portrait's own visible tooth length, measured down the middle column
             crop = img[y0:y1, x0:x1]
-            col = (d_in > 0) & (np.abs(xs - lm[13, 0]) < 2) & (crop.min(2) > 0.6 * crop.max(2)) \
+            col = (
+                (d_in > 0)
+                & (np.abs(xs - lm[13, 0]) < 2)
+                & (crop.min(2) > 0.6 * crop.max(2))
                 & (crop.mean(2) > 0.9 * self.skin.mean())
+            )
             rows = np.flatnonzero(col.any(1))
             if len(rows):
                 self.teeth_len = float(np.clip(rows.max() - rows.min() + 1, 0.02 * self.face_h, 0.06 * self.face_h))
@@ -208,8 +218,17 @@ class MouthRenderer:
             self._src = image
             self._src_up = lm[list(UPPER_INNER)].copy()
             self._src_lo = lm[list(LOWER_INNER)].copy()
-            mid = np.interp(xs, *zip(*sorted(zip(0.5 * (self._src_up[:, 0] + self._src_lo[:, 0]),
-                                                   0.5 * (self._src_up[:, 1] + self._src_lo[:, 1])))))
+            mid = np.interp(
+                xs,
+                *zip(
+                    *sorted(
+                        zip(
+                            0.5 * (self._src_up[:, 0] + self._src_lo[:, 0]),
+                            0.5 * (self._src_up[:, 1] + self._src_lo[:, 1]),
+                        )
+                    )
+                ),
+            )
             inside_src = d_in > 0
             self._src_box = (x0, y0)
             self._src_upper = (inside_src & (ys <= mid)).astype(np.float32)
@@ -287,7 +306,7 @@ class MouthRenderer:
             under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
             shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
             if half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
-                gaps = sum(np.exp(-(((u - c) * half_w) / 0.7) ** 2) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
+                gaps = sum(np.exp(-((((u - c) * half_w) / 0.7) ** 2)) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
                 shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
             trans = 1 - 0.2 * _smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
             colour = self.teeth[None, None] * (shade * trans)[..., None]
@@ -305,11 +324,25 @@ class MouthRenderer:
             low_mask = self._carry(rgb, img_xs, img_ys, img_lo, self._src_lo, self._src_lower, upper=False)
             up_mask = self._carry(rgb, img_xs, img_ys, img_up, self._src_up, self._src_upper, upper=True)
             teeth = np.maximum(teeth, np.maximum(up_mask, low_mask))
-        return MouthLayers(x0, y0, rgb.astype(np.float32), cavity.astype(np.float32),
-                           (teeth * cavity).astype(np.float32), (tongue * cavity).astype(np.float32))
+        return MouthLayers(
+            x0,
+            y0,
+            rgb.astype(np.float32),
+            cavity.astype(np.float32),
+            (teeth * cavity).astype(np.float32),
+            (tongue * cavity).astype(np.float32),
+        )
 
-    def _carry(self, rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, dst_pts: np.ndarray, src_pts: np.ndarray,
-               src_mask: np.ndarray, upper: bool) -> np.ndarray:
+    def _carry(
+        self,
+        rgb: np.ndarray,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        dst_pts: np.ndarray,
+        src_pts: np.ndarray,
+        src_mask: np.ndarray,
+        upper: bool,
+    ) -> np.ndarray:
         """Composite (in place) the photo's own interior half that moves with one lip; returns its coverage.
 
         The half moves rigidly with its lip (a similarity fitted from the lip's points), so teeth keep
@@ -342,7 +375,7 @@ class MouthRenderer:
         if lay is None:
             return
         hh, ww = lay.cavity.shape
-        region = frame[lay.y0:lay.y0 + hh, lay.x0:lay.x0 + ww].astype(np.float32)
+        region = frame[lay.y0 : lay.y0 + hh, lay.x0 : lay.x0 + ww].astype(np.float32)
         a = lay.cavity[..., None]
         out = np.clip(region * (1 - a) + lay.rgb * a + 0.5, 0, 255).astype(np.uint8)
-        frame[lay.y0:lay.y0 + hh, lay.x0:lay.x0 + ww] = out
+        frame[lay.y0 : lay.y0 + hh, lay.x0 : lay.x0 + ww] = out

@@ -14,9 +14,15 @@ BASE_WEIGHTS = Path(__file__).parent / "weights"
 
 # Exports load on first use: `hallo4.lite_motion.rounds` is asked on every lite request and must not pull in
 # torch and diffusers (hundreds of MB) when no lite round is active.
-_EXPORTS = {"LiteMotion": "runtime", "load_motion_model": "runtime", "LiteMotionModel": "model",
-            "MOTION_NAMES": "features", "normalise": "features", "denormalise": "features",
-            "speech_conditions": "features"}
+_EXPORTS = {
+    "LiteMotion": "runtime",
+    "load_motion_model": "runtime",
+    "LiteMotionModel": "model",
+    "MOTION_NAMES": "features",
+    "normalise": "features",
+    "denormalise": "features",
+    "speech_conditions": "features",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -62,16 +62,23 @@ class Style:
     turn: float  # yaw/pitch sway amplitude (relative)
 
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> "Style":
-        return cls(expressiveness=float(rng.uniform(0.75, 1.25)), head=float(np.exp(rng.uniform(np.log(0.3), np.log(2.2)))),
-                   blink_rate=float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))), closure=float(rng.uniform(0.3, 1.0)),
-                   turn=float(rng.uniform(0.0, 1.5)))
+    def draw(cls, rng: np.random.Generator) -> Style:
+        return cls(
+            expressiveness=float(rng.uniform(0.75, 1.25)),
+            head=float(np.exp(rng.uniform(np.log(0.3), np.log(2.2)))),
+            blink_rate=float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))),
+            closure=float(rng.uniform(0.3, 1.0)),
+            turn=float(rng.uniform(0.0, 1.5)),
+        )
 
 
 def espeak(text: str, path: Path, voice: str = "en-us", rate: int = 160, pitch: int = 50) -> Path:
     """Synthesise `text` with espeak-ng (installed system binary) into a wav file."""
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", str(path), text],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", str(path), text],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
@@ -102,13 +109,20 @@ def rule_motion(audio: np.ndarray, cond: np.ndarray, portrait: np.ndarray, style
     leak = (1 - style.closure) * 1.5 * gaussian_filter1d(open_, 2.0, mode="nearest")
     open_[hard] = np.maximum(open_[hard], leak[hard])
     blinks = blink_track(n, rng, FPS, rate=style.blink_rate)
-    head = head_motion_from_skeleton(idle_skeleton(portrait, n, seed=seed, audio=audio, sr=SR, fps=FPS), n) * style.head
+    head = (
+        head_motion_from_skeleton(idle_skeleton(portrait, n, seed=seed, audio=audio, sr=SR, fps=FPS), n) * style.head
+    )
     t = np.arange(n) / FPS
 
     def wave(amp: float, freqs=(0.09, 0.19, 0.37)) -> np.ndarray:
-        return sum(amp / len(freqs) * np.sin(2 * np.pi * f * rng.uniform(0.8, 1.25) * t + rng.uniform(0, 2 * np.pi)) for f in freqs)
+        return sum(
+            amp / len(freqs) * np.sin(2 * np.pi * f * rng.uniform(0.8, 1.25) * t + rng.uniform(0, 2 * np.pi))
+            for f in freqs
+        )
 
     env = gaussian_filter1d(speech_envelope(audio, SR, FPS)[:n], 4.0, mode="nearest")
     yaw = wave(np.radians(5.0) * style.turn)
     pitch = wave(np.radians(2.5) * style.turn) + np.radians(2.0) * style.turn * (env - env.mean())  # nod on emphasis
-    return np.stack([open_, art.spread[:n], blinks, head[:, 0], head[:, 1], head[:, 2], yaw, pitch], 1).astype(np.float32)
+    return np.stack([open_, art.spread[:n], blinks, head[:, 0], head[:, 1], head[:, 2], yaw, pitch], 1).astype(
+        np.float32
+    )

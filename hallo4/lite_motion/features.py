@@ -32,8 +32,20 @@ MOTION_NAMES = tuple(MOTION_CHANNELS)
 MOTION_SCALE = np.array(list(MOTION_CHANNELS.values()), np.float32)
 HEAD = slice(3, 8)  # tx, ty, roll, yaw, pitch: the engine's (n, 5) head track
 
-CONDITION_NAMES = ("rule_open", "rule_spread", "closure", "hard_closure", "envelope", "level", "vowelness",
-                   "murmur", "f1", "f2", "voiced", "dip")
+CONDITION_NAMES = (
+    "rule_open",
+    "rule_spread",
+    "closure",
+    "hard_closure",
+    "envelope",
+    "level",
+    "vowelness",
+    "murmur",
+    "f1",
+    "f2",
+    "voiced",
+    "dip",
+)
 
 
 def speech_conditions(audio: np.ndarray, sr: int = SR, fps: float = FPS) -> np.ndarray:
@@ -42,12 +54,23 @@ def speech_conditions(audio: np.ndarray, sr: int = SR, fps: float = FPS) -> np.n
     art = articulate(audio, sr, fps)
     hard = closure_track(feats, ArticulationConfig(), include_silence=False)
     voiced = np.isfinite(feats.f1).astype(np.float32)
-    cond = np.stack([
-        art.open, art.spread, art.closure, hard, feats.envelope,
-        np.clip(feats.level_db / 40.0 + 1.0, -1, 1.5), feats.vowelness, feats.murmur,
-        np.nan_to_num((feats.f1 - 500.0) / 300.0) * voiced, np.nan_to_num((feats.f2 - 1500.0) / 600.0) * voiced,
-        voiced, np.clip(feats.dip / 30.0, 0, 2),
-    ], 1)
+    cond = np.stack(
+        [
+            art.open,
+            art.spread,
+            art.closure,
+            hard,
+            feats.envelope,
+            np.clip(feats.level_db / 40.0 + 1.0, -1, 1.5),
+            feats.vowelness,
+            feats.murmur,
+            np.nan_to_num((feats.f1 - 500.0) / 300.0) * voiced,
+            np.nan_to_num((feats.f2 - 1500.0) / 600.0) * voiced,
+            voiced,
+            np.clip(feats.dip / 30.0, 0, 2),
+        ],
+        1,
+    )
     return np.nan_to_num(cond).astype(np.float32)
 
 

@@ -54,8 +54,14 @@ class LiteMotionModel(ModelMixin, ConfigMixin):
     """v-prediction network f(x_s, s, speech conditions) -> (B, T, motion_dim)."""
 
     @register_to_config
-    def __init__(self, motion_dim: int = len(MOTION_NAMES), cond_dim: int = len(CONDITION_NAMES), width: int = 64,
-                 dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 1), sample_steps: int = 8):
+    def __init__(
+        self,
+        motion_dim: int = len(MOTION_NAMES),
+        cond_dim: int = len(CONDITION_NAMES),
+        width: int = 64,
+        dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 1),
+        sample_steps: int = 8,
+    ):
         super().__init__()
         self.inp = nn.Conv1d(motion_dim + cond_dim, width, 3, padding=1)
         self.temb = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
@@ -74,13 +80,21 @@ class LiteMotionModel(ModelMixin, ConfigMixin):
         return self.proj_out(F.silu(self.norm_out(h))).transpose(1, 2)
 
     @torch.no_grad()
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None, steps: int | None = None,
-               noise: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        cond: torch.Tensor,
+        generator: torch.Generator | None = None,
+        steps: int | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Normalised motion (B, T, motion_dim) for conditions (B, T, cond_dim): Euler from s = 1 to 0."""
         steps = int(steps or self.config.sample_steps)
         b, t, _ = cond.shape
-        x = noise if noise is not None else torch.randn(b, t, self.config.motion_dim, generator=generator,
-                                                        dtype=cond.dtype, device=cond.device)
+        x = (
+            noise
+            if noise is not None
+            else torch.randn(b, t, self.config.motion_dim, generator=generator, dtype=cond.dtype, device=cond.device)
+        )
         sig = torch.linspace(1.0, 0.0, steps + 1)
         for i in range(steps):
             v = self(x, sig[i].expand(b).to(cond), cond)

@@ -34,9 +34,12 @@ def activate_lite_round(name: str | None) -> str:
         marker.unlink(missing_ok=True)
         return "base"
     if name not in list_lite_rounds():
-        raise InputError("round", f"there is no finished lite round called {name!r}",
-                         f"Pick one of: {', '.join(list_lite_rounds()) or '(none yet: train a round first)'}.",
-                         path=str(lite_rounds_dir() / name))
+        raise InputError(
+            "round",
+            f"there is no finished lite round called {name!r}",
+            f"Pick one of: {', '.join(list_lite_rounds()) or '(none yet: train a round first)'}.",
+            path=str(lite_rounds_dir() / name),
+        )
     marker.write_text(json.dumps({"round": name}))
     return name
 

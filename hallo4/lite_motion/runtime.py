@@ -17,8 +17,12 @@ def load_motion_model(path: str | Path | None = None) -> LiteMotionModel:
 
     path = Path(path) if path else BASE_WEIGHTS
     if not (path / "config.json").is_file():
-        raise InputError("motion model", f"no lite motion model at {path}",
-                         "Rebuild the base with `python -m hallo4.lite_motion.train_base`, or pick a saved round.", path=str(path))
+        raise InputError(
+            "motion model",
+            f"no lite motion model at {path}",
+            "Rebuild the base with `python -m hallo4.lite_motion.train_base`, or pick a saved round.",
+            path=str(path),
+        )
     return LiteMotionModel.from_pretrained(str(path), use_safetensors=True).eval()
 
 
@@ -33,4 +37,3 @@ class LiteMotion:
         if len(cond) < n:
             cond = np.concatenate([cond, np.repeat(cond[-1:], n - len(cond), 0)])
         return as_engine_tracks(denormalise(self.model.motion(cond, seed)))
-

@@ -41,8 +41,13 @@ def speech_corpus(folder: Path, count: int, seed: int = 0) -> list[np.ndarray]:
     audios = [media.load_audio(p, SR, name="audio") for p in sorted((ROOT / "examples" / "audio").glob("*.wav"))]
     for i in range(count):
         text = SENTENCES[i % len(SENTENCES)]
-        path = espeak(text, folder / f"s{i}.wav", voice=VOICES[int(rng.integers(len(VOICES)))],
-                      rate=int(rng.integers(120, 200)), pitch=int(rng.integers(25, 80)))
+        path = espeak(
+            text,
+            folder / f"s{i}.wav",
+            voice=VOICES[int(rng.integers(len(VOICES)))],
+            rate=int(rng.integers(120, 200)),
+            pitch=int(rng.integers(25, 80)),
+        )
         audios.append(media.load_audio(path, SR, name="audio"))
     return audios
 
@@ -74,14 +79,22 @@ def windows(clips: list[Clip], batch: int, length: int, rng: np.random.Generator
             m, co = np.pad(c.motion, pad, mode="edge"), np.pad(c.cond, pad, mode="edge")
         else:
             s = int(rng.integers(t - length + 1))
-            m, co = c.motion[s:s + length], c.cond[s:s + length]
+            m, co = c.motion[s : s + length], c.cond[s : s + length]
         xs.append(m)
         cs.append(co)
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(cs))
 
 
-def train(model: LiteMotionModel, clips: list[Clip], steps: int, batch: int = 16, length: int = 100, lr: float = 2e-3,
-          seed: int = 0, log_every: int = 100) -> list[float]:
+def train(
+    model: LiteMotionModel,
+    clips: list[Clip],
+    steps: int,
+    batch: int = 16,
+    length: int = 100,
+    lr: float = 2e-3,
+    seed: int = 0,
+    log_every: int = 100,
+) -> list[float]:
     """Flow-matching regression (v = eps - x0, trainer.loss) with AdamW and a cosine schedule; returns the loss curve."""
     from trainer.loss import flow_matching_inputs, per_sample_mse
 
@@ -90,7 +103,8 @@ def train(model: LiteMotionModel, clips: list[Clip], steps: int, batch: int = 16
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(i / max(steps, 1), 1.0))))
+        opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(i / max(steps, 1), 1.0)))
+    )
     model.train()
     losses = []
     for step in range(steps):
@@ -112,7 +126,9 @@ def train(model: LiteMotionModel, clips: list[Clip], steps: int, batch: int = 16
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hallo4.lite_motion.train_base", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hallo4.lite_motion.train_base", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "weights")
     parser.add_argument("--sentences", type=int, default=36, help="espeak-ng sentences (random voice/rate/pitch)")
     parser.add_argument("--styles", type=int, default=3, help="random styles per audio")
@@ -132,10 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     model = LiteMotionModel(width=args.width)
     losses = train(model, clips, args.steps, seed=args.seed)
     model.save_pretrained(str(args.out), safe_serialization=True)
-    info = {"clips": len(clips), "frames": int(sum(len(c.motion) for c in clips)), "steps": args.steps,
-            "final_loss": float(np.mean(losses[-100:])), "data_seconds": round(t_data, 1),
-            "train_seconds": round(time.perf_counter() - t0 - t_data, 1),
-            "parameters": sum(p.numel() for p in model.parameters()), "command": "python -m hallo4.lite_motion.train_base"}
+    info = {
+        "clips": len(clips),
+        "frames": int(sum(len(c.motion) for c in clips)),
+        "steps": args.steps,
+        "final_loss": float(np.mean(losses[-100:])),
+        "data_seconds": round(t_data, 1),
+        "train_seconds": round(time.perf_counter() - t0 - t_data, 1),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "command": "python -m hallo4.lite_motion.train_base",
+    }
     (args.out / "training.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info))
     return 0

@@ -92,9 +92,7 @@ class Hallo4PoseProjection(nn.Module):
 
     def forward(self, pose_latents: torch.Tensor) -> torch.Tensor:
         if pose_latents.ndim != 5 or pose_latents.shape[1] != self.in_channels:
-            raise ValueError(
-                f"pose_latents must be (B, {self.in_channels}, T, h, w); got {tuple(pose_latents.shape)}"
-            )
+            raise ValueError(f"pose_latents must be (B, {self.in_channels}, T, h, w); got {tuple(pose_latents.shape)}")
         batch, channels, num_frames, height, width = pose_latents.shape
         latent_frames = check_video_length(num_frames, "pose_latents")
         x = _pad_first_frame(pose_latents, dim=2)  # (B, C, 4F, h, w)

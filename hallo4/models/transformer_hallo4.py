@@ -104,9 +104,7 @@ class Hallo4TransformerBlock(WanTransformerBlock):
             nn.init.zeros_(self.audio_attn.to_out[0].weight)
             nn.init.zeros_(self.audio_attn.to_out[0].bias)
         if enable_skeleton:
-            self.skeleton_norm = (
-                FP32LayerNorm(dim, eps, elementwise_affine=True) if cross_attn_norm else nn.Identity()
-            )
+            self.skeleton_norm = FP32LayerNorm(dim, eps, elementwise_affine=True) if cross_attn_norm else nn.Identity()
             self.skeleton_attn = _cross_attention(dim, num_heads, eps)
             nn.init.zeros_(self.skeleton_attn.to_out[0].weight)
             nn.init.zeros_(self.skeleton_attn.to_out[0].bias)
@@ -227,8 +225,14 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         self.blocks = nn.ModuleList(
             [
                 Hallo4TransformerBlock(
-                    inner_dim, ffn_dim, num_attention_heads, qk_norm, cross_attn_norm, eps,
-                    enable_audio=enable_audio, enable_skeleton=enable_skeleton,
+                    inner_dim,
+                    ffn_dim,
+                    num_attention_heads,
+                    qk_norm,
+                    cross_attn_norm,
+                    eps,
+                    enable_audio=enable_audio,
+                    enable_skeleton=enable_skeleton,
                 )
                 for _ in range(num_layers)
             ]
@@ -236,8 +240,15 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         self.vace_blocks = nn.ModuleList(
             [
                 WanVACETransformerBlock(
-                    inner_dim, ffn_dim, num_attention_heads, qk_norm, cross_attn_norm, eps, None,
-                    apply_input_projection=i == 0, apply_output_projection=True,
+                    inner_dim,
+                    ffn_dim,
+                    num_attention_heads,
+                    qk_norm,
+                    cross_attn_norm,
+                    eps,
+                    None,
+                    apply_input_projection=i == 0,
+                    apply_output_projection=True,
                 )
                 for i in range(len(vace_layers))
             ]

@@ -46,7 +46,8 @@ from diffusers import AutoencoderKLWan, DiffusionPipeline, UniPCMultistepSchedul
 from diffusers.utils import BaseOutput
 
 from .. import media
-from ..audio_encoder import SAMPLE_RATE, VOCAL_MODEL, VocalSeparator, encode_audio, num_frames as audio_num_frames
+from ..audio_encoder import SAMPLE_RATE, VOCAL_MODEL, VocalSeparator, encode_audio
+from ..audio_encoder import num_frames as audio_num_frames
 from ..errors import Hallo4Error, InputError, MissingWeightsError
 from ..progress import Progress, ProgressCallback, as_progress
 from ..weights import download_hint
@@ -95,8 +96,13 @@ class Hallo4Pipeline(DiffusionPipeline):
     def __init__(self, vae, text_encoder, tokenizer, transformer, scheduler, audio_encoder, feature_extractor):
         super().__init__()
         self.register_modules(
-            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer, scheduler=scheduler,
-            audio_encoder=audio_encoder, feature_extractor=feature_extractor,
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            transformer=transformer,
+            scheduler=scheduler,
+            audio_encoder=audio_encoder,
+            feature_extractor=feature_extractor,
         )
         self.text_encoder_dir: Path | None = None  # lazy text encoder / tokenizer source
         self.vocal_separator: VocalSeparator | None = None
@@ -121,7 +127,7 @@ class Hallo4Pipeline(DiffusionPipeline):
         audio_model: str | os.PathLike | None = None,
         load_text_encoder: bool = False,
         **_: Any,
-    ) -> "Hallo4Pipeline":
+    ) -> Hallo4Pipeline:
         """Load from a local folder (diffusers layout: transformer/, vae/, text_encoder/, tokenizer/,
         scheduler/, audio_encoder/, feature_extractor/) or a Hugging Face repo id (HF cache, or a
         download where a network exists).
@@ -142,8 +148,14 @@ class Hallo4Pipeline(DiffusionPipeline):
         base = _resolve(base_model, what="Wan2.1-VACE base model", required=False) if base_model else None
         bases.append(base if base is not None else root.parent / "wan2.1-vace-1.3b")
         audio_root = _resolve(audio_model, what="wav2vec2 model", required=False) if audio_model else None
-        audio_dirs = [root / "audio_encoder"] + ([audio_root] if audio_root else []) + [
-            root.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h", root / "wav2vec" / "wav2vec2-base-960h"]
+        audio_dirs = (
+            [root / "audio_encoder"]
+            + ([audio_root] if audio_root else [])
+            + [
+                root.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h",
+                root / "wav2vec" / "wav2vec2-base-960h",
+            ]
+        )
 
         missing: list[str] = []
 
@@ -160,31 +172,58 @@ class Hallo4Pipeline(DiffusionPipeline):
         text_dir = find("text_encoder", _has_weights)
         tok_dir = find("tokenizer", _has_tokenizer)
         audio_dir = find("audio_encoder", _has_weights, audio_dirs)
-        fe_dir = find("feature_extractor", lambda p: (p / "preprocessor_config.json").is_file(),
-                      [root / "feature_extractor"] + audio_dirs)
+        fe_dir = find(
+            "feature_extractor",
+            lambda p: (p / "preprocessor_config.json").is_file(),
+            [root / "feature_extractor"] + audio_dirs,
+        )
         if missing:
             raise MissingWeightsError(
-                "Hallo4 weights are incomplete; missing: " + "; ".join(missing) + ".", hint=DOWNLOAD_HINT)
+                "Hallo4 weights are incomplete; missing: " + "; ".join(missing) + ".", hint=DOWNLOAD_HINT
+            )
 
-        sched_dir = next((b / "scheduler" for b in bases if b is not None and (b / "scheduler" / "scheduler_config.json").is_file()), None)
-        scheduler = (UniPCMultistepScheduler.from_pretrained(sched_dir) if sched_dir else
-                     UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0,
-                                             num_train_timesteps=1000))
+        sched_dir = next(
+            (
+                b / "scheduler"
+                for b in bases
+                if b is not None and (b / "scheduler" / "scheduler_config.json").is_file()
+            ),
+            None,
+        )
+        scheduler = (
+            UniPCMultistepScheduler.from_pretrained(sched_dir)
+            if sched_dir
+            else UniPCMultistepScheduler(
+                prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0, num_train_timesteps=1000
+            )
+        )
         if scheduler.config.get("prediction_type") != "flow_prediction" or not scheduler.config.get("use_flow_sigmas"):
-            scheduler = UniPCMultistepScheduler.from_config(scheduler.config, prediction_type="flow_prediction",
-                                                            use_flow_sigmas=True, flow_shift=8.0)
+            scheduler = UniPCMultistepScheduler.from_config(
+                scheduler.config, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0
+            )
         transformer = Hallo4Transformer3DModel.from_pretrained(transformer_dir, torch_dtype=torch_dtype)
         vae = AutoencoderKLWan.from_pretrained(vae_dir, torch_dtype=vae_dtype or torch_dtype)
         audio_encoder = Wav2Vec2Model.from_pretrained(audio_dir, torch_dtype=torch.float32).eval()
         feature_extractor = Wav2Vec2FeatureExtractor.from_pretrained(fe_dir)
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-        text_encoder = UMT5EncoderModel.from_pretrained(text_dir, torch_dtype=torch_dtype) if load_text_encoder else None
-        pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer,
-                   scheduler=scheduler, audio_encoder=audio_encoder, feature_extractor=feature_extractor)
+        text_encoder = (
+            UMT5EncoderModel.from_pretrained(text_dir, torch_dtype=torch_dtype) if load_text_encoder else None
+        )
+        pipe = cls(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            transformer=transformer,
+            scheduler=scheduler,
+            audio_encoder=audio_encoder,
+            feature_extractor=feature_extractor,
+        )
         pipe.text_encoder_dir = text_dir
         pipe._text_dtype = torch_dtype
-        pipe.vocal_model_candidates = [root / "audio_separator" / VOCAL_MODEL,
-                                       root.parent / "hallo4-official" / "audio_separator" / VOCAL_MODEL]
+        pipe.vocal_model_candidates = [
+            root / "audio_separator" / VOCAL_MODEL,
+            root.parent / "hallo4-official" / "audio_separator" / VOCAL_MODEL,
+        ]
         if audio_root is not None:
             pipe.vocal_model_candidates.append(audio_root.parent.parent / "audio_separator" / VOCAL_MODEL)
         return pipe
@@ -216,10 +255,12 @@ class Hallo4Pipeline(DiffusionPipeline):
         path = Path(onnx_path) if onnx_path else self.find_vocal_model()
         if path is None:
             where = ", ".join(str(c) for c in self.vocal_model_candidates) or "(no model folder)"
-            raise MissingWeightsError(f"Vocal separation model {VOCAL_MODEL} not found (looked in: {where}).",
-                                      hint="Download it with `hf download fudan-generative-ai/hallo4 audio_separator/"
-                                           f"{VOCAL_MODEL} --local-dir models/hallo4-official`, or turn vocal "
-                                           "separation off.")
+            raise MissingWeightsError(
+                f"Vocal separation model {VOCAL_MODEL} not found (looked in: {where}).",
+                hint="Download it with `hf download fudan-generative-ai/hallo4 audio_separator/"
+                f"{VOCAL_MODEL} --local-dir models/hallo4-official`, or turn vocal "
+                "separation off.",
+            )
         if self.vocal_separator is None or self.vocal_separator.path != path:
             self.vocal_separator = VocalSeparator(path, device=self._execution_device.type)
 
@@ -262,7 +303,11 @@ class Hallo4Pipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def encode_prompt(
-        self, prompt: str, negative_prompt: str, device: torch.device | None = None, dtype: torch.dtype | None = None,
+        self,
+        prompt: str,
+        negative_prompt: str,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
         max_sequence_length: int = MAX_SEQUENCE_LENGTH,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 512, D) umT5 embeddings for prompt and negative prompt (zero-padded like Wan).
@@ -283,7 +328,9 @@ class Hallo4Pipeline(DiffusionPipeline):
             embeds = self._run_text_encoder([prompt, negative_prompt], max_sequence_length)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
-            save_file({"prompt_embeds": embeds[0].contiguous(), "negative_prompt_embeds": embeds[1].contiguous()}, str(tmp))
+            save_file(
+                {"prompt_embeds": embeds[0].contiguous(), "negative_prompt_embeds": embeds[1].contiguous()}, str(tmp)
+            )
             os.replace(tmp, path)
         out = []
         for e in embeds:
@@ -313,8 +360,15 @@ class Hallo4Pipeline(DiffusionPipeline):
             dev = _module_device(encoder, self._execution_device)
         try:
             prompts = [clean_prompt(p) for p in prompts]
-            inputs = tokenizer(prompts, padding="max_length", max_length=max_len, truncation=True,
-                               add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+            inputs = tokenizer(
+                prompts,
+                padding="max_length",
+                max_length=max_len,
+                truncation=True,
+                add_special_tokens=True,
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
             ids, mask = inputs.input_ids.to(dev), inputs.attention_mask.to(dev)
             hidden = encoder(ids, mask).last_hidden_state
             lens = mask.gt(0).sum(1).tolist()
@@ -346,7 +400,7 @@ class Hallo4Pipeline(DiffusionPipeline):
     @torch.no_grad()
     def vae_encode_frames(self, frames: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         """Every frame on its own: (T, 3, H, W) in [-1, 1] -> (1, 16, T, H/8, W/8)."""
-        outs = [self.vae_encode(frames[i:i + chunk].unsqueeze(2)) for i in range(0, len(frames), chunk)]
+        outs = [self.vae_encode(frames[i : i + chunk].unsqueeze(2)) for i in range(0, len(frames), chunk)]
         return torch.cat(outs, 0)[:, :, 0].permute(1, 0, 2, 3).unsqueeze(0)
 
     @torch.no_grad()
@@ -366,8 +420,17 @@ class Hallo4Pipeline(DiffusionPipeline):
         """(width, height): 832x480, or 480x832 for images narrower than 480:832 (no cropping)."""
         return (480, 832) if src_width / src_height < 480 / 832 - 1e-6 else DEFAULT_CANVAS
 
-    def _skeleton_frames(self, skeleton, portrait: np.ndarray, n: int, width: int, height: int, seed: int,
-                         audio: np.ndarray, warnings: list[str]) -> np.ndarray | None:
+    def _skeleton_frames(
+        self,
+        skeleton,
+        portrait: np.ndarray,
+        n: int,
+        width: int,
+        height: int,
+        seed: int,
+        audio: np.ndarray,
+        warnings: list[str],
+    ) -> np.ndarray | None:
         """Rendered skeleton frames (n, H, W, 3) uint8 on the canvas, or None (no skeleton)."""
         if skeleton is False:
             return None
@@ -377,8 +440,9 @@ class Hallo4Pipeline(DiffusionPipeline):
             except ImportError as exc:
                 raise Hallo4Error(
                     "Audio-only generation needs an idle skeleton, but hallo4.skeleton.idle_skeleton is not "
-                    f"available ({exc}).", hint="Pass a skeleton (JSON or rendered video), or skeleton=False for "
-                    "no skeleton conditioning.") from exc
+                    f"available ({exc}).",
+                    hint="Pass a skeleton (JSON or rendered video), or skeleton=False for no skeleton conditioning.",
+                ) from exc
             seq = idle_skeleton(portrait, n, seed=seed, audio=audio, sr=SAMPLE_RATE, fps=FPS)
             return _fit_frames(render_skeleton(seq, width, height), n)
         if isinstance(skeleton, (str, os.PathLike)):
@@ -390,8 +454,10 @@ class Hallo4Pipeline(DiffusionPipeline):
 
                 frames = load_skeleton_video(path, width, height, max_frames=n)  # never more than needed
                 if len(frames) != n:
-                    warnings.append(f"The skeleton video has {len(frames)} frames for {n} audio frames; "
-                                    "it was looped back and forth / trimmed to the audio.")
+                    warnings.append(
+                        f"The skeleton video has {len(frames)} frames for {n} audio frames; "
+                        "it was looped back and forth / trimmed to the audio."
+                    )
                 return _fit_frames(frames, n)
             from ..skeleton import SkeletonSequence
 
@@ -424,8 +490,9 @@ class Hallo4Pipeline(DiffusionPipeline):
         t, h, w = mask.shape
         m = mask.view(t, h // scale, scale, w // scale, scale).permute(2, 4, 0, 1, 3).flatten(0, 1)
         depth = (t + 3) // 4
-        return torch.nn.functional.interpolate(m[None].float(), size=(depth, h // scale, w // scale),
-                                               mode="nearest-exact")[0].to(mask.dtype)
+        return torch.nn.functional.interpolate(
+            m[None].float(), size=(depth, h // scale, w // scale), mode="nearest-exact"
+        )[0].to(mask.dtype)
 
     # ------------------------------------------------------------------------------------------
     # Sampling
@@ -483,10 +550,15 @@ class Hallo4Pipeline(DiffusionPipeline):
             seed = int(np.random.SeedSequence().entropy % (2**31 - 1))
         seed = int(seed)
         if frames_per_segment < 5 or (frames_per_segment - 1) % 4:
-            raise InputError("frames_per_segment", f"{frames_per_segment} is not of the form 4n + 1 (n >= 1)",
-                             "Use 81 (Hallo4's training length) or another 4n + 1.")
+            raise InputError(
+                "frames_per_segment",
+                f"{frames_per_segment} is not of the form 4n + 1 (n >= 1)",
+                "Use 81 (Hallo4's training length) or another 4n + 1.",
+            )
         if num_inference_steps < 1:
-            raise InputError("steps", f"{num_inference_steps} steps", "Use at least 1 denoising step (25 is the default).")
+            raise InputError(
+                "steps", f"{num_inference_steps} steps", "Use at least 1 denoising step (25 is the default)."
+            )
         if vae_tiling is True:
             self.enable_vae_tiling()
         elif vae_tiling is False:
@@ -507,7 +579,9 @@ class Hallo4Pipeline(DiffusionPipeline):
         width, height = int(width), int(height)
         mult = 8 * self.transformer.config.patch_size[1]
         if width % mult or height % mult or width < mult or height < mult:
-            raise InputError("size", f"{width}x{height} is not a multiple of {mult}", f"Use multiples of {mult} (e.g. 832x480).")
+            raise InputError(
+                "size", f"{width}x{height} is not a multiple of {mult}", f"Use multiples of {mult} (e.g. 832x480)."
+            )
         canvas, placement = media.fit_to_canvas(image, width, height, fill=0)
         skel = self._skeleton_frames(skeleton, image, n_frames, width, height, seed, wav, warnings)
         timings["inputs"] = time.perf_counter() - t_start
@@ -522,8 +596,14 @@ class Hallo4Pipeline(DiffusionPipeline):
         # 3. Audio features -------------------------------------------------------------------
         t = time.perf_counter()
         prog(0.02, "Analysing speech (wav2vec2)")
-        feats = encode_audio(self.audio_encoder, self.feature_extractor, wav, SAMPLE_RATE,
-                             device=_module_device(self.audio_encoder, device), separator=self.vocal_separator)
+        feats = encode_audio(
+            self.audio_encoder,
+            self.feature_extractor,
+            wav,
+            SAMPLE_RATE,
+            device=_module_device(self.audio_encoder, device),
+            separator=self.vocal_separator,
+        )
         feats = feats.to(device=device, dtype=dtype)
         timings["audio"] = time.perf_counter() - t
 
@@ -557,7 +637,7 @@ class Hallo4Pipeline(DiffusionPipeline):
             t = time.perf_counter()
             pose_latents = None
             if skel is not None:
-                pose_latents = self.vae_encode_frames(_to_tensor(skel[a:a + n_seg_frames])).to(device, dtype)
+                pose_latents = self.vae_encode_frames(_to_tensor(skel[a : a + n_seg_frames])).to(device, dtype)
             timings["skeleton"] += time.perf_counter() - t
 
             t = time.perf_counter()
@@ -576,16 +656,32 @@ class Hallo4Pipeline(DiffusionPipeline):
                 zero_video_latent = self.vae_encode(torch.zeros_like(video))
             reactive = zero_video_latent  # video * mask is all zero
             ctx = torch.cat([inactive.to(device), reactive.to(device), self.latent_mask(mask)[None].to(device)], 1)
-            ref_ctx = torch.cat([ref_latent, torch.zeros_like(ref_latent), ref_latent.new_zeros(1, 64, 1, h_lat, w_lat)], 1)
+            ref_ctx = torch.cat(
+                [ref_latent, torch.zeros_like(ref_latent), ref_latent.new_zeros(1, 64, 1, h_lat, w_lat)], 1
+            )
             context = torch.cat([ref_ctx, ctx], 2).to(dtype)  # (1, 96, 1 + F, h, w)
             timings["context"] += time.perf_counter() - t
 
             t = time.perf_counter()
             latents = self._denoise(
-                ref_latent, context, prompt_embeds, negative_embeds, feats[a:a + n_seg_frames][None], pose_latents,
-                latent_frames, h_lat, w_lat, segment_generator(seed), num_inference_steps,
-                guidance_scale if do_cfg else 1.0, shift,
-                control_scale, attention_kwargs, sprog, f"Segment {i + 1}/{n_segments}", dtype,
+                ref_latent,
+                context,
+                prompt_embeds,
+                negative_embeds,
+                feats[a : a + n_seg_frames][None],
+                pose_latents,
+                latent_frames,
+                h_lat,
+                w_lat,
+                segment_generator(seed),
+                num_inference_steps,
+                guidance_scale if do_cfg else 1.0,
+                shift,
+                control_scale,
+                attention_kwargs,
+                sprog,
+                f"Segment {i + 1}/{n_segments}",
+                dtype,
             )
             timings["denoise"] += time.perf_counter() - t
 
@@ -610,7 +706,9 @@ class Hallo4Pipeline(DiffusionPipeline):
         timings["total"] = time.perf_counter() - t_start
         prog(1.0, "Done")
         self.maybe_free_model_hooks()
-        return Hallo4PipelineOutput(frames=out_frames, video_path=video_path, seed=seed, timings=timings, warnings=warnings)
+        return Hallo4PipelineOutput(
+            frames=out_frames, video_path=video_path, seed=seed, timings=timings, warnings=warnings
+        )
 
     def _autocast(self, device: torch.device):
         """Autocast context of the release precision mode (a no-op context otherwise)."""
@@ -620,11 +718,32 @@ class Hallo4Pipeline(DiffusionPipeline):
             return contextlib.nullcontext()
         return torch.autocast(device_type=torch.device(device).type, dtype=self.autocast_dtype)
 
-    def _denoise(self, ref_latent, context, prompt_embeds, negative_embeds, audio_feats, pose_latents, latent_frames,
-                 h_lat, w_lat, generator, steps, guidance, shift, control_scale, attention_kwargs, prog, label, dtype):
+    def _denoise(
+        self,
+        ref_latent,
+        context,
+        prompt_embeds,
+        negative_embeds,
+        audio_feats,
+        pose_latents,
+        latent_frames,
+        h_lat,
+        w_lat,
+        generator,
+        steps,
+        guidance,
+        shift,
+        control_scale,
+        attention_kwargs,
+        prog,
+        label,
+        dtype,
+    ):
         device = ref_latent.device
         scheduler = release_scheduler(self.scheduler.config, steps, shift, device)
-        latents = torch.randn((1, 16, latent_frames, h_lat, w_lat), generator=generator, dtype=torch.float32).to(device)
+        latents = torch.randn((1, 16, latent_frames, h_lat, w_lat), generator=generator, dtype=torch.float32).to(
+            device
+        )
         ref = ref_latent.float()
         cfg = guidance > 1.0
         if cfg:
@@ -641,9 +760,14 @@ class Hallo4Pipeline(DiffusionPipeline):
             model_in = torch.cat([latents, latents]) if cfg else latents
             with self._autocast(device):
                 pred = self.transformer(
-                    hidden_states=model_in.to(dtype), timestep=t.expand(model_in.shape[0]).to(device),
-                    encoder_hidden_states=enc, control_hidden_states=ctx_in, audio_features=audio_in,
-                    pose_latents=pose_in, control_scale=control_scale, attention_kwargs=attention_kwargs,
+                    hidden_states=model_in.to(dtype),
+                    timestep=t.expand(model_in.shape[0]).to(device),
+                    encoder_hidden_states=enc,
+                    control_hidden_states=ctx_in,
+                    audio_features=audio_in,
+                    pose_latents=pose_in,
+                    control_scale=control_scale,
+                    attention_kwargs=attention_kwargs,
                     return_dict=False,
                 )[0].float()
             if cfg:
@@ -674,7 +798,8 @@ def _resolve(name_or_path, *, what: str, required: bool = True) -> Path | None:
                 return None
             raise MissingWeightsError(
                 f"{what} {s!r} is neither a local folder nor available from the Hugging Face cache/Hub ({type(exc).__name__}).",
-                hint=DOWNLOAD_HINT) from exc
+                hint=DOWNLOAD_HINT,
+            ) from exc
     if not required:
         return None
     raise MissingWeightsError(f"{what} folder {str(p)!r} does not exist.", hint=DOWNLOAD_HINT)
@@ -682,7 +807,8 @@ def _resolve(name_or_path, *, what: str, required: bool = True) -> Path | None:
 
 def _has_weights(d: Path) -> bool:
     return (d / "config.json").is_file() and any(
-        any(d.glob(pat)) for pat in ("*.safetensors", "*.bin", "*.safetensors.index.json"))
+        any(d.glob(pat)) for pat in ("*.safetensors", "*.bin", "*.safetensors.index.json")
+    )
 
 
 def _has_tokenizer(d: Path) -> bool:
@@ -734,13 +860,26 @@ def release_scheduler(config, num_inference_steps: int, shift: float, device=Non
     flow sigmas start at 1 - 1e-6 and round the timesteps instead of truncating (off by up to 5).
     The sigmas go in as a numpy array: diffusers shifts them with array arithmetic."""
     scheduler = UniPCMultistepScheduler.from_config(
-        config, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=float(shift),
-        use_dynamic_shifting=False, shift_terminal=None, use_karras_sigmas=False, use_exponential_sigmas=False,
-        use_beta_sigmas=False, solver_order=2, solver_type="bh2", predict_x0=True, lower_order_final=True,
-        final_sigmas_type="zero", disable_corrector=[], thresholding=False,
+        config,
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        flow_shift=float(shift),
+        use_dynamic_shifting=False,
+        shift_terminal=None,
+        use_karras_sigmas=False,
+        use_exponential_sigmas=False,
+        use_beta_sigmas=False,
+        solver_order=2,
+        solver_type="bh2",
+        predict_x0=True,
+        lower_order_final=True,
+        final_sigmas_type="zero",
+        disable_corrector=[],
+        thresholding=False,
     )
     scheduler.set_timesteps(
-        sigmas=release_sigmas(num_inference_steps, scheduler.config.num_train_timesteps), device=device)
+        sigmas=release_sigmas(num_inference_steps, scheduler.config.num_train_timesteps), device=device
+    )
     return scheduler
 
 

@@ -2,14 +2,23 @@
 retargeting onto the portrait, length fitting and idle motion for audio-only generation."""
 
 from .extract import MESH_TO_68, POSE33_TO_COCO18, extract_skeleton
-from .format import SkeletonSequence
 from .fit import fit_length
+from .format import SkeletonSequence
 from .idle import idle_skeleton
-from .retarget import portrait_pose, retarget
 from .render import iter_render_skeleton, iter_skeleton_video, load_skeleton_video, render_skeleton
+from .retarget import portrait_pose, retarget
 
 __all__ = [
-    "SkeletonSequence", "extract_skeleton", "render_skeleton", "iter_render_skeleton", "load_skeleton_video",
-    "iter_skeleton_video", "retarget", "fit_length",
-    "idle_skeleton", "portrait_pose", "MESH_TO_68", "POSE33_TO_COCO18",
+    "SkeletonSequence",
+    "extract_skeleton",
+    "render_skeleton",
+    "iter_render_skeleton",
+    "load_skeleton_video",
+    "iter_skeleton_video",
+    "retarget",
+    "fit_length",
+    "idle_skeleton",
+    "portrait_pose",
+    "MESH_TO_68",
+    "POSE33_TO_COCO18",
 ]

@@ -22,15 +22,74 @@ from .format import SkeletonSequence
 # COCO-18 index -> mediapipe pose index (None = neck, computed).
 POSE33_TO_COCO18 = [0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]
 MESH_TO_68 = [
-    127, 234, 93, 132, 58, 172, 136, 150, 152, 379, 365, 397, 288, 361, 323, 454, 356,  # jaw 0-16
-    70, 63, 105, 66, 107,  # subject's right brow 17-21
-    336, 296, 334, 293, 300,  # left brow 22-26
-    168, 197, 5, 4,  # nose bridge 27-30
-    75, 97, 2, 326, 305,  # nose base 31-35
-    33, 160, 158, 133, 153, 144,  # right eye 36-41
-    362, 385, 387, 263, 373, 380,  # left eye 42-47
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips 48-59
-    78, 82, 13, 312, 308, 317, 14, 87,  # inner lips 60-67
+    127,
+    234,
+    93,
+    132,
+    58,
+    172,
+    136,
+    150,
+    152,
+    379,
+    365,
+    397,
+    288,
+    361,
+    323,
+    454,
+    356,  # jaw 0-16
+    70,
+    63,
+    105,
+    66,
+    107,  # subject's right brow 17-21
+    336,
+    296,
+    334,
+    293,
+    300,  # left brow 22-26
+    168,
+    197,
+    5,
+    4,  # nose bridge 27-30
+    75,
+    97,
+    2,
+    326,
+    305,  # nose base 31-35
+    33,
+    160,
+    158,
+    133,
+    153,
+    144,  # right eye 36-41
+    362,
+    385,
+    387,
+    263,
+    373,
+    380,  # left eye 42-47
+    61,
+    39,
+    37,
+    0,
+    267,
+    269,
+    291,
+    405,
+    314,
+    17,
+    84,
+    181,  # outer lips 48-59
+    78,
+    82,
+    13,
+    312,
+    308,
+    317,
+    14,
+    87,  # inner lips 60-67
 ]
 assert len(MESH_TO_68) == 68
 
@@ -96,8 +155,9 @@ def fill_and_smooth(pts: np.ndarray, window: int = 7) -> np.ndarray:
     return out
 
 
-def extract_skeleton(video: str | Path, *, progress: Progress | ProgressCallback | None = None,
-                     max_side: int = 720, smooth: bool = True) -> SkeletonSequence:
+def extract_skeleton(
+    video: str | Path, *, progress: Progress | ProgressCallback | None = None, max_side: int = 720, smooth: bool = True
+) -> SkeletonSequence:
     """A 25 fps skeleton sequence from a driving video."""
     import mediapipe as mp
 
@@ -108,9 +168,16 @@ def extract_skeleton(video: str | Path, *, progress: Progress | ProgressCallback
     expected = max(1, min(cap, int(round(info.duration * 25.0)) or cap))
     rows: list[np.ndarray] = []
     w = h = 0
-    with mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1, refine_face_landmarks=False,
-                                        min_detection_confidence=0.5, min_tracking_confidence=0.5) as holistic:
-        for i, frame in enumerate(media.iter_frames(video, fps=25.0, max_frames=cap, name="driving video", max_side=max_side)):
+    with mp.solutions.holistic.Holistic(
+        static_image_mode=False,
+        model_complexity=1,
+        refine_face_landmarks=False,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
+    ) as holistic:
+        for i, frame in enumerate(
+            media.iter_frames(video, fps=25.0, max_frames=cap, name="driving video", max_side=max_side)
+        ):
             if i % 5 == 0:
                 prog(min(i / expected, 0.99), f"Extracting skeleton: frame {i + 1}/{max(expected, i + 1)}")
             h, w = frame.shape[:2]
@@ -123,13 +190,21 @@ def extract_skeleton(video: str | Path, *, progress: Progress | ProgressCallback
             rows.append(row)
     t_count = len(rows)
     if t_count < 3:
-        raise InputError("driving video", f"has only {t_count} frame(s) at 25 fps",
-                         "Use a video of at least a few seconds.", path=str(video))
+        raise InputError(
+            "driving video",
+            f"has only {t_count} frame(s) at 25 fps",
+            "Use a video of at least a few seconds.",
+            path=str(video),
+        )
     pts = np.stack(rows)
     detected = (pts[:, :18, 2] > 0.5).sum(axis=1) >= 3
     if not detected.any():
-        raise InputError("driving video", "no person was found in any frame",
-                         "Use a video where a person's head and shoulders are clearly visible.", path=str(video))
+        raise InputError(
+            "driving video",
+            "no person was found in any frame",
+            "Use a video where a person's head and shoulders are clearly visible.",
+            path=str(video),
+        )
     if smooth:
         pts = fill_and_smooth(pts)
     prog(1.0, f"Extracted {t_count} frames ({detected.mean() * 100:.0f}% with a person)")

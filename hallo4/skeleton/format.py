@@ -61,27 +61,43 @@ class SkeletonSequence:
         return self.num_frames / self.fps
 
     @classmethod
-    def empty(cls, num_frames: int, width: int, height: int, fps: float = 25.0) -> "SkeletonSequence":
-        return cls(np.zeros((num_frames, N_BODY, 3)), np.zeros((num_frames, 2, N_HAND, 3)), np.zeros((num_frames, N_FACE, 3)),
-                   width, height, fps)
+    def empty(cls, num_frames: int, width: int, height: int, fps: float = 25.0) -> SkeletonSequence:
+        return cls(
+            np.zeros((num_frames, N_BODY, 3)),
+            np.zeros((num_frames, 2, N_HAND, 3)),
+            np.zeros((num_frames, N_FACE, 3)),
+            width,
+            height,
+            fps,
+        )
 
-    def copy(self) -> "SkeletonSequence":
-        return SkeletonSequence(self.body.copy(), self.hands.copy(), self.face.copy(), self.width, self.height, self.fps)
+    def copy(self) -> SkeletonSequence:
+        return SkeletonSequence(
+            self.body.copy(), self.hands.copy(), self.face.copy(), self.width, self.height, self.fps
+        )
 
     def points(self) -> np.ndarray:
         """All keypoints of each frame as one (T, 128, 3) array (body, left hand, right hand, face)."""
         return np.concatenate([self.body, self.hands.reshape(-1, 2 * N_HAND, 3), self.face], axis=1)
 
     @classmethod
-    def from_points(cls, pts: np.ndarray, width: int, height: int, fps: float = 25.0) -> "SkeletonSequence":
+    def from_points(cls, pts: np.ndarray, width: int, height: int, fps: float = 25.0) -> SkeletonSequence:
         pts = np.asarray(pts, np.float32)
-        return cls(pts[:, :N_BODY], pts[:, N_BODY:N_BODY + 2 * N_HAND].reshape(-1, 2, N_HAND, 3), pts[:, N_BODY + 2 * N_HAND:],
-                   width, height, fps)
+        return cls(
+            pts[:, :N_BODY],
+            pts[:, N_BODY : N_BODY + 2 * N_HAND].reshape(-1, 2, N_HAND, 3),
+            pts[:, N_BODY + 2 * N_HAND :],
+            width,
+            height,
+            fps,
+        )
 
-    def slice(self, start: int, stop: int) -> "SkeletonSequence":
-        return SkeletonSequence(self.body[start:stop], self.hands[start:stop], self.face[start:stop], self.width, self.height, self.fps)
+    def slice(self, start: int, stop: int) -> SkeletonSequence:
+        return SkeletonSequence(
+            self.body[start:stop], self.hands[start:stop], self.face[start:stop], self.width, self.height, self.fps
+        )
 
-    def resample(self, fps: float) -> "SkeletonSequence":
+    def resample(self, fps: float) -> SkeletonSequence:
         """Linear interpolation in time to `fps` (confidence: the lower of the two neighbours)."""
         if abs(fps - self.fps) < 1e-6 or self.num_frames < 2:
             out = self.copy()
@@ -91,8 +107,12 @@ class SkeletonSequence:
         n_out = max(1, int(round(self.num_frames / self.fps * fps)))
         cap = limits.active().max_skeleton_frames
         if n_out > cap:
-            raise InputError("skeleton", f"{self.num_frames} frames at {self.fps:g} fps become {n_out} frames at {fps:g} fps, "
-                             f"more than the {cap} this server handles", "Use a shorter skeleton or a normal frame rate (25 fps).")
+            raise InputError(
+                "skeleton",
+                f"{self.num_frames} frames at {self.fps:g} fps become {n_out} frames at {fps:g} fps, "
+                f"more than the {cap} this server handles",
+                "Use a shorter skeleton or a normal frame rate (25 fps).",
+            )
         t = np.arange(n_out) * self.fps / fps
         i0 = np.clip(np.floor(t).astype(int), 0, self.num_frames - 1)
         i1 = np.clip(i0 + 1, 0, self.num_frames - 1)
@@ -101,33 +121,57 @@ class SkeletonSequence:
         conf = np.minimum(pts[i0, :, 2:], pts[i1, :, 2:])
         return SkeletonSequence.from_points(np.concatenate([xy, conf], axis=2), self.width, self.height, fps)
 
-    def validate(self, path: str | Path | None = None) -> "SkeletonSequence":
+    def validate(self, path: str | Path | None = None) -> SkeletonSequence:
         """Refuse what would cost unbounded memory or time later (checked right after parsing, before
         anything is resampled or rendered): canvas, frame count, fps, duration and coordinates."""
         lim = limits.active()
         where = str(path) if path else None
         lim.check_fps(self.fps, "skeleton", where)
         if self.num_frames > lim.max_skeleton_frames or self.duration > lim.max_skeleton_frames / limits.FPS:
-            raise InputError("skeleton", f"has {self.num_frames} frames ({self.duration:.0f} s), more than the "
-                             f"{lim.max_skeleton_frames} frames ({lim.max_skeleton_frames / limits.FPS:.0f} s) this server handles",
-                             "Trim the skeleton (only as long as the audio is needed).", path=where)
+            raise InputError(
+                "skeleton",
+                f"has {self.num_frames} frames ({self.duration:.0f} s), more than the "
+                f"{lim.max_skeleton_frames} frames ({lim.max_skeleton_frames / limits.FPS:.0f} s) this server handles",
+                "Trim the skeleton (only as long as the audio is needed).",
+                path=where,
+            )
         xy = self.points()[..., :2]
         far = float(np.abs(xy).max()) if xy.size else 0.0
         if not np.isfinite(far) or far > 4 * lim.max_skeleton_side:
-            raise InputError("skeleton", f"has coordinates up to {far:.3g} px, far outside any canvas "
-                             f"(the limit is {4 * lim.max_skeleton_side} px)",
-                             "Keypoints must be pixel positions on the video's canvas; re-export the skeleton.", path=where)
+            raise InputError(
+                "skeleton",
+                f"has coordinates up to {far:.3g} px, far outside any canvas "
+                f"(the limit is {4 * lim.max_skeleton_side} px)",
+                "Keypoints must be pixel positions on the video's canvas; re-export the skeleton.",
+                path=where,
+            )
         if not (1 <= self.width <= lim.max_skeleton_side and 1 <= self.height <= lim.max_skeleton_side):
-            raise InputError("skeleton", f"claims a {self.width}x{self.height} canvas, larger than {lim.max_skeleton_side} px a side",
-                             f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.", path=where)
+            raise InputError(
+                "skeleton",
+                f"claims a {self.width}x{self.height} canvas, larger than {lim.max_skeleton_side} px a side",
+                f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.",
+                path=where,
+            )
         return self
 
     # -- files ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "width": self.width, "height": self.height, "fps": self.fps,
-                "num_frames": self.num_frames,
-                "frames": [{"body": np.round(self.body[i], 2).tolist(), "hands": np.round(self.hands[i], 2).tolist(),
-                            "face": np.round(self.face[i], 2).tolist()} for i in range(self.num_frames)]}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "frames": [
+                {
+                    "body": np.round(self.body[i], 2).tolist(),
+                    "hands": np.round(self.hands[i], 2).tolist(),
+                    "face": np.round(self.face[i], 2).tolist(),
+                }
+                for i in range(self.num_frames)
+            ],
+        }
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -138,7 +182,7 @@ class SkeletonSequence:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "SkeletonSequence":
+    def load(cls, path: str | Path) -> SkeletonSequence:
         """Our JSON, OpenPose JSON (file or folder), or a folder of DWPose-style .npy files."""
         p = Path(path)
         if not p.exists():
@@ -148,11 +192,19 @@ class SkeletonSequence:
                 return _load_npy_folder(p).validate(p)
             files = sorted(p.glob("*.json"))
             if not files:
-                raise InputError("skeleton", "the folder has no .json or .npy keypoint files",
-                                 "Point at our skeleton JSON, OpenPose's JSON output folder or a folder of DWPose .npy files.", path=str(p))
+                raise InputError(
+                    "skeleton",
+                    "the folder has no .json or .npy keypoint files",
+                    "Point at our skeleton JSON, OpenPose's JSON output folder or a folder of DWPose .npy files.",
+                    path=str(p),
+                )
             if len(files) > limits.active().max_skeleton_frames:
-                raise InputError("skeleton", f"the folder has {len(files)} frame files, more than {limits.active().max_skeleton_frames}",
-                                 "Use a shorter sequence.", path=str(p))
+                raise InputError(
+                    "skeleton",
+                    f"the folder has {len(files)} frame files, more than {limits.active().max_skeleton_frames}",
+                    "Use a shorter sequence.",
+                    path=str(p),
+                )
             return _load_openpose([_read_json(f) for f in files], p).validate(p)
         data = _read_json(p)
         if isinstance(data, dict) and data.get("format") == FORMAT:
@@ -161,57 +213,94 @@ class SkeletonSequence:
             return _load_openpose([data], p).validate(p)
         if isinstance(data, list) and data and isinstance(data[0], dict) and "people" in data[0]:
             return _load_openpose(data, p).validate(p)
-        raise InputError("skeleton", "is JSON but not a skeleton we know (neither hallo4.skeleton nor OpenPose)",
-                         "Export it again from the Skeleton tab, or use OpenPose's --write_json output.", path=str(p))
+        raise InputError(
+            "skeleton",
+            "is JSON but not a skeleton we know (neither hallo4.skeleton nor OpenPose)",
+            "Export it again from the Skeleton tab, or use OpenPose's --write_json output.",
+            path=str(p),
+        )
 
 
 def _read_json(p: Path):
     cap = limits.active().max_skeleton_bytes
     if p.stat().st_size > cap:
-        raise InputError("skeleton", f"the file is {p.stat().st_size / 1024**2:.0f} MB, more than the {cap / 1024**2:.0f} MB allowed",
-                         "Use a shorter skeleton sequence.", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"the file is {p.stat().st_size / 1024**2:.0f} MB, more than the {cap / 1024**2:.0f} MB allowed",
+            "Use a shorter skeleton sequence.",
+            path=str(p),
+        )
     try:
         return json.loads(p.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError("skeleton", f"is not valid JSON ({exc})", "Upload the file as it was saved, unmodified.", path=str(p)) from exc
+        raise InputError(
+            "skeleton", f"is not valid JSON ({exc})", "Upload the file as it was saved, unmodified.", path=str(p)
+        ) from exc
 
 
 def _arr(value, shape: tuple[int, ...], what: str, frame: int, p: Path) -> np.ndarray:
     try:
         a = np.asarray(value, np.float32)
     except (ValueError, TypeError) as exc:
-        raise InputError("skeleton", f"frame {frame}: {what} is not a list of numbers", "Re-export the skeleton.", path=str(p)) from exc
+        raise InputError(
+            "skeleton", f"frame {frame}: {what} is not a list of numbers", "Re-export the skeleton.", path=str(p)
+        ) from exc
     if a.shape != shape:
-        raise InputError("skeleton", f"frame {frame}: {what} has shape {list(a.shape)}, expected {list(shape)}",
-                         f"Each frame needs {N_BODY} body, 2x{N_HAND} hand and {N_FACE} face points as [x, y, confidence].", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"frame {frame}: {what} has shape {list(a.shape)}, expected {list(shape)}",
+            f"Each frame needs {N_BODY} body, 2x{N_HAND} hand and {N_FACE} face points as [x, y, confidence].",
+            path=str(p),
+        )
     if not np.all(np.isfinite(a)):
-        raise InputError("skeleton", f"frame {frame}: {what} contains NaN or infinite values", "Re-export the skeleton.", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"frame {frame}: {what} contains NaN or infinite values",
+            "Re-export the skeleton.",
+            path=str(p),
+        )
     return a
 
 
 def _from_ours(data: dict, p: Path) -> SkeletonSequence:
     if data.get("version") != VERSION:
-        raise InputError("skeleton", f"has format version {data.get('version')}, this program reads version {VERSION}",
-                         "Update Hallo4 Studio or re-export the skeleton.", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"has format version {data.get('version')}, this program reads version {VERSION}",
+            "Update Hallo4 Studio or re-export the skeleton.",
+            path=str(p),
+        )
     try:
         w, h, fps = float(data["width"]), float(data["height"]), float(data.get("fps", 25.0))
         frames = data["frames"]
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InputError("skeleton", f"is missing a field ({exc})", "Re-export the skeleton.", path=str(p)) from exc
     if not (w > 0 and h > 0 and fps > 0) or not isinstance(frames, list) or not frames:
-        raise InputError("skeleton", "has no frames or a non-positive canvas size / fps", "Re-export the skeleton.", path=str(p))
+        raise InputError(
+            "skeleton", "has no frames or a non-positive canvas size / fps", "Re-export the skeleton.", path=str(p)
+        )
     lim = limits.active()
     # Cheap header checks before converting every frame (the canvas / fps a file claims).
     lim.check_fps(fps, "skeleton", str(p))
     if max(w, h) > lim.max_skeleton_side or not (np.isfinite(w) and np.isfinite(h)):
-        raise InputError("skeleton", f"claims a {w:.0f}x{h:.0f} canvas, larger than {lim.max_skeleton_side} px a side",
-                         f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"claims a {w:.0f}x{h:.0f} canvas, larger than {lim.max_skeleton_side} px a side",
+            f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.",
+            path=str(p),
+        )
     if len(frames) > lim.max_skeleton_frames:
-        raise InputError("skeleton", f"has {len(frames)} frames, more than the {lim.max_skeleton_frames} this server handles",
-                         "Trim the skeleton (only as long as the audio is needed).", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"has {len(frames)} frames, more than the {lim.max_skeleton_frames} this server handles",
+            "Trim the skeleton (only as long as the audio is needed).",
+            path=str(p),
+        )
     w, h = int(w), int(h)
     if not all(isinstance(f, dict) for f in frames):
-        raise InputError("skeleton", "its frames are not objects with body / hands / face", "Re-export the skeleton.", path=str(p))
+        raise InputError(
+            "skeleton", "its frames are not objects with body / hands / face", "Re-export the skeleton.", path=str(p)
+        )
     body = np.stack([_arr(f.get("body"), (N_BODY, 3), "body", i, p) for i, f in enumerate(frames)])
     hands = np.stack([_arr(f.get("hands"), (2, N_HAND, 3), "hands", i, p) for i, f in enumerate(frames)])
     face = np.stack([_arr(f.get("face"), (N_FACE, 3), "face", i, p) for i, f in enumerate(frames)])
@@ -224,14 +313,25 @@ def _openpose_points(flat, n: int, what: str, frame: int, p: Path) -> np.ndarray
     try:
         a = np.asarray(flat, np.float64)
     except (ValueError, TypeError) as exc:
-        raise InputError("skeleton", f"frame {frame}: {what} is not a list of numbers", "Use OpenPose's JSON output.", path=str(p)) from exc
+        raise InputError(
+            "skeleton", f"frame {frame}: {what} is not a list of numbers", "Use OpenPose's JSON output.", path=str(p)
+        ) from exc
     if not np.all(np.isfinite(a)) or (a.size and np.abs(a).max() > 4 * limits.active().max_skeleton_side):
-        raise InputError("skeleton", f"frame {frame}: {what} has coordinates that are not finite or far outside any canvas "
-                         f"(up to {np.abs(a).max():.3g})", "Keypoints must be pixel positions; re-run OpenPose.", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"frame {frame}: {what} has coordinates that are not finite or far outside any canvas "
+            f"(up to {np.abs(a).max():.3g})",
+            "Keypoints must be pixel positions; re-run OpenPose.",
+            path=str(p),
+        )
     a = a.astype(np.float32)
     if a.size % 3 or a.size // 3 not in (n, 25 if what == "pose" else n):
-        raise InputError("skeleton", f"frame {frame}: {what} has {a.size} values, expected {n * 3}",
-                         "Use OpenPose's JSON output (COCO-18 or BODY_25 body model).", path=str(p))
+        raise InputError(
+            "skeleton",
+            f"frame {frame}: {what} has {a.size} values, expected {n * 3}",
+            "Use OpenPose's JSON output (COCO-18 or BODY_25 body model).",
+            path=str(p),
+        )
     a = a.reshape(-1, 3)
     if what == "pose" and len(a) == 25:
         a = a[BODY25_TO_COCO18]
@@ -244,16 +344,29 @@ def _load_openpose(frames: list, p: Path) -> SkeletonSequence:
         people = fr.get("people") or []
         person = people[0] if people else {}
         body.append(_openpose_points(person.get("pose_keypoints_2d"), N_BODY, "pose", i, p))
-        hands.append(np.stack([_openpose_points(person.get("hand_left_keypoints_2d"), N_HAND, "left hand", i, p),
-                               _openpose_points(person.get("hand_right_keypoints_2d"), N_HAND, "right hand", i, p)]))
-        face.append(_openpose_points(person.get("face_keypoints_2d"), N_FACE + 2, "face", i, p)[:N_FACE]
-                    if person.get("face_keypoints_2d") and len(person["face_keypoints_2d"]) == 70 * 3
-                    else _openpose_points(person.get("face_keypoints_2d"), N_FACE, "face", i, p))
+        hands.append(
+            np.stack(
+                [
+                    _openpose_points(person.get("hand_left_keypoints_2d"), N_HAND, "left hand", i, p),
+                    _openpose_points(person.get("hand_right_keypoints_2d"), N_HAND, "right hand", i, p),
+                ]
+            )
+        )
+        face.append(
+            _openpose_points(person.get("face_keypoints_2d"), N_FACE + 2, "face", i, p)[:N_FACE]
+            if person.get("face_keypoints_2d") and len(person["face_keypoints_2d"]) == 70 * 3
+            else _openpose_points(person.get("face_keypoints_2d"), N_FACE, "face", i, p)
+        )
     body, hands, face = np.stack(body), np.stack(hands), np.stack(face)
     pts = np.concatenate([body.reshape(-1, 3), hands.reshape(-1, 3), face.reshape(-1, 3)])
     seen = pts[pts[:, 2] > 0]
     if len(seen) == 0:
-        raise InputError("skeleton", "no person in any frame of the OpenPose output", "Run OpenPose on a video with a visible person.", path=str(p))
+        raise InputError(
+            "skeleton",
+            "no person in any frame of the OpenPose output",
+            "Run OpenPose on a video with a visible person.",
+            path=str(p),
+        )
     # OpenPose JSON has no canvas size: take the smallest 16-aligned box holding every point.
     w = int(np.ceil((seen[:, 0].max() + 1) / 16) * 16)
     h = int(np.ceil((seen[:, 1].max() + 1) / 16) * 16)
@@ -269,7 +382,12 @@ def _load_npy_folder(p: Path) -> SkeletonSequence:
         try:
             a = np.load(f, allow_pickle=False)  # never unpickle user files
         except ValueError as exc:
-            raise InputError("skeleton", f"{f.name} is not a plain numeric .npy array", "Save keypoints with numpy.save.", path=str(f)) from exc
+            raise InputError(
+                "skeleton",
+                f"{f.name} is not a plain numeric .npy array",
+                "Save keypoints with numpy.save.",
+                path=str(f),
+            ) from exc
         frames.append(_arr(a, (N_BODY + 2 * N_HAND + N_FACE, 3), f"{f.name}", i, p))
     pts = np.stack(frames)
     pts[..., 0] *= meta["width"]

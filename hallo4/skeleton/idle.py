@@ -9,8 +9,15 @@ from .format import SkeletonSequence
 from .retarget import _anchor, portrait_pose
 
 
-def idle_skeleton(portrait: np.ndarray, num_frames: int, *, seed: int = 0, audio: np.ndarray | None = None,
-                  sr: int = 16000, fps: float = 25.0) -> SkeletonSequence:
+def idle_skeleton(
+    portrait: np.ndarray,
+    num_frames: int,
+    *,
+    seed: int = 0,
+    audio: np.ndarray | None = None,
+    sr: int = 16000,
+    fps: float = 25.0,
+) -> SkeletonSequence:
     """Audio-only mode: natural idle motion around the portrait's own pose, deterministic for a seed.
 
     Breathing (shoulders rise ~0.25 Hz), slow head sway and roll, nods loosely following speech energy,
@@ -24,7 +31,10 @@ def idle_skeleton(portrait: np.ndarray, num_frames: int, *, seed: int = 0, audio
     pivot = anchor[0] if anchor else np.array([base.width / 2, base.height * 0.8], np.float32)
 
     def wave(amp: float, freqs=(0.11, 0.23, 0.41)) -> np.ndarray:
-        return sum(amp / len(freqs) * np.sin(2 * np.pi * f * rng.uniform(0.8, 1.25) * t + rng.uniform(0, 2 * np.pi)) for f in freqs)
+        return sum(
+            amp / len(freqs) * np.sin(2 * np.pi * f * rng.uniform(0.8, 1.25) * t + rng.uniform(0, 2 * np.pi))
+            for f in freqs
+        )
 
     breath = 0.012 * unit * np.sin(2 * np.pi * rng.uniform(0.2, 0.3) * t + rng.uniform(0, 2 * np.pi))
     sway_x = wave(0.05 * unit)
@@ -40,7 +50,7 @@ def idle_skeleton(portrait: np.ndarray, num_frames: int, *, seed: int = 0, audio
     blink = np.zeros(num_frames, np.float32)
     k = int(rng.uniform(0.5, 2.5) * fps)
     while k < num_frames:
-        blink[k:k + 4] = np.array([0.6, 1.0, 0.7, 0.3], np.float32)[: max(0, num_frames - k)]
+        blink[k : k + 4] = np.array([0.6, 1.0, 0.7, 0.3], np.float32)[: max(0, num_frames - k)]
         k += 4 + int(rng.gamma(4.0, 0.9) * fps)
 
     body = np.repeat(base.body, num_frames, 0)

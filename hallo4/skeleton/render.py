@@ -17,14 +17,70 @@ from .. import limits, media
 from .format import MOUTH, SkeletonSequence
 
 # OpenPose limb pairs (0-based COCO-18) and colours (RGB), as in OpenPose / controlnet_aux.
-LIMBS = [(1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
-         (1, 0), (0, 14), (14, 16), (0, 15), (15, 17)]
-COLORS = [(255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
-          (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
-          (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85)]
-HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
-              (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20)]
-HAND_COLORS = [tuple(int(c * 255) for c in colorsys.hsv_to_rgb(i / len(HAND_EDGES), 1.0, 1.0)) for i in range(len(HAND_EDGES))]
+LIMBS = [
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+]
+COLORS = [
+    (255, 0, 0),
+    (255, 85, 0),
+    (255, 170, 0),
+    (255, 255, 0),
+    (170, 255, 0),
+    (85, 255, 0),
+    (0, 255, 0),
+    (0, 255, 85),
+    (0, 255, 170),
+    (0, 255, 255),
+    (0, 170, 255),
+    (0, 85, 255),
+    (0, 0, 255),
+    (85, 0, 255),
+    (170, 0, 255),
+    (255, 0, 255),
+    (255, 0, 170),
+    (255, 0, 85),
+]
+HAND_EDGES = [
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (0, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (0, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+]
+HAND_COLORS = [
+    tuple(int(c * 255) for c in colorsys.hsv_to_rgb(i / len(HAND_EDGES), 1.0, 1.0)) for i in range(len(HAND_EDGES))
+]
 FACE_DRAWN = tuple(i for i in range(68) if i not in MOUTH)
 CONF = 0.3
 # Stroke sizes at the release's proportions: in the authors' own 768x768 example skeleton video, body limbs
@@ -55,10 +111,20 @@ def placement_for(seq: SkeletonSequence, width: int, height: int) -> media.Place
     return pl
 
 
-def render_frame(body: np.ndarray, hands: np.ndarray, face: np.ndarray, width: int, height: int,
-                 background: np.ndarray | None = None) -> np.ndarray:
+def render_frame(
+    body: np.ndarray,
+    hands: np.ndarray,
+    face: np.ndarray,
+    width: int,
+    height: int,
+    background: np.ndarray | None = None,
+) -> np.ndarray:
     """One frame; points already in target-canvas pixels."""
-    canvas = np.zeros((height, width, 3), np.uint8) if background is None else np.ascontiguousarray(background, np.uint8).copy()
+    canvas = (
+        np.zeros((height, width, 3), np.uint8)
+        if background is None
+        else np.ascontiguousarray(background, np.uint8).copy()
+    )
     sizes = stroke_sizes(width, height)
     stick = sizes["limb_half"]
     limbs = canvas.copy()
@@ -78,8 +144,14 @@ def render_frame(body: np.ndarray, hands: np.ndarray, face: np.ndarray, width: i
     for hand in hands:
         for e, (a, b) in enumerate(HAND_EDGES):
             if hand[a, 2] >= CONF and hand[b, 2] >= CONF:
-                cv2.line(canvas, (int(hand[a, 0]), int(hand[a, 1])), (int(hand[b, 0]), int(hand[b, 1])), HAND_COLORS[e],
-                         sizes["hand_line"], lineType=cv2.LINE_AA)
+                cv2.line(
+                    canvas,
+                    (int(hand[a, 0]), int(hand[a, 1])),
+                    (int(hand[b, 0]), int(hand[b, 1])),
+                    HAND_COLORS[e],
+                    sizes["hand_line"],
+                    lineType=cv2.LINE_AA,
+                )
         for k in range(21):
             if hand[k, 2] >= CONF:
                 cv2.circle(canvas, (int(hand[k, 0]), int(hand[k, 1])), sizes["hand_joint"], (0, 0, 255), -1)
@@ -105,7 +177,9 @@ def iter_render_skeleton(seq: SkeletonSequence, width: int, height: int, *, back
         yield render_frame(body, hands, face, width, height, bg)
 
 
-def render_skeleton(seq: SkeletonSequence, width: int, height: int, *, background: np.ndarray | None = None) -> np.ndarray:
+def render_skeleton(
+    seq: SkeletonSequence, width: int, height: int, *, background: np.ndarray | None = None
+) -> np.ndarray:
     """(T, H, W, 3) uint8 frames. `background` (an image) is letterboxed the same way, for overlays.
 
     Holds T frames of the OUTPUT canvas (T is bounded by the audio, see hallo4.limits)."""

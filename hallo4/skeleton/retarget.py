@@ -45,8 +45,11 @@ def portrait_pose(image: np.ndarray) -> SkeletonSequence:
             body[2] = (neck[0] - 0.95 * fh, neck[1] + 0.25 * fh, 0.6)
             body[5] = (neck[0] + 0.95 * fh, neck[1] + 0.25 * fh, 0.6)
     if body[:, 2].max() < 0.5:
-        raise InputError("portrait", "no person (face or body) could be found",
-                         "Use a photo showing a person's face, front-facing and well lit.")
+        raise InputError(
+            "portrait",
+            "no person (face or body) could be found",
+            "Use a photo showing a person's face, front-facing and well lit.",
+        )
     return SkeletonSequence(body[None], np.zeros((1, 2, 21, 3)), face[None], w, h, 25.0)
 
 
@@ -138,9 +141,11 @@ def retarget(seq: SkeletonSequence, portrait: np.ndarray, *, keep: bool = False)
     if sim is None:
         src, dst = _anchor(seq.body[0]), _anchor(tb)
         if src is None or dst is None:
-            raise InputError("skeleton", "the first frame has no shoulders or eyes to align with the portrait",
-                             "Trim the driving video so the person is visible from the first frame, "
-                             "or turn retargeting off.")
+            raise InputError(
+                "skeleton",
+                "the first frame has no shoulders or eyes to align with the portrait",
+                "Trim the driving video so the person is visible from the first frame, or turn retargeting off.",
+            )
         a = complex(dst[1] / max(src[1], 1e-3), 0)
         sim = (a, complex(*(dst[0] - src[0] * a.real)))
     for arr in (out.body, out.hands, out.face):
@@ -158,8 +163,9 @@ def retarget(seq: SkeletonSequence, portrait: np.ndarray, *, keep: bool = False)
             centre = target_head.centre + k * (cur.centre - ref.centre)
             r_now = _rot(target_head.angle + d_angle)
             for src_arr, ref_arr, tgt, dst_arr, idx in (
-                    (seq.face[i], seq.face[ref_i], tf, out.face[i], slice(None)),
-                    (seq.body[i], seq.body[ref_i], tb, out.body[i], list(HEAD_BODY))):
+                (seq.face[i], seq.face[ref_i], tf, out.face[i], slice(None)),
+                (seq.body[i], seq.body[ref_i], tb, out.body[i], list(HEAD_BODY)),
+            ):
                 s_now, s_ref, tg = src_arr[idx], ref_arr[idx], tgt[idx]
                 # Each point in its head's own frame (eye midpoint, eye line), in driving eye distances.
                 local_now = (s_now[:, :2] - cur.centre) @ _rot(-cur.angle).T / ref.size
