@@ -1004,7 +1004,10 @@ def build_demo() -> gr.Blocks:
                 quantize = gr.Radio(
                     [
                         ("auto: release or bf16 by free GPU memory, fp32 on CPU", "none"),
+                        ("release: the authors' numerics (fp32 weights, bf16 autocast)", "release"),
+                        ("bf16 weights", "bf16"),
                         ("8-bit weights (bitsandbytes)", "8bit"),
+                        ("fp32 (exact, slow)", "fp32"),
                     ],
                     value=studio.load_settings()["quantize"],
                     label="hallo4 precision",

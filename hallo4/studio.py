@@ -229,7 +229,9 @@ def _engine_kwargs(engine: str) -> dict[str, Any]:
     s = load_settings()
     return {
         "model": s["model"],
-        "quantize": None if s["quantize"] == "none" else s["quantize"],
+        # The "quantize" setting holds the precision choice: none = auto, 8bit, or a precision mode.
+        "quantize": "8bit" if s["quantize"] == "8bit" else None,
+        "precision": s["quantize"] if s["quantize"] in ("release", "bf16", "fp32") else None,
         "offload": None if s["offload"] == "none" else s["offload"],
         "adapter": s["adapter"],
         "vocal_separation": s.get("vocal_separation", "auto"),

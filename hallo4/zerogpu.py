@@ -139,7 +139,7 @@ def request_seconds(
     long_side = max(16, min(832, int(size or 832)) // 16 * 16)
     short_side = max(16, int(round(long_side * 480 / 832 / 16)) * 16)
     prompt_cached = any((cache_dir() / "prompts").glob("*.safetensors"))
-    precision = "8bit" if quantize in ("8bit", "int8") else "bf16"
+    precision = "8bit" if quantize in ("8bit", "int8") else "release" if quantize == "release" else "bf16"
     return check_request(
         seconds,
         steps=int(steps),

@@ -116,3 +116,24 @@ def test_activate_and_roll_back_a_round(monkeypatch, tmp_path):
     assert studio.list_rounds() == ["round-001"]
     assert studio.activate_round("round-001")["adapter"].endswith("round-001")
     assert studio.activate_round(None)["adapter"] is None  # roll back to the base model
+
+
+@pytest.mark.parametrize(
+    "choice,quantize,precision",
+    [
+        ("none", None, None),
+        ("release", None, "release"),
+        ("bf16", None, "bf16"),
+        ("fp32", None, "fp32"),
+        ("8bit", "8bit", None),
+    ],
+)
+def test_models_tab_precision_reaches_the_engine(monkeypatch, tmp_path, choice, quantize, precision):
+    """The Models tab's precision choice (stored as the "quantize" setting) becomes the engine's arguments."""
+    from hallo4.engines.diffusion import PRECISIONS
+
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    studio.save_settings(quantize=choice)
+    kwargs = studio._engine_kwargs("hallo4")
+    assert (kwargs["quantize"], kwargs["precision"]) == (quantize, precision)
+    assert precision is None or precision in PRECISIONS
