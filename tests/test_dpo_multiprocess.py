@@ -132,7 +132,10 @@ def test_two_processes_match_one_and_resume_with_another_process_count(tmp_path)
     together = [sorted(sum(r["pairs_by_rank"], [])) for r in two_proc]
     assert together == [sorted(r["pairs_by_rank"][0]) for r in one_proc[:2]]
     for a, b in zip(two_proc, one_proc):
-        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+        # Float noise only: the loss is -log sigmoid(-beta * (differences of MSEs ~1)); fp32 rounding of those
+        # MSEs summed in another order (per rank, then gathered) is ~1e-7 and beta = 100 amplifies it to ~1e-5.
+        # A wrong split is caught by the pairs_by_rank checks above and the adapter comparison below.
+        assert a["loss"] == pytest.approx(b["loss"], abs=5e-5)
     assert [r["step"] for r in _metrics(multi)] == [1, 2, 3, 4]
     a = load_file(str(multi / "adapter_model.safetensors"))
     b = load_file(str(single / "adapter_model.safetensors"))
