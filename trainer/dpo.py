@@ -522,6 +522,22 @@ def run_round(
     return round_dir
 
 
+# DPOConfig fields that the CLI exposes as typed numeric options (one list for the parser and the config).
+_NUMERIC_OPTIONS = (
+    "steps",
+    "beta",
+    "lr",
+    "rank",
+    "batch_size",
+    "grad_accum",
+    "save_every",
+    "seed",
+    "width",
+    "height",
+    "frames",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m trainer.dpo", description="A Diffusion-DPO round from A/B votes.")
     p.add_argument("--store", help="preference store folder")
@@ -535,19 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": "pairs per optimizer step over all processes (a multiple of processes x grad-accum)",
         "grad_accum": "micro-batches each process splits its share into",
     }
-    for name in (
-        "steps",
-        "beta",
-        "lr",
-        "rank",
-        "batch_size",
-        "grad_accum",
-        "save_every",
-        "seed",
-        "width",
-        "height",
-        "frames",
-    ):
+    for name in _NUMERIC_OPTIONS:
         p.add_argument(
             "--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name), help=helps.get(name)
         )
@@ -560,22 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = DPOConfig(
         **{
             k: getattr(args, k)
-            for k in (
-                "steps",
-                "beta",
-                "lr",
-                "rank",
-                "batch_size",
-                "grad_accum",
-                "save_every",
-                "seed",
-                "width",
-                "height",
-                "frames",
-                "mixed_precision",
-                "gradient_checkpointing",
-                "weight_by_margin",
-            )
+            for k in (*_NUMERIC_OPTIONS, "mixed_precision", "gradient_checkpointing", "weight_by_margin")
         }
     )
 
