@@ -1,0 +1,23 @@
+"""The one way a `python -m hallo4.*` / `trainer.*` command turns a user error into an exit code.
+
+Every command's `main(argv)` parses its arguments, then hands its work to `run`: a `Hallo4Error` (written
+for the user: which input, what is wrong, what to do) is printed as `error: ...` on stderr and the command
+exits 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from .errors import Hallo4Error
+
+
+def run(work: Callable[[], int | None]) -> int:
+    """Run a command's work; a user error -> message on stderr and exit status 2, success -> 0 (or its own)."""
+    try:
+        code = work()
+    except Hallo4Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if code is None else int(code)
