@@ -234,7 +234,7 @@ def test_video_with_no_frames(tmp_path, speech_path):
 
 def test_video_too_long_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
     out = _encode(tmp_path / "long.mp4", 50, 25)  # 50 frames of 96x64: 0.9 MB decoded
-    monkeypatch.setattr(media, "MAX_VIDEO_BYTES", 500_000)  # stand-in for a too-long real upload
+    monkeypatch.setattr(media.video, "MAX_VIDEO_BYTES", 500_000)  # stand-in for a too-long real upload
     with pytest.raises(InputError, match=r"video \(.*long\.mp4\): is too long to load at 96x64.*Trim it to under"):
         media.read_video(out)
     assert media.read_video(out, max_frames=20).num_frames == 20  # a capped read still works
