@@ -32,6 +32,7 @@ from hallo4.head_pose import depth_68, head_pose_track  # noqa: E402
 from hallo4.motion_clips import talking_head_clip  # noqa: E402
 from hallo4.skeleton import extract_skeleton, retarget  # noqa: E402
 from hallo4.skeleton.extract import MESH_TO_68, face_points  # noqa: E402
+from hallo4.skeleton.format import LEFT_EYE_68, RIGHT_EYE_68  # noqa: E402
 
 PORTRAITS = ROOT / "examples" / "portraits"
 SPEECH = ROOT / "examples" / "audio" / "story.wav"
@@ -55,8 +56,8 @@ def run(driver: str, target: str, tmp: Path) -> dict:
     face_w = float(np.ptp(lm[list(F.FACE_OVAL), 0]))
     errors = {
         "nose": np.linalg.norm(out.face[0, 30, :2] - lm[MESH_TO_68[30], :2]),
-        "right_eye": np.linalg.norm(out.face[0, 36:42, :2].mean(0) - lm[list(F.RIGHT_EYE), :2].mean(0)),
-        "left_eye": np.linalg.norm(out.face[0, 42:48, :2].mean(0) - lm[list(F.LEFT_EYE), :2].mean(0)),
+        "right_eye": np.linalg.norm(out.face[0, RIGHT_EYE_68, :2].mean(0) - lm[list(F.RIGHT_EYE), :2].mean(0)),
+        "left_eye": np.linalg.norm(out.face[0, LEFT_EYE_68, :2].mean(0) - lm[list(F.LEFT_EYE), :2].mean(0)),
     }
     skel = out.save(tmp / f"skel_{driver}.json")
     t = time.perf_counter()

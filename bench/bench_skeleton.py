@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import peak_rss_mib, write  # noqa: E402
 from hallo4 import media  # noqa: E402
+from hallo4.constants import FPS  # noqa: E402
 from hallo4.skeleton import extract_skeleton, render_skeleton  # noqa: E402
 
 
@@ -36,7 +37,7 @@ def main() -> None:
         for i in range(n)
     ]
     path = Path(tempfile.mkdtemp()) / "drive.mp4"
-    media.write_mp4(path, frames, fps=25)
+    media.write_mp4(path, frames, fps=FPS)
     t = time.perf_counter()
     seq = extract_skeleton(path)
     extract_s = time.perf_counter() - t

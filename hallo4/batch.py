@@ -35,6 +35,7 @@ import argparse
 import csv
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
@@ -43,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli import run
 from .engines import ENGINE_NAMES, GenerationRequest, get_engine
 from .errors import Hallo4Error, InputError
 
@@ -50,6 +52,7 @@ COLUMNS = ("id", "portrait", "audio", "skeleton", "seed", "engine", "size", "max
 ENGINE_SETTINGS = ("model", "adapter", "quantize", "offload")  # options that configure the engine, not the request
 SUMMARY_FIELDS = ("id", "status", "seconds", "error", "video", "seed", "rank")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -177,7 +180,8 @@ def is_finished(job: Job, outdir: Path) -> bool:
         return False
     try:
         return json.loads(record.read_text()).get("fingerprint") == job.fingerprint()
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError) as exc:  # a damaged record: the row is rendered again
+        logger.info("%s: unreadable record (%s); the row is redone", record, exc)
         return False
 
 
@@ -230,6 +234,8 @@ def run_job(job: Job, outdir: Path, engines: _Engines, rank: int = 0) -> RowResu
         return RowResult(job.id, "done", round(time.perf_counter() - t0, 3), "", str(final), result.seed, rank)
     except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch; the message goes to the summary
         part.unlink(missing_ok=True)
+        if not isinstance(exc, Hallo4Error):  # a bug, not a bad row: keep its traceback in the log
+            logger.warning("row %s failed unexpectedly", job.id, exc_info=True)
         msg = str(exc) if isinstance(exc, Hallo4Error) else f"{type(exc).__name__}: {exc}"
         return RowResult(job.id, "failed", round(time.perf_counter() - t0, 3), msg, rank=rank)
 
@@ -319,21 +325,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         p.error("--options must be a JSON object")
     rank = int(os.environ.get("RANK", "0"))
-    try:
+
+    def work() -> int:
         results = run_batch(
             args.jobs,
             args.outdir,
             BatchDefaults(args.engine, args.size, args.max_seconds, options),
             log=lambda m: print(m, file=sys.stderr, flush=True),
         )
-    except Hallo4Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if rank == 0:
+        if rank != 0:
+            return 0
         counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
         print(json.dumps({"summary": str(Path(args.outdir) / "summary.csv"), **counts}))
         return 1 if counts["failed"] else 0
-    return 0
+
+    return run(work)
 
 
 if __name__ == "__main__":

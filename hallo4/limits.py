@@ -26,9 +26,9 @@ import math
 import os
 from dataclasses import dataclass
 
+from .constants import FPS
 from .errors import InputError
 
-FPS = 25.0  # the output frame rate of both engines (one fact, shared with hallo4.engines)
 SEED_MAX = 2**63 - 1  # numpy and torch both accept seeds in [0, 2**63 - 1]
 
 
@@ -103,13 +103,11 @@ _active: Limits | None = None
 
 def active() -> Limits:
     """The process's caps: the CLI's unless `use` switched them (the app does at start-up)."""
-    global _active
-    if _active is None:
-        _active = cli_limits()
-    return _active
+    return _active if _active is not None else use(cli_limits())
 
 
 def use(limits: Limits) -> Limits:
+    """Make `limits` the process's caps (returned, for chaining)."""
     global _active
     _active = limits
     return limits

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,9 +23,9 @@ import numpy as np
 from . import face as F
 from . import media
 from .audio_features import speech_envelope
-from .errors import Hallo4Error
+from .cli import run
+from .constants import FPS, SAMPLE_RATE
 
-FPS = 25.0
 MAX_LAG = 10
 
 
@@ -80,8 +79,8 @@ def cross_correlation(
 def lipsync(video: str | Path, audio: str | Path | None = None, max_lag: int = MAX_LAG) -> LipSyncReport:
     """Measure audio-visual sync of a clip (audio from the clip itself unless `audio` is given)."""
     clip = media.read_video(video, fps=FPS, name="video")
-    sound = media.load_audio(audio if audio is not None else video, 16000, name="audio")
-    env = speech_envelope(sound, 16000, FPS)
+    sound = media.load_audio(audio if audio is not None else video, SAMPLE_RATE, name="audio")
+    env = speech_envelope(sound, SAMPLE_RATE, FPS)
     mouth = mouth_openings(clip.frames)
     lags, corrs = cross_correlation(mouth, env, max_lag)
     best = int(np.argmax(corrs))
@@ -104,13 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio", help="reference audio (default: the video's own track)")
     p.add_argument("--max-lag", type=int, default=MAX_LAG)
     args = parser.parse_args(argv)
-    try:
-        report = lipsync(args.video, args.audio, args.max_lag)
-    except Hallo4Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report.to_dict(), indent=2))
-    return 0
+    return run(lambda: print(json.dumps(lipsync(args.video, args.audio, args.max_lag).to_dict(), indent=2)))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import media
-
-FPS = 25.0
+from .constants import FPS
 
 
 @dataclass

@@ -3,12 +3,15 @@ preference store, rounds, caches and models. On a Space point it at persistent s
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .errors import Hallo4Error
+
+log = logging.getLogger(__name__)
 
 
 def data_dir() -> Path:
@@ -87,8 +90,8 @@ def check_writable() -> Path:
     except OSError as exc:
         try:
             probe.unlink(missing_ok=True)
-        except OSError:
-            pass
+        except OSError as cleanup:  # the real problem is `exc`, reported below; say what was left behind
+            log.warning("could not remove the write-test file %s: %s", probe, cleanup)
         err = storage_error(exc, root)
         if err is None:
             raise Hallo4Error(

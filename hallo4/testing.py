@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from .constants import FPS, SAMPLE_RATE
+
 TINY_WORDS = (
     "a person is talking singing speaking face portrait man woman smiling happy video the of and with "
     "bright tones overexposed static blurred details subtitles worst low quality"
@@ -57,10 +59,33 @@ def tiny_tokenizer():
     )
 
 
+def tiny_wav2vec2(hidden_size: int = 16, num_layers: int = 2, *, seed: int = 0):
+    """A random wav2vec2 of `hidden_size` x `num_layers` (eval mode) and its 16 kHz feature extractor:
+    the audio encoder of the tiny pipeline, also usable on its own (audio-encoder tests)."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(seed)
+    model = Wav2Vec2Model(
+        Wav2Vec2Config(
+            hidden_size=hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=2,
+            intermediate_size=32,
+            conv_dim=(16,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        )
+    )
+    feature_extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    )
+    return model.eval(), feature_extractor
+
+
 def make_tiny_components(seed: int = 0, perturb: bool = True, **transformer_overrides: Any) -> dict:
     """The seven pipeline components, tiny and random (deterministic for a given seed)."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
-    from transformers import UMT5Config, UMT5EncoderModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from transformers import UMT5Config, UMT5EncoderModel
 
     from .models import Hallo4Transformer3DModel, tiny_config
 
@@ -88,22 +113,8 @@ def make_tiny_components(seed: int = 0, perturb: bool = True, **transformer_over
             decoder_start_token_id=0,
         )
     )
-    torch.manual_seed(seed + 4)
     cfg = transformer.config
-    audio_encoder = Wav2Vec2Model(
-        Wav2Vec2Config(
-            hidden_size=cfg.audio_dim,
-            num_hidden_layers=cfg.audio_layers,
-            num_attention_heads=2,
-            intermediate_size=32,
-            conv_dim=(16,) * 7,
-            num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=2,
-        )
-    )
-    feature_extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
-    )
+    audio_encoder, feature_extractor = tiny_wav2vec2(cfg.audio_dim, cfg.audio_layers, seed=seed + 4)
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0, num_train_timesteps=1000
     )
@@ -113,7 +124,7 @@ def make_tiny_components(seed: int = 0, perturb: bool = True, **transformer_over
         tokenizer=tokenizer,
         transformer=transformer.eval(),
         scheduler=scheduler,
-        audio_encoder=audio_encoder.eval(),
+        audio_encoder=audio_encoder,
         feature_extractor=feature_extractor,
     )
 
@@ -228,7 +239,7 @@ def full_size_smoke(
         num_inference_steps=steps,
         guidance_scale=6.0,
         seed=seed,
-        max_seconds=(frames - 0.5) / 25.0,
+        max_seconds=(frames - 0.5) / FPS,
     )
     gen = time.perf_counter() - t1
     params = sum(p.numel() for p in pipe.transformer.parameters())
@@ -301,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: python -m hallo4.testing tiny-model DIR | demo-store DIR"""
     import argparse
 
+    from .cli import run
+
     p = argparse.ArgumentParser(
         prog="python -m hallo4.testing",
         description="Smoke fixtures: try the trainer and the batch runner without weights.",
@@ -315,10 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seconds", type=float, default=0.5, help="clip length")
     args = p.parse_args(argv)
     if args.command == "tiny-model":
-        print(make_tiny_pipeline(args.directory, seed=args.seed))
-    else:
-        print(make_demo_store(args.directory, size=args.size, seconds=args.seconds))
-    return 0
+        return run(lambda: print(make_tiny_pipeline(args.directory, seed=args.seed)))
+    return run(lambda: print(make_demo_store(args.directory, size=args.size, seconds=args.seconds)))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Shared fixtures: real example media from examples/, a scratch directory per test."""
+"""Shared fixtures: real example media from examples/, a scratch directory per test, and the setups
+several test files repeat (a tiny random Hallo4 pipeline, rendering one clip with a real engine)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,16 +30,72 @@ def portrait_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hopper_path() -> Path:
+    """The second example portrait: another face size, place and canvas than astronaut.png."""
+    return EXAMPLES / "portraits" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
 def speech_path() -> Path:
     return EXAMPLES / "audio" / "hello.wav"
 
 
 @pytest.fixture(scope="session")
+def tiny_pipeline_dir(tmp_path_factory) -> Path:
+    """One tiny random Hallo4 pipeline folder (`make_tiny_pipeline`, seed 0) for the whole session.
+    Tests only read it; one that changes a pipeline folder makes its own."""
+    from hallo4.testing import make_tiny_pipeline
+
+    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-shared") / "hallo4-tiny")
+
+
+def render_clip(engine: str = "lite", *, engine_kwargs: dict[str, Any] | None = None, **request: Any):
+    """Render one clip with a real engine: `GenerationRequest(**request)` on `get_engine(engine, **engine_kwargs)`."""
+    from hallo4.engines import GenerationRequest, get_engine
+
+    return get_engine(engine, **(engine_kwargs or {})).generate(GenerationRequest(**request))
+
+
+@pytest.fixture
+def generate_clip(tmp_path):
+    """`generate_clip(engine="lite", *, engine_kwargs=None, **request) -> GenerationResult`: `request` holds
+    the GenerationRequest fields; without `output` the clip goes to a fresh file in the test's tmp_path."""
+    counter = itertools.count()
+
+    def generate(engine: str = "lite", *, engine_kwargs: dict[str, Any] | None = None, **request: Any):
+        request.setdefault("output", tmp_path / f"{engine}-{next(counter)}.mp4")
+        return render_clip(engine, engine_kwargs=engine_kwargs, **request)
+
+    return generate
+
+
+def _write_wav(path: Path, samples, sr: int | None = None, *, shift: float = 0.0, subtype: str | None = None) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    from hallo4.constants import SAMPLE_RATE
+
+    sr = sr or SAMPLE_RATE
+    audio = np.asarray(samples, np.float32)
+    pad = np.zeros((int(round(abs(shift) * sr)),) + audio.shape[1:], np.float32)
+    if shift > 0:  # the sound starts `shift` s later (leading silence)
+        audio = np.concatenate([pad, audio])
+    elif shift < 0:  # the sound starts `-shift` s earlier (cut at the start, silence at the end: same length)
+        audio = np.concatenate([audio[len(pad) :], pad])
+    sf.write(path, audio, sr, subtype=subtype)
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def write_wav():
+    """`write_wav(path, samples, sr=SAMPLE_RATE, *, shift=0.0, subtype=None) -> Path`: float samples (mono, or
+    (N, channels)) to a wav file; `shift` > 0 delays the sound by that many seconds (leading silence), < 0
+    advances it (keeps the length)."""
+    return _write_wav
+
+
+@pytest.fixture(scope="session")
 def lite_clip(tmp_path_factory, portrait_path, speech_path):
     """One real lite-engine clip (3 s, 384 px: the meter needs a face of ~80 px or more) shared by the tests that only read it."""
-    from hallo4.engines.base import GenerationRequest
-    from hallo4.engines.lite import LiteEngine
-
     out = tmp_path_factory.mktemp("lite") / "clip.mp4"
-    req = GenerationRequest(portrait=portrait_path, audio=speech_path, seed=7, size=384, max_seconds=3.0, output=out)
-    return LiteEngine().generate(req)
+    return render_clip(portrait=portrait_path, audio=speech_path, seed=7, size=384, max_seconds=3.0, output=out)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from hallo4 import media
+from hallo4.constants import SAMPLE_RATE
 from hallo4.errors import InputError
 
 
@@ -188,20 +189,14 @@ def test_huge_image_is_refused_without_decoding(tmp_path):
         media.load_image(p)
 
 
-def test_zero_length_audio(tmp_path):
-    p = tmp_path / "empty.wav"
-    import soundfile as sf
-
-    sf.write(p, np.zeros(0, np.float32), 16000)
+def test_zero_length_audio(tmp_path, write_wav):
+    p = write_wav(tmp_path / "empty.wav", np.zeros(0, np.float32))
     with pytest.raises(InputError, match=r"audio .*(zero length|no audio)"):
         media.load_audio(p)
 
 
-def test_silent_audio(tmp_path):
-    import soundfile as sf
-
-    p = tmp_path / "silence.wav"
-    sf.write(p, np.zeros(16000 * 2, np.float32), 16000)
+def test_silent_audio(tmp_path, write_wav):
+    p = write_wav(tmp_path / "silence.wav", np.zeros(SAMPLE_RATE * 2, np.float32))
     with pytest.raises(InputError, match="is silent"):
         media.load_audio(p)
 

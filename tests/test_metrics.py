@@ -8,15 +8,15 @@ import sys
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from hallo4 import media
+from hallo4.constants import FPS, SAMPLE_RATE
 from hallo4.metrics import lipsync
 
 
 @pytest.fixture(scope="module")
 def clip_audio(lite_clip):
-    return media.load_audio(lite_clip.video, 16000)
+    return media.load_audio(lite_clip.video, SAMPLE_RATE)
 
 
 def test_synced_clip(lite_clip):
@@ -28,17 +28,11 @@ def test_synced_clip(lite_clip):
 
 
 @pytest.mark.parametrize("k", [3, -4])
-def test_reports_a_controlled_offset(tmp_path, lite_clip, clip_audio, k):
+def test_reports_a_controlled_offset(tmp_path, lite_clip, clip_audio, k, write_wav):
     # Delaying the sound by k frames means the mouth moves k frames earlier than it already does: the
     # lite engine's mouth leads its sound by design (coarticulation), so offsets are relative to the clip's.
     base = lipsync(lite_clip.video).offset_frames
-    shift = int(round(abs(k) * 16000 / 25))
-    if k > 0:
-        audio = np.concatenate([np.zeros(shift, np.float32), clip_audio])
-    else:
-        audio = np.concatenate([clip_audio[shift:], np.zeros(shift, np.float32)])
-    path = tmp_path / "shifted.wav"
-    sf.write(path, audio, 16000)
+    path = write_wav(tmp_path / "shifted.wav", clip_audio, shift=k / FPS)
     r = lipsync(lite_clip.video, audio=path)
     assert r.offset_frames == base - k
 

@@ -7,22 +7,18 @@ import subprocess
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from hallo4 import media
-from hallo4.engines import GenerationRequest, get_engine
-from hallo4.testing import make_tiny_pipeline
 
 
 @pytest.fixture(scope="module")
-def stereo_48k(tmp_path_factory, speech_path):
+def stereo_48k(tmp_path_factory, speech_path, write_wav):
     """Speech on the left, the same speech at a third of the level plus a 3 kHz tone on the right."""
     speech = media.load_audio(speech_path, 48000, max_seconds=2.0)
     t = np.arange(len(speech)) / 48000
     right = speech / 3 + 0.1 * np.sin(2 * np.pi * 3000 * t)
     path = tmp_path_factory.mktemp("audio") / "stereo48k.wav"
-    sf.write(path, np.stack([speech, right], 1).astype(np.float32), 48000, subtype="PCM_16")
-    return path
+    return write_wav(path, np.stack([speech, right], 1), 48000, subtype="PCM_16")
 
 
 def _decode(path, sr, channels):
@@ -59,36 +55,30 @@ def _check_original(video, source, seconds):
     assert 0.5 < np.sqrt(np.mean(got[:, 0] ** 2)) / np.sqrt(np.mean(src[:, 0] ** 2)) < 1.5
 
 
-def test_lite_keeps_48k_stereo(stereo_48k, portrait_path, tmp_path):
-    res = get_engine("lite").generate(
-        GenerationRequest(
-            portrait=portrait_path, audio=stereo_48k, seed=1, size=128, max_seconds=1.2, output=tmp_path / "lite.mp4"
-        )
-    )
+def test_lite_keeps_48k_stereo(stereo_48k, portrait_path, generate_clip):
+    res = generate_clip(portrait=portrait_path, audio=stereo_48k, seed=1, size=128, max_seconds=1.2)
     assert res.num_frames == 30
     _check_original(res.video, stereo_48k, 1.2)
 
 
-def test_hallo4_keeps_48k_stereo(stereo_48k, portrait_path, tmp_path, monkeypatch):
+def test_hallo4_keeps_48k_stereo(stereo_48k, portrait_path, tmp_path, monkeypatch, tiny_pipeline_dir, generate_clip):
     monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
-    model = make_tiny_pipeline(tmp_path / "tiny")
-    engine = get_engine("hallo4", model=str(model), output_dir=tmp_path)
-    res = engine.generate(
-        GenerationRequest(
-            portrait=portrait_path,
-            audio=stereo_48k,
-            seed=2,
-            max_seconds=0.5,
-            options={"steps": 1, "frames_per_segment": 13, "height": 32, "width": 32},
-        )
+    res = generate_clip(
+        "hallo4",
+        engine_kwargs={"model": str(tiny_pipeline_dir), "output_dir": tmp_path},
+        output=None,  # the engine names the file in its output_dir
+        portrait=portrait_path,
+        audio=stereo_48k,
+        seed=2,
+        max_seconds=0.5,
+        options={"steps": 1, "frames_per_segment": 13, "height": 32, "width": 32},
     )
     assert res.num_frames == 13
     _check_original(res.video, stereo_48k, 0.52)
 
 
-def test_unusual_rate_is_resampled_for_aac(tmp_path):
-    path = tmp_path / "odd.wav"
-    sf.write(path, (0.2 * np.sin(np.arange(37800) / 5.0)).astype(np.float32), 37800)
+def test_unusual_rate_is_resampled_for_aac(tmp_path, write_wav):
+    path = write_wav(tmp_path / "odd.wav", 0.2 * np.sin(np.arange(37800) / 5.0), 37800)
     out = media.write_mp4(tmp_path / "o.mp4", np.zeros((25, 16, 16, 3), np.uint8), fps=25.0, audio=path)
     info = media.probe(out)
     assert info.sample_rate == 48000 and info.channels == 1

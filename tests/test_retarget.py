@@ -21,8 +21,8 @@ from hallo4.skeleton.extract import MESH_TO_68, face_points
 
 
 @pytest.fixture(scope="module")
-def hopper(examples_dir):
-    return np.asarray(media.load_image(examples_dir / "portraits" / "grace_hopper.jpg"))
+def hopper(hopper_path):
+    return np.asarray(media.load_image(hopper_path))
 
 
 @pytest.fixture(scope="module")
@@ -108,24 +108,11 @@ def test_turn_never_folds_the_rig(hopper):
 
 
 @pytest.mark.slow
-def test_lite_follows_the_driving_yaw(driving, tmp_path, examples_dir, speech_path):
+def test_lite_follows_the_driving_yaw(driving, tmp_path, hopper_path, speech_path, generate_clip):
     """The lite engine on another portrait turns its head when the driving head turns."""
-    from hallo4.engines import GenerationRequest, get_engine
-
     clip, seq = driving
-    hopper_path = examples_dir / "portraits" / "grace_hopper.jpg"
     skel = seq.save(tmp_path / "drive.json")
-    res = get_engine("lite").generate(
-        GenerationRequest(
-            portrait=hopper_path,
-            audio=speech_path,
-            skeleton=skel,
-            seed=1,
-            size=384,
-            max_seconds=2.0,
-            output=tmp_path / "out.mp4",
-        )
-    )
+    res = generate_clip(portrait=hopper_path, audio=speech_path, skeleton=skel, seed=1, size=384, max_seconds=2.0)
     frames = media.read_video(res.video).frames
     with F.FaceMesher() as mesher:
         meshes = [mesher.process(f) for f in frames]

@@ -31,8 +31,8 @@ def astronaut(portrait_path):
 
 
 @pytest.fixture(scope="module")
-def hopper(examples_dir):
-    return np.asarray(media.load_image(examples_dir / "portraits" / "grace_hopper.jpg"))
+def hopper(hopper_path):
+    return np.asarray(media.load_image(hopper_path))
 
 
 SHIFT = 3  # px per frame

@@ -2,11 +2,11 @@
 retargeting onto the portrait, length fitting and idle motion for audio-only generation."""
 
 from .extract import MESH_TO_68, POSE33_TO_COCO18, extract_skeleton
-from .fit import fit_length
+from .fit import fit_length, pingpong_indices
 from .format import SkeletonSequence
 from .idle import idle_skeleton
 from .render import iter_render_skeleton, iter_skeleton_video, load_skeleton_video, render_skeleton
-from .retarget import portrait_pose, retarget
+from .retarget import anchor, portrait_pose, retarget
 
 __all__ = [
     "SkeletonSequence",
@@ -17,8 +17,10 @@ __all__ = [
     "iter_skeleton_video",
     "retarget",
     "fit_length",
+    "pingpong_indices",
     "idle_skeleton",
     "portrait_pose",
+    "anchor",
     "MESH_TO_68",
     "POSE33_TO_COCO18",
 ]

@@ -14,83 +14,31 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import savgol_filter
 
+from .. import face as F
 from .. import limits, media
+from ..constants import FPS
 from ..errors import InputError
 from ..progress import Progress, ProgressCallback, as_progress
 from .format import SkeletonSequence
 
 # COCO-18 index -> mediapipe pose index (None = neck, computed).
 POSE33_TO_COCO18 = [0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]
+# The mesh points face.py names are written by their names (chin, lip mid points, mouth corners).
+_LEFT_CORNER, _RIGHT_CORNER = F.MOUTH_CORNERS  # the image-left (subject's right) corner first
+# fmt: off
 MESH_TO_68 = [
-    127,
-    234,
-    93,
-    132,
-    58,
-    172,
-    136,
-    150,
-    152,
-    379,
-    365,
-    397,
-    288,
-    361,
-    323,
-    454,
-    356,  # jaw 0-16
-    70,
-    63,
-    105,
-    66,
-    107,  # subject's right brow 17-21
-    336,
-    296,
-    334,
-    293,
-    300,  # left brow 22-26
-    168,
-    197,
-    5,
-    4,  # nose bridge 27-30
-    75,
-    97,
-    2,
-    326,
-    305,  # nose base 31-35
-    33,
-    160,
-    158,
-    133,
-    153,
-    144,  # right eye 36-41
-    362,
-    385,
-    387,
-    263,
-    373,
-    380,  # left eye 42-47
-    61,
-    39,
-    37,
-    0,
-    267,
-    269,
-    291,
-    405,
-    314,
-    17,
-    84,
-    181,  # outer lips 48-59
-    78,
-    82,
-    13,
-    312,
-    308,
-    317,
-    14,
-    87,  # inner lips 60-67
+    127, 234, 93, 132, 58, 172, 136, 150, F.CHIN, 379, 365, 397, 288, 361, 323, 454, 356,  # jaw 0-16
+    70, 63, 105, 66, 107,  # subject's right brow 17-21
+    336, 296, 334, 293, 300,  # left brow 22-26
+    168, 197, 5, 4,  # nose bridge 27-30
+    75, 97, 2, 326, 305,  # nose base 31-35
+    33, 160, 158, 133, 153, 144,  # right eye 36-41
+    362, 385, 387, 263, 373, 380,  # left eye 42-47
+    _LEFT_CORNER, 39, 37, F.UPPER_LIP_OUTER_MID, 267, 269, _RIGHT_CORNER,  # outer lips 48-54
+    405, 314, F.LOWER_LIP_OUTER_MID, 84, 181,  # outer lips 55-59
+    78, 82, F.UPPER_LIP_INNER_MID, 312, 308, 317, F.LOWER_LIP_INNER_MID, 87,  # inner lips 60-67
 ]
+# fmt: on
 assert len(MESH_TO_68) == 68
 
 
@@ -165,7 +113,7 @@ def extract_skeleton(
     # Streamed frame by frame (constant memory); at most the longest clip the server makes.
     cap = limits.active().max_frames
     info = media.probe(video, name="driving video", count_frames=False)
-    expected = max(1, min(cap, int(round(info.duration * 25.0)) or cap))
+    expected = max(1, min(cap, int(round(info.duration * FPS)) or cap))
     rows: list[np.ndarray] = []
     w = h = 0
     with mp.solutions.holistic.Holistic(
@@ -176,7 +124,7 @@ def extract_skeleton(
         min_tracking_confidence=0.5,
     ) as holistic:
         for i, frame in enumerate(
-            media.iter_frames(video, fps=25.0, max_frames=cap, name="driving video", max_side=max_side)
+            media.iter_frames(video, fps=FPS, max_frames=cap, name="driving video", max_side=max_side)
         ):
             if i % 5 == 0:
                 prog(min(i / expected, 0.99), f"Extracting skeleton: frame {i + 1}/{max(expected, i + 1)}")
@@ -192,7 +140,7 @@ def extract_skeleton(
     if t_count < 3:
         raise InputError(
             "driving video",
-            f"has only {t_count} frame(s) at 25 fps",
+            f"has only {t_count} frame(s) at {FPS:g} fps",
             "Use a video of at least a few seconds.",
             path=str(video),
         )
@@ -208,4 +156,4 @@ def extract_skeleton(
     if smooth:
         pts = fill_and_smooth(pts)
     prog(1.0, f"Extracted {t_count} frames ({detected.mean() * 100:.0f}% with a person)")
-    return SkeletonSequence.from_points(pts, w, h, 25.0)
+    return SkeletonSequence.from_points(pts, w, h, FPS)

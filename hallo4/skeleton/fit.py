@@ -8,6 +8,15 @@ from ..errors import InputError
 from .format import SkeletonSequence
 
 
+def pingpong_indices(length: int, num_frames: int) -> np.ndarray:
+    """Frame indices that play `length` frames forwards then backwards (0..n-1..1, no frame twice at a
+    turn, so no visible jump) until `num_frames` are filled; a single frame is held."""
+    if length <= 1:
+        return np.zeros(num_frames, dtype=int)
+    cycle = np.concatenate([np.arange(length), np.arange(length - 2, 0, -1)])
+    return cycle[np.arange(num_frames) % len(cycle)]
+
+
 def fit_length(seq: SkeletonSequence, num_frames: int, mode: str = "pingpong") -> tuple[SkeletonSequence, str]:
     """Make the sequence `num_frames` long, and say what was done (never silently)."""
     n = seq.num_frames
@@ -28,8 +37,7 @@ def fit_length(seq: SkeletonSequence, num_frames: int, mode: str = "pingpong") -
         idx = np.arange(num_frames) % n
         msg = f"Skeleton ({n} frames) looped to {num_frames} frames."
     else:
-        cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)])  # 0..n-1..1: no jump at the turn
-        idx = cycle[np.arange(num_frames) % len(cycle)]
+        idx = pingpong_indices(n, num_frames)
         msg = f"Skeleton ({n} frames) was shorter than the audio; played back and forth (ping-pong) to {num_frames} frames."
     out = SkeletonSequence(seq.body[idx], seq.hands[idx], seq.face[idx], seq.width, seq.height, seq.fps)
     return out, msg

@@ -26,12 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import limits
+from ..constants import FPS
 from ..errors import InputError
 
 FORMAT = "hallo4.skeleton"
 VERSION = 1
 N_BODY, N_HAND, N_FACE = 18, 21, 68
 MOUTH = tuple(range(48, 68))
+# iBUG-68 eye groups (subject's right eye first) and the upper / lower lid point pairs that close in a blink.
+RIGHT_EYE_68, LEFT_EYE_68, EYES_68 = slice(36, 42), slice(42, 48), slice(36, 48)
+EYELID_PAIRS_68 = ((37, 41), (38, 40), (43, 47), (44, 46))
 # BODY_25 -> COCO-18 (BODY_25 has mid-hip at 8 and feet 19-24; COCO-18 has neither).
 BODY25_TO_COCO18 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
 
@@ -43,7 +47,7 @@ class SkeletonSequence:
     face: np.ndarray
     width: int
     height: int
-    fps: float = 25.0
+    fps: float = FPS
 
     def __post_init__(self) -> None:
         self.body = np.asarray(self.body, np.float32).reshape(-1, N_BODY, 3)
@@ -61,7 +65,7 @@ class SkeletonSequence:
         return self.num_frames / self.fps
 
     @classmethod
-    def empty(cls, num_frames: int, width: int, height: int, fps: float = 25.0) -> SkeletonSequence:
+    def empty(cls, num_frames: int, width: int, height: int, fps: float = FPS) -> SkeletonSequence:
         return cls(
             np.zeros((num_frames, N_BODY, 3)),
             np.zeros((num_frames, 2, N_HAND, 3)),
@@ -81,7 +85,7 @@ class SkeletonSequence:
         return np.concatenate([self.body, self.hands.reshape(-1, 2 * N_HAND, 3), self.face], axis=1)
 
     @classmethod
-    def from_points(cls, pts: np.ndarray, width: int, height: int, fps: float = 25.0) -> SkeletonSequence:
+    def from_points(cls, pts: np.ndarray, width: int, height: int, fps: float = FPS) -> SkeletonSequence:
         pts = np.asarray(pts, np.float32)
         return cls(
             pts[:, :N_BODY],
@@ -127,11 +131,11 @@ class SkeletonSequence:
         lim = limits.active()
         where = str(path) if path else None
         lim.check_fps(self.fps, "skeleton", where)
-        if self.num_frames > lim.max_skeleton_frames or self.duration > lim.max_skeleton_frames / limits.FPS:
+        if self.num_frames > lim.max_skeleton_frames or self.duration > lim.max_skeleton_frames / FPS:
             raise InputError(
                 "skeleton",
                 f"has {self.num_frames} frames ({self.duration:.0f} s), more than the "
-                f"{lim.max_skeleton_frames} frames ({lim.max_skeleton_frames / limits.FPS:.0f} s) this server handles",
+                f"{lim.max_skeleton_frames} frames ({lim.max_skeleton_frames / FPS:.0f} s) this server handles",
                 "Trim the skeleton (only as long as the audio is needed).",
                 path=where,
             )
@@ -145,13 +149,7 @@ class SkeletonSequence:
                 "Keypoints must be pixel positions on the video's canvas; re-export the skeleton.",
                 path=where,
             )
-        if not (1 <= self.width <= lim.max_skeleton_side and 1 <= self.height <= lim.max_skeleton_side):
-            raise InputError(
-                "skeleton",
-                f"claims a {self.width}x{self.height} canvas, larger than {lim.max_skeleton_side} px a side",
-                f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.",
-                path=where,
-            )
+        check_canvas(self.width, self.height, where)
         return self
 
     # -- files ----------------------------------------------------------------------------------
@@ -183,213 +181,19 @@ class SkeletonSequence:
 
     @classmethod
     def load(cls, path: str | Path) -> SkeletonSequence:
-        """Our JSON, OpenPose JSON (file or folder), or a folder of DWPose-style .npy files."""
-        p = Path(path)
-        if not p.exists():
-            raise InputError("skeleton", "file not found", "Upload the skeleton file again.", path=str(p))
-        if p.is_dir():
-            if sorted(p.glob("*.npy")):
-                return _load_npy_folder(p).validate(p)
-            files = sorted(p.glob("*.json"))
-            if not files:
-                raise InputError(
-                    "skeleton",
-                    "the folder has no .json or .npy keypoint files",
-                    "Point at our skeleton JSON, OpenPose's JSON output folder or a folder of DWPose .npy files.",
-                    path=str(p),
-                )
-            if len(files) > limits.active().max_skeleton_frames:
-                raise InputError(
-                    "skeleton",
-                    f"the folder has {len(files)} frame files, more than {limits.active().max_skeleton_frames}",
-                    "Use a shorter sequence.",
-                    path=str(p),
-                )
-            return _load_openpose([_read_json(f) for f in files], p).validate(p)
-        data = _read_json(p)
-        if isinstance(data, dict) and data.get("format") == FORMAT:
-            return _from_ours(data, p).validate(p)
-        if isinstance(data, dict) and "people" in data:
-            return _load_openpose([data], p).validate(p)
-        if isinstance(data, list) and data and isinstance(data[0], dict) and "people" in data[0]:
-            return _load_openpose(data, p).validate(p)
+        """Our JSON, OpenPose JSON (file or folder), or a folder of DWPose-style .npy files (validated)."""
+        from .loaders import load_sequence
+
+        return load_sequence(path)
+
+
+def check_canvas(width: float, height: float, where: str | None) -> None:
+    """The canvas a skeleton claims must be finite and at most `max_skeleton_side` a side."""
+    side = limits.active().max_skeleton_side
+    if not (np.isfinite(width) and np.isfinite(height) and 1 <= width <= side and 1 <= height <= side):
         raise InputError(
             "skeleton",
-            "is JSON but not a skeleton we know (neither hallo4.skeleton nor OpenPose)",
-            "Export it again from the Skeleton tab, or use OpenPose's --write_json output.",
-            path=str(p),
+            f"claims a {width:.0f}x{height:.0f} canvas, larger than {side} px a side",
+            f"Re-export it on a canvas of at most {side}x{side}.",
+            path=where,
         )
-
-
-def _read_json(p: Path):
-    cap = limits.active().max_skeleton_bytes
-    if p.stat().st_size > cap:
-        raise InputError(
-            "skeleton",
-            f"the file is {p.stat().st_size / 1024**2:.0f} MB, more than the {cap / 1024**2:.0f} MB allowed",
-            "Use a shorter skeleton sequence.",
-            path=str(p),
-        )
-    try:
-        return json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(
-            "skeleton", f"is not valid JSON ({exc})", "Upload the file as it was saved, unmodified.", path=str(p)
-        ) from exc
-
-
-def _arr(value, shape: tuple[int, ...], what: str, frame: int, p: Path) -> np.ndarray:
-    try:
-        a = np.asarray(value, np.float32)
-    except (ValueError, TypeError) as exc:
-        raise InputError(
-            "skeleton", f"frame {frame}: {what} is not a list of numbers", "Re-export the skeleton.", path=str(p)
-        ) from exc
-    if a.shape != shape:
-        raise InputError(
-            "skeleton",
-            f"frame {frame}: {what} has shape {list(a.shape)}, expected {list(shape)}",
-            f"Each frame needs {N_BODY} body, 2x{N_HAND} hand and {N_FACE} face points as [x, y, confidence].",
-            path=str(p),
-        )
-    if not np.all(np.isfinite(a)):
-        raise InputError(
-            "skeleton",
-            f"frame {frame}: {what} contains NaN or infinite values",
-            "Re-export the skeleton.",
-            path=str(p),
-        )
-    return a
-
-
-def _from_ours(data: dict, p: Path) -> SkeletonSequence:
-    if data.get("version") != VERSION:
-        raise InputError(
-            "skeleton",
-            f"has format version {data.get('version')}, this program reads version {VERSION}",
-            "Update Hallo4 Studio or re-export the skeleton.",
-            path=str(p),
-        )
-    try:
-        w, h, fps = float(data["width"]), float(data["height"]), float(data.get("fps", 25.0))
-        frames = data["frames"]
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise InputError("skeleton", f"is missing a field ({exc})", "Re-export the skeleton.", path=str(p)) from exc
-    if not (w > 0 and h > 0 and fps > 0) or not isinstance(frames, list) or not frames:
-        raise InputError(
-            "skeleton", "has no frames or a non-positive canvas size / fps", "Re-export the skeleton.", path=str(p)
-        )
-    lim = limits.active()
-    # Cheap header checks before converting every frame (the canvas / fps a file claims).
-    lim.check_fps(fps, "skeleton", str(p))
-    if max(w, h) > lim.max_skeleton_side or not (np.isfinite(w) and np.isfinite(h)):
-        raise InputError(
-            "skeleton",
-            f"claims a {w:.0f}x{h:.0f} canvas, larger than {lim.max_skeleton_side} px a side",
-            f"Re-export it on a canvas of at most {lim.max_skeleton_side}x{lim.max_skeleton_side}.",
-            path=str(p),
-        )
-    if len(frames) > lim.max_skeleton_frames:
-        raise InputError(
-            "skeleton",
-            f"has {len(frames)} frames, more than the {lim.max_skeleton_frames} this server handles",
-            "Trim the skeleton (only as long as the audio is needed).",
-            path=str(p),
-        )
-    w, h = int(w), int(h)
-    if not all(isinstance(f, dict) for f in frames):
-        raise InputError(
-            "skeleton", "its frames are not objects with body / hands / face", "Re-export the skeleton.", path=str(p)
-        )
-    body = np.stack([_arr(f.get("body"), (N_BODY, 3), "body", i, p) for i, f in enumerate(frames)])
-    hands = np.stack([_arr(f.get("hands"), (2, N_HAND, 3), "hands", i, p) for i, f in enumerate(frames)])
-    face = np.stack([_arr(f.get("face"), (N_FACE, 3), "face", i, p) for i, f in enumerate(frames)])
-    return SkeletonSequence(body, hands, face, w, h, fps)
-
-
-def _openpose_points(flat, n: int, what: str, frame: int, p: Path) -> np.ndarray:
-    if not flat:
-        return np.zeros((n, 3), np.float32)
-    try:
-        a = np.asarray(flat, np.float64)
-    except (ValueError, TypeError) as exc:
-        raise InputError(
-            "skeleton", f"frame {frame}: {what} is not a list of numbers", "Use OpenPose's JSON output.", path=str(p)
-        ) from exc
-    if not np.all(np.isfinite(a)) or (a.size and np.abs(a).max() > 4 * limits.active().max_skeleton_side):
-        raise InputError(
-            "skeleton",
-            f"frame {frame}: {what} has coordinates that are not finite or far outside any canvas "
-            f"(up to {np.abs(a).max():.3g})",
-            "Keypoints must be pixel positions; re-run OpenPose.",
-            path=str(p),
-        )
-    a = a.astype(np.float32)
-    if a.size % 3 or a.size // 3 not in (n, 25 if what == "pose" else n):
-        raise InputError(
-            "skeleton",
-            f"frame {frame}: {what} has {a.size} values, expected {n * 3}",
-            "Use OpenPose's JSON output (COCO-18 or BODY_25 body model).",
-            path=str(p),
-        )
-    a = a.reshape(-1, 3)
-    if what == "pose" and len(a) == 25:
-        a = a[BODY25_TO_COCO18]
-    return a
-
-
-def _load_openpose(frames: list, p: Path) -> SkeletonSequence:
-    body, hands, face = [], [], []
-    for i, fr in enumerate(frames):
-        people = fr.get("people") or []
-        person = people[0] if people else {}
-        body.append(_openpose_points(person.get("pose_keypoints_2d"), N_BODY, "pose", i, p))
-        hands.append(
-            np.stack(
-                [
-                    _openpose_points(person.get("hand_left_keypoints_2d"), N_HAND, "left hand", i, p),
-                    _openpose_points(person.get("hand_right_keypoints_2d"), N_HAND, "right hand", i, p),
-                ]
-            )
-        )
-        face.append(
-            _openpose_points(person.get("face_keypoints_2d"), N_FACE + 2, "face", i, p)[:N_FACE]
-            if person.get("face_keypoints_2d") and len(person["face_keypoints_2d"]) == 70 * 3
-            else _openpose_points(person.get("face_keypoints_2d"), N_FACE, "face", i, p)
-        )
-    body, hands, face = np.stack(body), np.stack(hands), np.stack(face)
-    pts = np.concatenate([body.reshape(-1, 3), hands.reshape(-1, 3), face.reshape(-1, 3)])
-    seen = pts[pts[:, 2] > 0]
-    if len(seen) == 0:
-        raise InputError(
-            "skeleton",
-            "no person in any frame of the OpenPose output",
-            "Run OpenPose on a video with a visible person.",
-            path=str(p),
-        )
-    # OpenPose JSON has no canvas size: take the smallest 16-aligned box holding every point.
-    w = int(np.ceil((seen[:, 0].max() + 1) / 16) * 16)
-    h = int(np.ceil((seen[:, 1].max() + 1) / 16) * 16)
-    return SkeletonSequence(body, hands, face, w, h, 25.0)
-
-
-def _load_npy_folder(p: Path) -> SkeletonSequence:
-    meta = {"width": 512, "height": 512, "fps": 25.0}
-    if (p / "meta.json").exists():
-        meta.update(_read_json(p / "meta.json"))
-    frames = []
-    for i, f in enumerate(sorted(p.glob("*.npy"))):
-        try:
-            a = np.load(f, allow_pickle=False)  # never unpickle user files
-        except ValueError as exc:
-            raise InputError(
-                "skeleton",
-                f"{f.name} is not a plain numeric .npy array",
-                "Save keypoints with numpy.save.",
-                path=str(f),
-            ) from exc
-        frames.append(_arr(a, (N_BODY + 2 * N_HAND + N_FACE, 3), f"{f.name}", i, p))
-    pts = np.stack(frames)
-    pts[..., 0] *= meta["width"]
-    pts[..., 1] *= meta["height"]
-    return SkeletonSequence.from_points(pts, meta["width"], meta["height"], meta["fps"])

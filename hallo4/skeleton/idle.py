@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio_features import speech_envelope
-from .format import SkeletonSequence
-from .retarget import _anchor, portrait_pose
+from ..constants import FPS, SAMPLE_RATE
+from .format import EYELID_PAIRS_68, EYES_68, SkeletonSequence
+from .retarget import anchor, portrait_pose
 
 
 def idle_skeleton(
@@ -15,8 +16,8 @@ def idle_skeleton(
     *,
     seed: int = 0,
     audio: np.ndarray | None = None,
-    sr: int = 16000,
-    fps: float = 25.0,
+    sr: int = SAMPLE_RATE,
+    fps: float = FPS,
 ) -> SkeletonSequence:
     """Audio-only mode: natural idle motion around the portrait's own pose, deterministic for a seed.
 
@@ -26,9 +27,9 @@ def idle_skeleton(
     base = portrait_pose(portrait)
     rng = np.random.default_rng(seed)
     t = np.arange(num_frames) / fps
-    anchor = _anchor(base.body[0])
-    unit = anchor[1] if anchor else 0.25 * base.width  # shoulder width
-    pivot = anchor[0] if anchor else np.array([base.width / 2, base.height * 0.8], np.float32)
+    neck = anchor(base.body[0])
+    unit = neck[1] if neck else 0.25 * base.width  # shoulder width
+    pivot = neck[0] if neck else np.array([base.width / 2, base.height * 0.8], np.float32)
 
     def wave(amp: float, freqs=(0.11, 0.23, 0.41)) -> np.ndarray:
         return sum(
@@ -47,11 +48,7 @@ def idle_skeleton(
 
         energy = gaussian_filter1d(env.astype(np.float32), 5.0, mode="nearest")
         sway_y = sway_y + 0.05 * unit * (energy - energy.mean())  # nod down on emphasis
-    blink = np.zeros(num_frames, np.float32)
-    k = int(rng.uniform(0.5, 2.5) * fps)
-    while k < num_frames:
-        blink[k : k + 4] = np.array([0.6, 1.0, 0.7, 0.3], np.float32)[: max(0, num_frames - k)]
-        k += 4 + int(rng.gamma(4.0, 0.9) * fps)
+    blink = _blinks(rng, num_frames, fps)
 
     body = np.repeat(base.body, num_frames, 0)
     face = np.repeat(base.face, num_frames, 0)
@@ -65,7 +62,17 @@ def idle_skeleton(
             rel = arr[idx, :2] - pivot
             arr[idx, :2] = pivot + rel @ rot.T + move
         body[i, [1, 2, 5], 1] -= breath[i]
-        if blink[i] > 0 and face[i, 36:48, 2].min() > 0:
-            for up, low in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        if blink[i] > 0 and face[i, EYES_68, 2].min() > 0:
+            for up, low in EYELID_PAIRS_68:
                 face[i, up, 1] += blink[i] * 0.9 * (face[i, low, 1] - face[i, up, 1])
     return SkeletonSequence(body, hands, face, base.width, base.height, fps)
+
+
+def _blinks(rng: np.random.Generator, num_frames: int, fps: float) -> np.ndarray:
+    """Lid closure per frame (0 open .. 1 shut): 4-frame blinks at gamma-distributed intervals."""
+    blink = np.zeros(num_frames, np.float32)
+    k = int(rng.uniform(0.5, 2.5) * fps)
+    while k < num_frames:
+        blink[k : k + 4] = np.array([0.6, 1.0, 0.7, 0.3], np.float32)[: max(0, num_frames - k)]
+        k += 4 + int(rng.gamma(4.0, 0.9) * fps)
+    return blink

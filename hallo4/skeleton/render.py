@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .. import limits, media
+from ..constants import FPS
 from .format import MOUTH, SkeletonSequence
 
 # OpenPose limb pairs (0-based COCO-18) and colours (RGB), as in OpenPose / controlnet_aux.
@@ -194,7 +195,7 @@ def iter_skeleton_video(path: str | Path, width: int, height: int, max_frames: i
     (the source resolution is never held for more than one frame)."""
     cap = limits.active().max_frames
     n = cap if max_frames is None else min(int(max_frames), cap)
-    for frame in media.iter_frames(path, fps=limits.FPS, max_frames=n, name="skeleton video"):
+    for frame in media.iter_frames(path, fps=FPS, max_frames=n, name="skeleton video"):
         yield media.fit_to_canvas(frame, width, height)[0]
 
 

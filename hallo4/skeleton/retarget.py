@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import face as F
+from ..constants import FPS
 from ..errors import InputError
 from .extract import body_from_pose, face_points
-from .format import SkeletonSequence
+from .format import EYES_68, LEFT_EYE_68, RIGHT_EYE_68, SkeletonSequence
 
 
 def portrait_pose(image: np.ndarray) -> SkeletonSequence:
@@ -50,11 +51,12 @@ def portrait_pose(image: np.ndarray) -> SkeletonSequence:
             "no person (face or body) could be found",
             "Use a photo showing a person's face, front-facing and well lit.",
         )
-    return SkeletonSequence(body[None], np.zeros((1, 2, 21, 3)), face[None], w, h, 25.0)
+    return SkeletonSequence(body[None], np.zeros((1, 2, 21, 3)), face[None], w, h, FPS)
 
 
-def _anchor(seq_body: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """(neck point, scale) of one frame: shoulder width, or eye distance x 2.6 when shoulders are missing."""
+def anchor(seq_body: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """(neck point, scale) of one frame's COCO-18 body: shoulder width, or eye distance x 2.6 when the
+    shoulders are missing; None without either. Retargeting aligns by it, idle motion scales by it."""
     if seq_body[2, 2] > 0.3 and seq_body[5, 2] > 0.3:
         return (seq_body[2, :2] + seq_body[5, :2]) / 2, float(np.linalg.norm(seq_body[2, :2] - seq_body[5, :2]))
     if seq_body[14, 2] > 0.3 and seq_body[15, 2] > 0.3:
@@ -78,8 +80,8 @@ class HeadFrame:
 
 def head_frame(body: np.ndarray, face: np.ndarray) -> HeadFrame | None:
     """From the 68 face points (eye centres) when seen, else from COCO-18's eyes; None without eyes."""
-    if face[36:48, 2].min() > 0.3:
-        right, left = face[36:42, :2].mean(0), face[42:48, :2].mean(0)
+    if face[EYES_68, 2].min() > 0.3:
+        right, left = face[RIGHT_EYE_68, :2].mean(0), face[LEFT_EYE_68, :2].mean(0)
     elif body[14, 2] > 0.3 and body[15, 2] > 0.3:
         right, left = body[14, :2], body[15, :2]
     else:
@@ -137,50 +139,62 @@ def retarget(seq: SkeletonSequence, portrait: np.ndarray, *, keep: bool = False)
     target = portrait_pose(portrait)
     tb, tf = target.body[0], target.face[0]
     # 1. Body by the shoulders (or by the eyes' anchor when shoulders are missing on either side).
-    sim = _shoulder_similarity(seq.body[0], tb)
-    if sim is None:
-        src, dst = _anchor(seq.body[0]), _anchor(tb)
-        if src is None or dst is None:
-            raise InputError(
-                "skeleton",
-                "the first frame has no shoulders or eyes to align with the portrait",
-                "Trim the driving video so the person is visible from the first frame, or turn retargeting off.",
-            )
-        a = complex(dst[1] / max(src[1], 1e-3), 0)
-        sim = (a, complex(*(dst[0] - src[0] * a.real)))
+    sim = _body_similarity(seq.body[0], tb)
     for arr in (out.body, out.hands, out.face):
         _apply(arr, *sim)
     # 2. Head: the portrait's own points, moved as the driving head moves.
-    ref_i = next((i for i in range(seq.num_frames) if head_frame(seq.body[i], seq.face[i]) is not None), None)
-    target_head = head_frame(tb, tf)
-    if ref_i is not None and target_head is not None:
-        ref = head_frame(seq.body[ref_i], seq.face[ref_i])
-        k = target_head.size / ref.size
-        r_t = _rot(target_head.angle)
-        for i in range(seq.num_frames):
-            cur = head_frame(seq.body[i], seq.face[i]) or ref
-            d_angle = cur.angle - ref.angle
-            centre = target_head.centre + k * (cur.centre - ref.centre)
-            r_now = _rot(target_head.angle + d_angle)
-            for src_arr, ref_arr, tgt, dst_arr, idx in (
-                (seq.face[i], seq.face[ref_i], tf, out.face[i], slice(None)),
-                (seq.body[i], seq.body[ref_i], tb, out.body[i], list(HEAD_BODY)),
-            ):
-                s_now, s_ref, tg = src_arr[idx], ref_arr[idx], tgt[idx]
-                # Each point in its head's own frame (eye midpoint, eye line), in driving eye distances.
-                local_now = (s_now[:, :2] - cur.centre) @ _rot(-cur.angle).T / ref.size
-                local_ref = (s_ref[:, :2] - ref.centre) @ _rot(-ref.angle).T / ref.size
-                local_tgt = (tg[:, :2] - target_head.centre) @ r_t / target_head.size  # r_t.T^-1 = r_t
-                # The portrait's point plus the driving change where both exist; else the driving point.
-                use_delta = (tg[:, 2] > 0.3) & (s_ref[:, 2] > 0)
-                local = np.where(use_delta[:, None], local_tgt + (local_now - local_ref), local_now)
-                pos = centre + (local * target_head.size) @ r_now.T
-                res = dst_arr[idx]
-                seen = s_now[:, 2] > 0
-                res[seen, :2] = pos[seen]
-                dst_arr[idx] = res
+    _move_head(seq, out, tb, tf)
     # 3. Neck between the shoulders.
     both = (out.body[:, 2, 2] > 0) & (out.body[:, 5, 2] > 0)
     out.body[both, 1, :2] = (out.body[both, 2, :2] + out.body[both, 5, :2]) / 2
     out.width, out.height = w, h
     return out
+
+
+def _body_similarity(sb: np.ndarray, tb: np.ndarray) -> tuple[complex, complex]:
+    """z -> a z + b for the body: by the shoulders, else by the eyes' anchor (scale and offset only)."""
+    sim = _shoulder_similarity(sb, tb)
+    if sim is not None:
+        return sim
+    src, dst = anchor(sb), anchor(tb)
+    if src is None or dst is None:
+        raise InputError(
+            "skeleton",
+            "the first frame has no shoulders or eyes to align with the portrait",
+            "Trim the driving video so the person is visible from the first frame, or turn retargeting off.",
+        )
+    a = complex(dst[1] / max(src[1], 1e-3), 0)
+    return a, complex(*(dst[0] - src[0] * a.real))
+
+
+def _move_head(seq: SkeletonSequence, out: SkeletonSequence, tb: np.ndarray, tf: np.ndarray) -> None:
+    """Step 2 of `retarget`: the portrait's head points (tb, tf) moved in `out` as the driving head moves."""
+    ref_i = next((i for i in range(seq.num_frames) if head_frame(seq.body[i], seq.face[i]) is not None), None)
+    target_head = head_frame(tb, tf)
+    if ref_i is None or target_head is None:
+        return
+    ref = head_frame(seq.body[ref_i], seq.face[ref_i])
+    k = target_head.size / ref.size
+    r_t = _rot(target_head.angle)
+    for i in range(seq.num_frames):
+        cur = head_frame(seq.body[i], seq.face[i]) or ref
+        d_angle = cur.angle - ref.angle
+        centre = target_head.centre + k * (cur.centre - ref.centre)
+        r_now = _rot(target_head.angle + d_angle)
+        for src_arr, ref_arr, tgt, dst_arr, idx in (
+            (seq.face[i], seq.face[ref_i], tf, out.face[i], slice(None)),
+            (seq.body[i], seq.body[ref_i], tb, out.body[i], list(HEAD_BODY)),
+        ):
+            s_now, s_ref, tg = src_arr[idx], ref_arr[idx], tgt[idx]
+            # Each point in its head's own frame (eye midpoint, eye line), in driving eye distances.
+            local_now = (s_now[:, :2] - cur.centre) @ _rot(-cur.angle).T / ref.size
+            local_ref = (s_ref[:, :2] - ref.centre) @ _rot(-ref.angle).T / ref.size
+            local_tgt = (tg[:, :2] - target_head.centre) @ r_t / target_head.size  # r_t.T^-1 = r_t
+            # The portrait's point plus the driving change where both exist; else the driving point.
+            use_delta = (tg[:, 2] > 0.3) & (s_ref[:, 2] > 0)
+            local = np.where(use_delta[:, None], local_tgt + (local_now - local_ref), local_now)
+            pos = centre + (local * target_head.size) @ r_now.T
+            res = dst_arr[idx]
+            seen = s_now[:, 2] > 0
+            res[seen, :2] = pos[seen]
+            dst_arr[idx] = res
