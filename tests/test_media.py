@@ -227,6 +227,21 @@ def test_video_with_no_frames(tmp_path, speech_path):
         media.read_video(p)
 
 
+def test_read_video_probes_the_header_once(tmp_path, monkeypatch):
+    out = _encode(tmp_path / "once.mp4", 10, 25)
+    calls = []
+    real = media.video.probe
+
+    def counting_probe(*args, **kw):
+        calls.append(args[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(media.video, "probe", counting_probe)
+    assert media.read_video(out).num_frames == 10
+    assert len(calls) == 1  # the plan's header probe serves the decode too
+    assert len(list(media.iter_frames(out))) == 10 and len(calls) == 2  # streaming probes once as well
+
+
 def test_video_too_long_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
     out = _encode(tmp_path / "long.mp4", 50, 25)  # 50 frames of 96x64: 0.9 MB decoded
     monkeypatch.setattr(media.video, "MAX_VIDEO_BYTES", 500_000)  # stand-in for a too-long real upload

@@ -53,3 +53,11 @@ def test_cli_prints_json(lite_clip):
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert {"offset_frames", "correlation", "face_detected_share"} <= set(data)
+
+
+def test_cli_bad_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "not-a-clip.mp4"
+    bad.write_text("no video here " * 20)
+    res = subprocess.run([sys.executable, "-m", "hallo4.metrics", "lipsync", str(bad)], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.startswith("error: video")
+    assert "not a media file" in res.stderr and "Traceback" not in res.stderr

@@ -18,6 +18,7 @@ from hallo4.skeleton import (
     fit_length,
     idle_skeleton,
     load_skeleton_video,
+    pingpong_indices,
     portrait_pose,
     render_skeleton,
     retarget,
@@ -317,3 +318,13 @@ def test_resample_and_trim_mode(extracted):
     assert back.num_frames == 10 and np.allclose(back.body[:, :, :2], seq.body[:, :, :2], atol=1e-3)
     kept, msg = fit_length(seq, 25, "trim")
     assert kept.num_frames == 10 and "trim" in msg  # trim never lengthens, and says so
+
+
+def test_pingpong_indices_turn_without_repeating_a_frame():
+    assert pingpong_indices(4, 10).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]  # 0..3..1, again
+    assert pingpong_indices(1, 3).tolist() == [0, 0, 0]  # one frame: held
+    assert pingpong_indices(6, 4).tolist() == [0, 1, 2, 3]  # longer than needed: a prefix
+    seq = SkeletonSequence.empty(4, 8, 8)
+    seq.body[:, 0, 0] = np.arange(4)
+    looped, _ = fit_length(seq, 10, "pingpong")
+    assert looped.body[:, 0, 0].tolist() == pingpong_indices(4, 10).tolist()  # fit_length loops with it
