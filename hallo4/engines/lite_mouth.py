@@ -26,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import face as F
+from .lite_mesh import face_roll, inner_lip_polygon, polygon_signed_distance, rotate
 
-UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)  # corner to corner, image left to right
-LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+UPPER_INNER = F.LIP_INNER_UPPER  # corner to corner, image left to right
+LOWER_INNER = F.LIP_INNER_LOWER
+
 
 # Below these sizes the painted mouth has too few pixels to read as teeth and lips (see `mouth_warnings`).
 MIN_FACE_PX = 110.0
@@ -45,31 +47,6 @@ class MouthLayers:
     cavity: np.ndarray  # (h, w) alpha of the whole interior
     teeth: np.ndarray  # (h, w) upper + lower teeth coverage (already inside `cavity`)
     tongue: np.ndarray  # (h, w)
-
-
-def polygon_signed_distance(poly: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Signed distance (pixels, > 0 inside) from each point (xs, ys) to a closed polygon.
-
-    Exact (distance to every edge, even-odd inside test), vectorised over points and edges.
-    """
-    p = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
-    a = poly.astype(np.float32)
-    b = np.roll(a, -1, axis=0)
-    ab = b - a
-    ap = p[:, None, :] - a[None, :, :]
-    t = np.clip((ap * ab[None]).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9)[None], 0, 1)
-    d = np.sqrt(((ap - t[..., None] * ab[None]) ** 2).sum(-1)).min(axis=1)
-    ya, yb = a[:, 1][None], b[:, 1][None]
-    py, px = p[:, 1:2], p[:, 0:1]
-    crosses = (ya > py) != (yb > py)
-    xint = a[:, 0][None] + (py - ya) * ab[:, 0][None] / np.where(np.abs(yb - ya) < 1e-9, 1e-9, yb - ya)
-    inside = (crosses & (px < xint)).sum(axis=1) % 2 == 1
-    return np.where(inside, d, -d).reshape(xs.shape)
-
-
-def inner_lip_polygon(points: np.ndarray) -> np.ndarray:
-    """The inner-lip loop (upper lip left to right, then lower lip right to left) from 478/rig points."""
-    return np.concatenate([points[list(UPPER_INNER)], points[list(LOWER_INNER[-2:0:-1])]]).astype(np.float32)
 
 
 def mouth_warnings(landmarks: np.ndarray) -> list[str]:
@@ -92,66 +69,6 @@ def mouth_warnings(landmarks: np.ndarray) -> list[str]:
             "which shows on a turned face. A front-facing portrait works best."
         )
     return out
-
-
-def _face_mesh_triangles() -> np.ndarray:
-    """mediapipe's face-mesh triangles (3-cycles of its tesselation edges); the mouth is a hole in it."""
-    adj: dict[int, set[int]] = {}
-    for a, b in F.TESSELATION_EDGES:
-        adj.setdefault(a, set()).add(b)
-        adj.setdefault(b, set()).add(a)
-    tris = {tuple(sorted((a, b, c))) for a, b in F.TESSELATION_EDGES for c in adj[a] & adj[b]}
-    return np.array(sorted(tris), np.int32)
-
-
-def _mouth_hole_triangles() -> np.ndarray:
-    """A strip between the upper and lower inner lip, corner to corner (both ordered left to right)."""
-    up, lo = list(UPPER_INNER), list(LOWER_INNER)
-    tris = []
-    i = j = 0
-    while i < len(up) - 1 or j < len(lo) - 1:
-        if j >= len(lo) - 1 or (i < len(up) - 1 and (i + 1) / (len(up) - 1) <= (j + 1) / (len(lo) - 1)):
-            tris.append((up[i], up[i + 1], lo[j]))
-            i += 1
-        else:
-            tris.append((up[i], lo[j + 1], lo[j]))
-            j += 1
-    return np.array([t for t in tris if len(set(t)) == 3], np.int32)
-
-
-def rig_triangles(points: np.ndarray, n_face: int = 468) -> np.ndarray:
-    """Triangles for the warp: mouth hole first, then mediapipe's face mesh, then Delaunay outside the face.
-
-    A Delaunay triangulation of all landmarks joins upper and lower lip across a closed mouth, and
-    those triangles fold when the jaw opens (torn, jagged lips). The face mesh's own triangles never
-    cross the lips. The hole comes first so that pixels on its edges are drawn by the lip triangles.
-    """
-    from scipy.spatial import Delaunay
-
-    hole = _mouth_hole_triangles()
-    face = _face_mesh_triangles()
-    oval = list(F.FACE_OVAL)
-    outer_idx = np.array(oval + list(range(n_face, len(points))), np.int32)
-    sub = Delaunay(points[outer_idx]).simplices
-    tris = outer_idx[sub]
-    in_oval = np.isin(tris, oval).all(axis=1)
-    centroid = points[tris].mean(axis=1)
-    inside = polygon_signed_distance(points[oval], centroid[:, 0], centroid[:, 1]) > 0
-    outer = tris[~(in_oval & inside)]
-    return np.concatenate([hole, face, outer]).astype(np.int32)
-
-
-def face_roll(points: np.ndarray) -> float:
-    """Roll of the face (radians, image y down): the angle of the line from the right to the left eye."""
-    d = points[list(F.LEFT_EYE), :2].mean(0) - points[list(F.RIGHT_EYE), :2].mean(0)
-    return float(np.arctan2(d[1], d[0]))
-
-
-def rotate(points: np.ndarray, centre: np.ndarray, angle: float) -> np.ndarray:
-    """Points (..., 2) rotated by `angle` radians about `centre` (image coordinates)."""
-    c, s = np.cos(angle), np.sin(angle)
-    rel = points[..., :2] - centre
-    return np.stack([c * rel[..., 0] - s * rel[..., 1], s * rel[..., 0] + c * rel[..., 1]], -1) + centre
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -183,7 +100,11 @@ class MouthRenderer:
         self.lip = np.median(lip_px, 0) if len(lip_px) > 4 else self.skin * np.array([0.85, 0.6, 0.6], np.float32)
         # How colourful the portrait is: black-and-white photos and monochrome paintings get a grey interior.
         face = (
-            img[int(lm[10, 1]) : int(lm[152, 1]), int(lm[234, 0]) : int(lm[454, 0])].reshape(-1, 3) if h and w else box
+            img[
+                int(lm[F.FOREHEAD, 1]) : int(lm[F.CHIN, 1]), int(lm[F.FACE_SIDES[0], 0]) : int(lm[F.FACE_SIDES[1], 0])
+            ].reshape(-1, 3)
+            if h and w
+            else box
         )
         chroma = float(np.mean(face.max(1) - face.min(1))) / 255.0 if len(face) else 0.2
         self.colourful = float(np.clip(chroma / 0.12, 0, 1))
@@ -202,14 +123,14 @@ class MouthRenderer:
             crop = img[y0:y1, x0:x1]
             col = (
                 (d_in > 0)
-                & (np.abs(xs - lm[13, 0]) < 2)
+                & (np.abs(xs - lm[F.UPPER_LIP_INNER_MID, 0]) < 2)
                 & (crop.min(2) > 0.6 * crop.max(2))
                 & (crop.mean(2) > 0.9 * self.skin.mean())
             )
             rows = np.flatnonzero(col.any(1))
             if len(rows):
                 self.teeth_len = float(np.clip(rows.max() - rows.min() + 1, 0.02 * self.face_h, 0.06 * self.face_h))
-        self.rest_gap = float(np.linalg.norm(lm[13] - lm[14]))
+        self.rest_gap = float(np.linalg.norm(lm[F.UPPER_LIP_INNER_MID] - lm[F.LOWER_LIP_INNER_MID]))
         # A portrait with its mouth open keeps its own interior: the part above the middle of the opening
         # travels with the upper lip, the part below with the lower lip, and the gap between them is
         # painted. At rest this reproduces the photo exactly, so opening never jumps to a painted look.
@@ -249,12 +170,12 @@ class MouthRenderer:
         """The interior for rig/landmark positions `points` (478+ x 2), or None when the lips are shut."""
         poly = inner_lip_polygon(points)
         # Teeth, tongue and shading are laid out in the face's upright frame (a tilted head tilts them).
-        centre = points[[13, 14], :2].mean(0).astype(np.float32)
+        centre = points[[F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0).astype(np.float32)
         roll = face_roll(points)
         upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
         up = upright[list(UPPER_INNER)]
         lo = upright[list(LOWER_INNER)]
-        gap = float(upright[14, 1] - upright[13, 1])
+        gap = float(upright[F.LOWER_LIP_INNER_MID, 1] - upright[F.UPPER_LIP_INNER_MID, 1])
         if gap < 0.75:
             return None
         h, w = image_shape
