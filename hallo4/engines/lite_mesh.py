@@ -16,19 +16,45 @@ def polygon_signed_distance(poly: np.ndarray, xs: np.ndarray, ys: np.ndarray) ->
 
     Exact (distance to every edge, even-odd inside test), vectorised over points and edges.
     """
-    p = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    px = xs.reshape(-1, 1).astype(np.float32)
+    py = ys.reshape(-1, 1).astype(np.float32)
     a = poly.astype(np.float32)
     b = np.roll(a, -1, axis=0)
-    ab = b - a
-    ap = p[:, None, :] - a[None, :, :]
-    t = np.clip((ap * ab[None]).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9)[None], 0, 1)
-    d = np.sqrt(((ap - t[..., None] * ab[None]) ** 2).sum(-1)).min(axis=1)
-    ya, yb = a[:, 1][None], b[:, 1][None]
-    py, px = p[:, 1:2], p[:, 0:1]
+    ax, ay = a[None, :, 0], a[None, :, 1]
+    abx, aby = b[None, :, 0] - ax, b[None, :, 1] - ay
+    apx, apy = px - ax, py - ay  # (N, E): x and y apart (reductions over a length-2 axis are slow)
+    t = np.clip((apx * abx + apy * aby) / np.maximum(abx * abx + aby * aby, 1e-9), 0, 1)
+    dx, dy = apx - t * abx, apy - t * aby
+    d = np.sqrt((dx * dx + dy * dy).min(axis=1))
+    ya, yb = ay, b[None, :, 1]
     crosses = (ya > py) != (yb > py)
-    xint = a[:, 0][None] + (py - ya) * ab[:, 0][None] / np.where(np.abs(yb - ya) < 1e-9, 1e-9, yb - ya)
+    xint = ax + (py - ya) * abx / np.where(np.abs(yb - ya) < 1e-9, 1e-9, yb - ya)
     inside = (crosses & (px < xint)).sum(axis=1) % 2 == 1
     return np.where(inside, d, -d).reshape(xs.shape)
+
+
+def polygon_signed_distance_grid(
+    poly: np.ndarray, x0: int, y0: int, shape: tuple[int, int], band: float = 3.0
+) -> np.ndarray:
+    """`polygon_signed_distance` over the pixel grid (x0.., y0..) of `shape`: exact within `band` px of the
+    edge (where anti-aliasing and feathering look), a distance transform deeper in (shading only).
+
+    The exact distance tests every pixel against every edge; only the band needs that precision.
+    """
+    import cv2
+
+    h, w = shape
+    pts = np.round((poly - (x0, y0)) * 16).astype(np.int32)
+    inside = np.zeros((h + 2, w + 2), np.uint8)  # a one-pixel margin so the box edge is "outside"
+    cv2.fillPoly(inside[1:-1, 1:-1], [pts], 1, cv2.LINE_8, 4)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    sd = np.where(inside[1:-1, 1:-1] > 0, d_in - 0.5, 0.5 - d_out).astype(np.float32)
+    near = np.flatnonzero((np.abs(sd) < band + 1.5).ravel())  # the transform is off by up to ~1 px
+    if len(near):
+        ys, xs = np.divmod(near, w)
+        sd.ravel()[near] = polygon_signed_distance(poly, (xs + x0).astype(np.float32), (ys + y0).astype(np.float32))
+    return sd
 
 
 def inner_lip_polygon(points: np.ndarray) -> np.ndarray:

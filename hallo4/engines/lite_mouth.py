@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import face as F
-from .lite_mesh import face_roll, inner_lip_polygon, polygon_signed_distance, rotate
+from .lite_mesh import face_roll, inner_lip_polygon, polygon_signed_distance, polygon_signed_distance_grid, rotate
 
 UPPER_INNER = F.LIP_INNER_UPPER  # corner to corner, image left to right
 LOWER_INNER = F.LIP_INNER_LOWER
@@ -185,7 +185,7 @@ class MouthRenderer:
         if x1 - x0 < 2 or y1 - y0 < 1:
             return None
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        sd = polygon_signed_distance(poly, xs, ys)
+        sd = polygon_signed_distance_grid(poly, x0, y0, xs.shape)
         img_xs, img_ys = xs, ys  # the photo's own interior is sampled in image coordinates
         xs, ys = np.moveaxis(rotate(np.stack([xs, ys], -1), centre, -roll), -1, 0)
         # 1. Cavity alpha: 0 on and outside the polygon, feathered inwards (never spills onto the lips).

@@ -47,9 +47,10 @@ def _anchor_rings(lm: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _detail_points(lm: np.ndarray, face_h: float) -> np.ndarray:
-    """Points whose triangles crease (lips, eyelids, nostrils under a head turn): warped exactly per pixel."""
+    """Points whose triangles crease (lips, eyelids, the nose's sides and nostrils under a head turn):
+    warped exactly per pixel."""
     near_nose = np.linalg.norm(lm[:468] - lm[F.SUBNASALE], axis=1) < 0.12 * face_h
-    groups = set(F.LIPS_OUTER) | set(F.LIPS_INNER) | set(F.LEFT_EYE) | set(F.RIGHT_EYE)
+    groups = set(F.LIPS_OUTER) | set(F.LIPS_INNER) | set(F.LEFT_EYE) | set(F.RIGHT_EYE) | set(F.NOSE)
     return np.array(sorted(groups | set(np.flatnonzero(near_nose).tolist())), np.int64)
 
 
@@ -100,6 +101,7 @@ class FaceRig:
             detail=_detail_points(lm, self.face_h),
             holes=(F.LEFT_EYE, F.RIGHT_EYE),  # the mesh leaves the eyes open: the eyeballs stay put
             scale=1 if exact else 2,
+            static_points=self.head_weight == 0,  # the fixed ring and the frame border
         )
 
     def landmarks_at(self, open_amt: float, spread: float, blink: float, head: np.ndarray) -> np.ndarray:

@@ -4,8 +4,11 @@ Exact per pixel, the warp costs a triangle-id raster and a 10-number gather per 
 moving region (most of a 512 px frame): two thirds of the render time. Away from the lips the map is
 smooth (face-mesh triangles move together), so it is computed on a half-resolution grid and upsampled
 bilinearly (the map, not the image: the image is still sampled once, at full resolution). Where it is
-not smooth, around the lips (the mouth hole stretches a slit into an opening) and the eyes (lids
-squash to a line on a blink), the map is computed exactly per pixel over small boxes.
+not smooth, around the lips (the mouth hole stretches a slit into an opening), the eyes (lids squash
+to a line on a blink) and the nose (its sides fold under a head turn), the map is computed exactly per
+pixel on those triangles and a ring around them. The low-res triangle raster is redrawn only once the
+smooth part has moved a pixel (most frames reuse it). Over a speech/blink/turn sequence the map stays
+within 0.6 px of the exact one on 99.9% of pixels (tests/test_lite_warp.py).
 
 Hand-written because no maintained library does a piecewise-affine warp with a custom triangulation at
 video rate (scikit-image's PiecewiseAffineTransform takes seconds per frame); OpenCV does the raster
@@ -23,8 +26,9 @@ IDENTITY_ROW = np.array([1, 0, 0, 1, 0, 0, -1e9, -1e9, 1e9, 1e9], np.float32)
 class PiecewiseAffineWarp:
     """Warps `image` by the triangles `tri` from `src` points to per-frame `dst` points inside `roi`.
 
-    `detail` groups of point indices (lips, eyes) get an exact full-resolution map over their box; the
-    rest of the region gets a map computed at 1/`scale` resolution. `scale=1` is the exact warp everywhere.
+    Triangles touching a `detail` point, plus `rings` rings of neighbours, get the exact per-pixel map;
+    the rest of the region a map computed at 1/`scale` resolution (`scale=1`: exact everywhere). `holes`
+    are point loops no triangle covers (pixels there stay put); `static_points` never move.
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class PiecewiseAffineWarp:
         scale: int = 2,
         rings: int = 2,
         redraw_px: float = 1.0,
+        static_points: np.ndarray | None = None,
     ):
         self.image = np.ascontiguousarray(image)
         self.src = np.asarray(src, np.float32)
@@ -47,10 +52,20 @@ class PiecewiseAffineWarp:
         # (the upsampled map is off by up to a low-res pixel around a crease; the ring absorbs it).
         pts = np.zeros(len(self.src), bool)
         pts[np.asarray(detail, np.int64)] = True
-        for _ in range(rings):
-            touch = pts[self.tri].any(1)
+        touch = np.zeros(len(self.tri), bool)
+        inner = touch
+        for _ in range(max(rings, 1)):
+            inner, touch = touch, pts[self.tri].any(1)
             pts[self.tri[touch].ravel()] = True
         self.detail_tri = np.flatnonzero(touch).astype(np.int32)
+        # The low-res raster skips the detail triangles but their outer ring (those pixels are redrawn
+        # exactly, and the ring covers the low-res samples the upsampling reads next to them) and the
+        # triangles that never move (no triangle there maps to the identity anyway).
+        static = np.zeros(len(self.src), bool) if static_points is None else np.asarray(static_points, bool)
+        keep = ~(inner | static[self.tri].all(1)) if len(self.detail_tri) else ~static[self.tri].all(1)
+        self._coarse_tri = np.flatnonzero(keep).astype(np.int32)
+        # Points of the smooth part: their movement decides when the low-res raster is redrawn.
+        self._coarse_pts = np.unique(self.tri[~touch].ravel())
         self.holes = [np.array(h, np.int64) for h in holes]  # loops no triangle covers (the eyes): not warped
         self.scale = int(scale)
         self.redraw_px = float(redraw_px)
@@ -156,9 +171,11 @@ class PiecewiseAffineWarp:
         pixel; redrawing every frame would cost more than the rest of the warp.
         """
         last = self._last_raster
-        if last is not None and float(np.abs(dst - last[0]).max()) < self.redraw_px:
+        moved = np.abs(dst[self._coarse_pts] - last[0][self._coarse_pts]).max() if last is not None else np.inf
+        if moved < self.redraw_px:
             return last[1]
-        ids = self._raster(self.lo_shape, (dst - self._lo_origin) / self.scale, self.tri, self._all_ids)
+        sub = self._coarse_tri
+        ids = self._raster(self.lo_shape, (dst - self._lo_origin) / self.scale, self.tri[sub], sub)
         self._last_raster = (dst.copy(), ids)
         return ids
 
