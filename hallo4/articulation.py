@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio_features import ArticulatoryFeatures, articulatory_features
+from .constants import FPS, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ def _limit_rise(x: np.ndarray, step: float) -> np.ndarray:
 
 def articulate(
     audio: np.ndarray,
-    sr: int = 16000,
-    fps: float = 25.0,
+    sr: int = SAMPLE_RATE,
+    fps: float = FPS,
     expressiveness: float = 1.0,
     cfg: ArticulationConfig = ArticulationConfig(),
 ) -> Articulation:

@@ -11,12 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-VISEMES = ("closed", "open", "wide", "round")
+from .constants import FPS, SAMPLE_RATE, num_video_frames
 
-
-def num_video_frames(num_samples: int, sr: int, fps: float = 25.0) -> int:
-    """T = ceil(seconds * fps), as in Hallo4."""
-    return max(1, int(math.ceil(num_samples / sr * fps - 1e-9)))
+__all__ = ["ArticulatoryFeatures", "articulatory_features", "attack_release", "num_video_frames", "speech_envelope"]
 
 
 def _frames(audio: np.ndarray, sr: int, fps: float, win: int) -> np.ndarray:
@@ -29,7 +26,7 @@ def _frames(audio: np.ndarray, sr: int, fps: float, win: int) -> np.ndarray:
     return padded[idx]
 
 
-def speech_envelope(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> np.ndarray:
+def speech_envelope(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> np.ndarray:
     """Loudness per video frame in [0, 1]: RMS in dB mapped from a noise floor to the 98th percentile."""
     win = int(sr * 0.064)
     frames = _frames(audio, sr, fps, win) * np.hanning(win)[None, :].astype(np.float32)
@@ -39,61 +36,6 @@ def speech_envelope(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> np
     floor = max(np.percentile(db, 10), top - 45.0)
     floor = min(floor, top - 20.0)
     return np.clip((db - floor) / (top - floor + 1e-6), 0.0, 1.0).astype(np.float32)
-
-
-@dataclass
-class SpeechFeatures:
-    envelope: np.ndarray  # (T,) loudness 0..1
-    voicing: np.ndarray  # (T,) 0..1, low-band share of energy (vowels, voiced consonants)
-    brightness: np.ndarray  # (T,) 0..1, high-band share (s, sh, f, "ee")
-    roundness: np.ndarray  # (T,) 0..1, low-F2 vowels ("oo", "o", "w")
-    viseme: np.ndarray  # (T,) int index into VISEMES
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.envelope)
-
-
-def speech_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> SpeechFeatures:
-    """Envelope, voicing and a coarse viseme class from the spectral shape of each frame.
-
-    Hand-written because no library maps audio to mouth shapes without a model: band-energy ratios are
-    a well-known weight-free proxy (F1 energy ~ jaw opening, high band ~ spread lips / fricatives,
-    strong F1 with weak F2 region ~ rounded lips).
-    """
-    env = speech_envelope(audio, sr, fps)
-    win = 1024 if sr >= 16000 else 512
-    frames = _frames(audio, sr, fps, win) * np.hanning(win)[None, :].astype(np.float32)
-    spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    freqs = np.fft.rfftfreq(win, 1.0 / sr)
-
-    def band(lo: float, hi: float) -> np.ndarray:
-        m = (freqs >= lo) & (freqs < hi)
-        return spec[:, m].sum(axis=1)
-
-    low = band(80, 900)  # F1 region
-    mid = band(900, 2500)  # F2 region
-    high = band(2500, min(7500, sr / 2))
-    total = low + mid + high + 1e-9
-    voicing = np.clip(low / total * 1.4, 0, 1)
-    brightness = np.clip(high / total * 2.0, 0, 1)
-    roundness = np.clip((low / (mid + 1e-9) - 2.0) / 6.0, 0, 1) * voicing
-    scores = np.stack(
-        [
-            1.0 - env * 1.5,  # closed
-            env * voicing * (1 - roundness),  # open
-            env * brightness * 1.2,  # wide
-            env * roundness * 1.3,  # round
-        ],
-        axis=1,
-    )
-    return SpeechFeatures(
-        env,
-        voicing.astype(np.float32),
-        brightness.astype(np.float32),
-        roundness.astype(np.float32),
-        scores.argmax(axis=1),
-    )
 
 
 def attack_release(x: np.ndarray, attack: float, release: float) -> np.ndarray:
@@ -171,7 +113,7 @@ def _formants(frames: np.ndarray, sr: int, order: int) -> tuple[np.ndarray, np.n
     return f1.astype(np.float32), f2.astype(np.float32)
 
 
-def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> ArticulatoryFeatures:
+def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> ArticulatoryFeatures:
     """Formants, level, closure dips and nasal murmur per video frame, without any model.
 
     Hand-written signal processing because no maintained library maps speech to lip shapes without
