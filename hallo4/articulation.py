@@ -33,7 +33,12 @@ class ArticulationConfig:
     murmur_dip_db: float = 8.0  # ... and it is this much quieter than the vowels around it
     min_closure_frames: int = 2  # a closure is held at least this long (no 1-frame blink of the lips)
     max_rise_per_frame: float = 0.5  # the jaw opens at most this much per frame (0..1 scale)
+    max_peak: float = 0.25  # ... and no single frame stands more than this above both neighbours
     consonant_open: float = 0.22  # opening for a non-vowel, non-closing sound ("s", "t", "k") at full level
+    onset_pause_s: float = 0.1  # speech after this much silence starts a phrase (its first sound is checked)
+    burst_rise_db: float = 6.0  # a "p" release: the first 10 ms this much quieter than 30 ms later...
+    burst_low_share: float = 0.5  # ...with at least this share of its energy below 1.5 kHz ("t", "k", "f" are higher)
+    burst_high_share: float = 0.15  # ...and at most this share above 3.5 kHz
 
 
 @dataclass
@@ -98,6 +103,46 @@ def closure_track(
     return out.astype(np.float32)
 
 
+def _band_shares(seg: np.ndarray, sr: int) -> tuple[float, float, float]:
+    """Energy shares of a short segment: 80-400 Hz of 80-4000 Hz (murmur), below 1.5 kHz, above 3.5 kHz."""
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)), 1024)) ** 2
+    f = np.fft.rfftfreq(1024, 1.0 / sr)
+
+    def band(a: float, b: float) -> float:
+        return float(spec[(f >= a) & (f < b)].sum())
+
+    total = band(80, 8000) + 1e-12
+    return band(80, 400) / (band(80, 4000) + 1e-12), band(80, 1500) / total, band(3500, 8000) / total
+
+
+def bilabial_onsets(
+    audio: np.ndarray, sr: int, feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig()
+) -> np.ndarray:
+    """(T,) 1 on the frames before a phrase-initial lip release ("p", "b", "m" after a pause), else 0.
+
+    A closure after silence is silent too, so nothing in the level tells it from the pause: the first
+    20 ms of the sound do. A voice bar or nasal murmur (energy below 400 Hz) or a weak, low-frequency
+    burst that the vowel then overtakes is a lip release; "t", "k", "s", "f" put their energy higher
+    and a vowel starts at full strength. Those frames keep the lips shut instead of anticipating.
+    """
+    n = len(feats.level_db)
+    out = np.zeros(n, np.float32)
+    db = feats.sub_level_db
+    sub = int(sr * 0.010)
+    quiet = db < cfg.silence_db
+    pause = max(int(round(cfg.onset_pause_s / 0.010)), 1)
+    for s in np.flatnonzero(~quiet[pause:]) + pause:
+        if not quiet[s - pause : s].all():
+            continue
+        murmur, low, high = _band_shares(audio[s * sub : s * sub + 2 * sub], sr)
+        rise = float(db[min(s + 3, len(db) - 1)] - db[s])
+        burst = low >= cfg.burst_low_share and high <= cfg.burst_high_share and rise >= cfg.burst_rise_db
+        if murmur >= cfg.murmur_share + 0.05 or burst:
+            k = int(feats.sub_frame_of[s])  # the release frame may open; the frames before it may not
+            out[max(k - cfg.lead_frames, 0) : k] = 1.0
+    return out
+
+
 def _smooth(x: np.ndarray, attack: float = 0.7, release: float = 0.5) -> np.ndarray:
     """Zero-lag attack/release smoothing (forward and backward passes averaged)."""
     from .audio_features import attack_release
@@ -124,6 +169,15 @@ def _limit_rise(x: np.ndarray, step: float) -> np.ndarray:
     return y
 
 
+def _limit_peaks(x: np.ndarray, height: float) -> np.ndarray:
+    """No frame stands more than `height` above both neighbours (a one-frame flash of the jaw)."""
+    y = x.copy()
+    if len(y) > 2:
+        cap = np.maximum(y[:-2], y[2:]) + height
+        y[1:-1] = np.minimum(y[1:-1], cap)
+    return y
+
+
 def articulate(
     audio: np.ndarray,
     sr: int = SAMPLE_RATE,
@@ -139,6 +193,7 @@ def articulate(
     """
     feats = articulatory_features(audio, sr, fps)
     n = len(feats.level_db)
+    audio = np.asarray(audio, np.float32)
     # 2. Vowels: F1 says how open the jaw is, F2 (front/back) with F1 (close/open) says spread or rounded.
     f1 = np.nan_to_num(feats.f1, nan=500.0)
     f2 = np.nan_to_num(feats.f2, nan=1500.0)
@@ -156,6 +211,7 @@ def articulate(
     # 4. Smooth (zero lag), then anticipate onsets.
     closure = closure_track(feats, cfg)  # reported: stops, nasals and silence
     hard = closure_track(feats, cfg, include_silence=False)  # never anticipated away
+    hard = np.maximum(hard, bilabial_onsets(audio, sr, feats, cfg))  # nor a phrase-initial "p", "b", "m"
     raw_open = raw_open * (1 - closure)
     open_ = _lead(_smooth(raw_open), cfg.lead_frames)
     spread = _lead(np.abs(_smooth(raw_spread, 0.6, 0.4)), cfg.lead_frames) * np.sign(_smooth(raw_spread, 0.6, 0.4))
@@ -174,7 +230,7 @@ def articulate(
     near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * k + 1), mode="full")[k : k + n] > 0
     open_[quiet & ~near_sound] = 0.0
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
-    open_ = _limit_rise(open_, cfg.max_rise_per_frame)
+    open_ = _limit_peaks(_limit_rise(open_, cfg.max_rise_per_frame), cfg.max_peak)
     return Articulation(
         open=np.clip(open_ * expressiveness, 0, 1.2).astype(np.float32),
         spread=np.clip(spread, -1, 1).astype(np.float32),

@@ -56,6 +56,25 @@ def test_lips_close_on_bilabials(tmp_path, hopper_rig, word):
     assert art.open[: vowels[0]].min() < 0.02  # the word-initial consonant is closed too
 
 
+def _onset_frame(audio: np.ndarray) -> int:
+    """The video frame in which the sound starts: the first 10 ms above -30 dB of the peak."""
+    sub = SR // 100
+    m = len(audio) // sub
+    db = 20 * np.log10(np.sqrt((audio[: m * sub].reshape(m, sub) ** 2).mean(1)) + 1e-9)
+    return int(np.flatnonzero(db > db.max() - 30)[0]) * sub * 25 // SR
+
+
+@pytest.mark.parametrize("word", ["papa", "baba", "mama", "pea", "people"])
+def test_phrase_initial_bilabial_is_not_anticipated(tmp_path, word):
+    """After a pause the lips stay shut through a "p" / "b" / "m" closure and part at the release: the
+    two-frame anticipation (which a vowel gets) must not open them before the sound."""
+    audio = speak(tmp_path, word, lead_silence=0.3)
+    art = articulate(audio, SR)
+    k = _onset_frame(audio)
+    assert art.open[:k].max() < 0.02, (k, art.open[k - 3 : k + 2])
+    assert art.open[k : k + 4].max() > 0.1  # and it does open once the sound is there
+
+
 def test_ee_is_spread_and_oo_is_rounded(tmp_path, hopper_rig):
     """A sustained "ee" gives a mouth wider relative to its opening than "oo" does."""
     ratios = {}
