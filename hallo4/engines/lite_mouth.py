@@ -294,9 +294,42 @@ class MouthRenderer:
         """Composite the interior into `frame` (in place)."""
         lay = self.layers(points, frame.shape[:2])
         if lay is None:
+            if self.photo_interior:
+                self._seal(frame, points)
             return
         hh, ww = lay.cavity.shape
         region = frame[lay.y0 : lay.y0 + hh, lay.x0 : lay.x0 + ww].astype(np.float32)
         a = lay.cavity[..., None]
         out = np.clip(region * (1 - a) + lay.rgb * a + 0.5, 0, 255).astype(np.uint8)
         frame[lay.y0 : lay.y0 + hh, lay.x0 : lay.x0 + ww] = out
+
+    def _seal(self, frame: np.ndarray, points: np.ndarray) -> None:
+        """Shut lips of a portrait that shows its teeth: the squeezed-together interior leaves dark corner
+        pixels and tooth specks along the line where the lips now meet; they turn lip-coloured, with a
+        slightly darker line where the lips touch (in place)."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        outer = points[list(F.LIPS_OUTER), :2]
+        x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 2, (w, h))
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return
+        left, right = F.MOUTH_CORNERS
+        seam = points[[left, *F.LIP_INNER_UPPER, right], :2] - (x0, y0)
+        line = np.ones((y1 - y0, x1 - x0), np.uint8)
+        cv2.polylines(line, [np.round(seam * 16).astype(np.int32)], False, 0, 1, cv2.LINE_8, 4)
+        dist = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        inside = np.zeros_like(line)
+        cv2.fillPoly(inside, [np.round((outer - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        width = max(1.5, 0.02 * self.face_h)
+        band = np.clip(1.0 - dist / width, 0, 1) * inside
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        lum = region @ np.array([0.299, 0.587, 0.114], np.float32)
+        lip = float(self.lip @ np.array([0.299, 0.587, 0.114], np.float32))
+        sat = (region.max(2) - region.min(2)) / np.maximum(region.max(2), 1.0)
+        dark = np.clip((0.7 * lip - lum) / (0.3 * lip), 0, 1)
+        tooth = np.clip((lum - 1.05 * lip) / (0.2 * lip), 0, 1) * (sat < 0.3)
+        alpha = (band * np.maximum(dark, tooth))[..., None]
+        target = self.lip[None, None] * (0.8 + 0.2 * np.clip(dist / width, 0, 1))[..., None]
+        frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + target * alpha + 0.5, 0, 255).astype(np.uint8)
