@@ -201,7 +201,7 @@ def articulate(
     vowel_open = np.clip(0.25 + 0.75 * _ramp(f1, 250.0, 760.0), 0, 1) * loud  # "ee" still parts the lips
     close_vowel = _ramp(-f1, -600.0, -380.0)  # 1 for F1 <= 380 Hz
     front = _ramp(f2, 1500.0, 2100.0)
-    back = _ramp(-f2, -1700.0, -1150.0)
+    back = _ramp(-f2, -1800.0, -1300.0)  # rounded up to F2 ~1.5 kHz (a fronted US "oo" sits there)
     vowel_spread = front - close_vowel * back
     # 3. Consonants (and anything not clearly a vowel): a little opening with loudness, neutral lips.
     v = feats.vowelness

@@ -87,8 +87,9 @@ def test_ee_is_spread_and_oo_is_rounded(tmp_path, hopper_rig):
         width = np.linalg.norm(dst[308, :2] - dst[78, :2])
         height = dst[14, 1] - dst[13, 1]
         ratios[name] = (width / height, s)
-    assert ratios["ee"][1] > 0.5 and ratios["oo"][1] < -0.2, ratios
+    assert ratios["ee"][1] > 0.5 and ratios["oo"][1] < -0.6, ratios
     assert ratios["ee"][0] > 1.4 * ratios["oo"][0], ratios
+    assert ratios["oo"][0] < 3.8, ratios  # a round opening, not a slit with narrowed corners
 
 
 def test_mouth_moves_before_the_sound(tmp_path):

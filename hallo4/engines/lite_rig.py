@@ -116,7 +116,7 @@ class FaceRig:
         else:
             d[:, 1] += wt.close_dy * (jaw / max(self.rest_gap, 1e-6))
         d[:, 1] += wt.pucker * (0.02 * self.face_h * max(-spread, 0.0) * min(open_amt / 0.2, 1.0))
-        spread_px = (0.12 * max(spread, 0.0) + 0.28 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
+        spread_px = (0.12 * max(spread, 0.0) + 0.34 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += wt.spread * wt.spread_dir * spread_px
         d[:, 1] += wt.lid_dy * blink
         dst[:n] += rotate(d, np.zeros(2, np.float32), self.roll0)  # back from the face's upright frame
