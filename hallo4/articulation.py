@@ -39,19 +39,27 @@ class ArticulationConfig:
     burst_rise_db: float = 6.0  # a "p" release: the first 10 ms this much quieter than 30 ms later...
     burst_low_share: float = 0.5  # ...with at least this share of its energy below 1.5 kHz ("t", "k", "f" are higher)
     burst_high_share: float = 0.15  # ...and at most this share above 3.5 kHz
+    fricative_flatness: float = 0.4  # a closure-deep dip this noisy over 1-8 kHz is "f"/"v"/"th", not a stop
+    fricative_high_share: float = 0.3  # ... with this share above 3 kHz ("f", "th"), or a voice bar under it ("v")
+    labiodental_open: float = 0.12  # the jaw opening of "f"/"v": the lower lip rests on the upper teeth
 
 
 @dataclass
 class Articulation:
     """Per-frame mouth targets. open: 0 (lips together) .. ~1 (wide "ah"); spread: -1 rounded .. +1 spread;
-    closure: 0..1, 1 where the lips must be shut."""
+    closure: 0..1, 1 where the lips must be shut; labiodental: 0..1, the lower lip tucked under the upper
+    teeth ("f", "v")."""
 
     open: np.ndarray
     spread: np.ndarray
     closure: np.ndarray
+    labiodental: np.ndarray | None = None
 
     def as_tracks(self) -> dict[str, np.ndarray]:
-        return {"open": self.open, "spread": self.spread, "closure": self.closure}
+        tracks = {"open": self.open, "spread": self.spread, "closure": self.closure}
+        if self.labiodental is not None:
+            tracks["labiodental"] = self.labiodental
+        return tracks
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -143,6 +151,24 @@ def bilabial_onsets(
     return out
 
 
+def labiodental_track(
+    feats: ArticulatoryFeatures, hard: np.ndarray, cfg: ArticulationConfig = ArticulationConfig()
+) -> np.ndarray:
+    """(T,) 1 where a closure-deep dip is frication ("f", "v", "th"): noise over 1-8 kHz with energy
+    above 3 kHz, or with a voice bar under it. The lips do not shut there: the lower lip meets the
+    upper teeth. Held at least `min_closure_frames` frames like a closure."""
+    if feats.flatness is None or feats.high_share is None:
+        return np.zeros(len(hard), np.float32)
+    noisy = feats.flatness > cfg.fricative_flatness
+    fric = (hard > 0) & noisy & ((feats.high_share > cfg.fricative_high_share) | (feats.murmur > cfg.murmur_share))
+    # Widen a one-frame fricative over the closure frames around it.
+    grown = fric.copy()
+    for k in range(1, cfg.min_closure_frames):
+        grown[k:] |= fric[:-k]
+        grown[:-k] |= fric[k:]
+    return (grown & (hard > 0)).astype(np.float32)
+
+
 def _smooth(x: np.ndarray, attack: float = 0.7, release: float = 0.5) -> np.ndarray:
     """Zero-lag attack/release smoothing (forward and backward passes averaged)."""
     from .audio_features import attack_release
@@ -231,8 +257,12 @@ def articulate(
     open_[quiet & ~near_sound] = 0.0
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
     open_ = _limit_peaks(_limit_rise(open_, cfg.max_rise_per_frame), cfg.max_peak)
+    # "f" / "v": not shut but the lower lip on the upper teeth, a sliver open.
+    labio = labiodental_track(feats, hard, cfg)
+    open_ = np.where(labio > 0, np.maximum(open_, cfg.labiodental_open), open_)
     return Articulation(
         open=np.clip(open_ * expressiveness, 0, 1.2).astype(np.float32),
         spread=np.clip(spread, -1, 1).astype(np.float32),
         closure=closure.astype(np.float32),
+        labiodental=labio.astype(np.float32),
     )

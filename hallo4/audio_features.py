@@ -78,6 +78,10 @@ class ArticulatoryFeatures:
     sub_dip_either: np.ndarray
     sub_murmur: np.ndarray
     sub_frame_of: np.ndarray  # (S,) the video frame each sub-frame belongs to
+    # Frication (what the lips and teeth do while the level dips): spectral flatness over 1-8 kHz
+    # (noise is flat, voicing is not) and the share of energy above 3 kHz.
+    flatness: np.ndarray | None = None
+    high_share: np.ndarray | None = None
 
 
 def _formants(frames: np.ndarray, sr: int, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,6 +163,9 @@ def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float =
     lo = spec[:, (freqs >= 80) & (freqs < 400)].sum(1)
     mid = spec[:, (freqs >= 400) & (freqs < 4000)].sum(1)
     murmur = (lo / (lo + mid + 1e-12)).astype(np.float32)
+    noise = spec[:, (freqs >= 1000) & (freqs < 8000)] + 1e-12
+    flatness = (np.exp(np.log(noise).mean(1)) / noise.mean(1)).astype(np.float32)
+    high_share = (spec[:, freqs >= 3000].sum(1) / (spec[:, freqs >= 80].sum(1) + 1e-12)).astype(np.float32)
     # 4. Vowel confidence: loud, voiced, and the formants are where vowels put them.
     valid = np.isfinite(f1) & np.isfinite(f2) & (f1 > 200) & (f1 < 1100) & (f2 > 600) & (f2 < 3200)
     vowelness = np.clip((level + 30.0) / 15.0, 0, 1) * valid * np.clip((0.97 - murmur) / 0.2, 0, 1)
@@ -187,4 +194,6 @@ def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float =
         (either - db_sub).astype(np.float32),
         sub_murmur,
         sub_frame_of,
+        flatness,
+        high_share,
     )

@@ -138,3 +138,27 @@ def test_silence_and_tiny_clips():
     for samples in (100, 700, 1300):
         art = articulate(np.random.default_rng(0).normal(0, 0.1, samples).astype(np.float32), SR)
         assert len(art.open) == len(art.spread) == num_video_frames(samples, SR) and np.isfinite(art.open).all()
+
+
+@pytest.mark.parametrize("word", ["afa", "ava", "ifi", "often"])
+def test_f_and_v_tuck_the_lower_lip_under_the_upper_teeth(tmp_path, hopper_rig, word):
+    """ "f"/"v" are not "p"/"b": the lips do not shut; the upper teeth show and rest on the lower lip."""
+    art = articulate(speak(tmp_path, word, lead_silence=0.3), SR)
+    labio = np.flatnonzero(art.labiodental > 0.5)
+    assert len(labio) >= 2, art.labiodental
+    i = int(labio[len(labio) // 2])
+    assert art.open[i] > 0.05  # a sliver open, not shut
+    dst = hopper_rig.landmarks_at(float(art.open[i]), float(art.spread[i]), 0.0, NO_HEAD, float(art.labiodental[i]))
+    lay = hopper_rig.mouth.layers(dst, (hopper_rig.h, hopper_rig.w), bite=float(art.labiodental[i]))
+    assert lay is not None
+    # Down the middle of the mouth, the teeth fill the opening to the lower lip (its last cavity row).
+    cx = int(round(dst[F.LOWER_LIP_INNER_MID, 0])) - lay.x0
+    for col in range(cx - 3, cx + 4):
+        rows = np.flatnonzero(lay.cavity[:, col] > 0.5)
+        assert len(rows) and lay.teeth[rows[-1], col] > 0.5 * lay.cavity[rows[-1], col], (col, lay.teeth[:, col])
+
+
+@pytest.mark.parametrize("word", ["apa", "aba", "ama", "asa"])
+def test_stops_nasals_and_s_are_not_labiodental(tmp_path, word):
+    art = articulate(speak(tmp_path, word, lead_silence=0.3), SR)
+    assert art.labiodental.max() == 0.0, art.labiodental

@@ -166,8 +166,11 @@ class MouthRenderer:
         return (self.colourful * rgb + (1 - self.colourful) * grey).astype(np.float32)
 
     # ------------------------------------------------------------------------------------------
-    def layers(self, points: np.ndarray, image_shape: tuple[int, int]) -> MouthLayers | None:
-        """The interior for rig/landmark positions `points` (478+ x 2), or None when the lips are shut."""
+    def layers(self, points: np.ndarray, image_shape: tuple[int, int], bite: float = 0.0) -> MouthLayers | None:
+        """The interior for rig/landmark positions `points` (478+ x 2), or None when the lips are shut.
+
+        `bite` 0..1: the lower lip against the upper teeth ("f", "v"): the teeth show however narrow the
+        opening and reach down to the lower lip."""
         poly = inner_lip_polygon(points)
         # Teeth, tongue and shading are laid out in the face's upright frame (a tilted head tilts them).
         centre = points[[F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0).astype(np.float32)
@@ -218,9 +221,11 @@ class MouthRenderer:
             rgb = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
         # 4. Upper teeth: hang from the upper lip curve, shorter towards the corners, only when open enough.
         teeth_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.012) / 0.02)))
+        teeth_amt = teeth_amt if self.photo_interior else max(teeth_amt, float(bite))
         teeth = np.zeros_like(sd)
         if teeth_amt > 0:
-            length = np.minimum(self.teeth_len, 0.45 * local_gap) * (1 - 0.45 * u**2)
+            reach = 0.45 + 0.75 * float(bite)  # with a bite the edges rest on (slightly behind) the lower lip
+            length = np.minimum(self.teeth_len, reach * local_gap) * (1 - 0.45 * u**2)
             edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
             across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
             teeth = edge * across * teeth_amt
@@ -290,9 +295,9 @@ class MouthRenderer:
         rgb += colour * mask[..., None]
         return mask
 
-    def draw(self, frame: np.ndarray, points: np.ndarray) -> None:
-        """Composite the interior into `frame` (in place)."""
-        lay = self.layers(points, frame.shape[:2])
+    def draw(self, frame: np.ndarray, points: np.ndarray, bite: float = 0.0) -> None:
+        """Composite the interior into `frame` (in place); `bite` as in `layers`."""
+        lay = self.layers(points, frame.shape[:2], bite)
         if lay is None:
             if self.photo_interior:
                 self._seal(frame, points)

@@ -21,6 +21,7 @@ from .lite_weights import rig_weights
 
 RING_HEAD = 1.45  # times the face oval: moves with the head (hair, ears)
 RING_FIXED = 2.3  # times the face oval: stays (background, shoulders)
+LABIODENTAL_LIFT = 0.012  # upper-lip lift of "f"/"v" at the inner edge, in face heights
 
 
 def _anchor_rings(lm: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,8 +105,10 @@ class FaceRig:
             static_points=self.head_weight == 0,  # the fixed ring and the frame border
         )
 
-    def landmarks_at(self, open_amt: float, spread: float, blink: float, head: np.ndarray) -> np.ndarray:
-        """Destination positions of all rig points for one frame."""
+    def landmarks_at(
+        self, open_amt: float, spread: float, blink: float, head: np.ndarray, labiodental: float = 0.0
+    ) -> np.ndarray:
+        """Destination positions of all rig points for one frame (`labiodental`: "f"/"v", 0..1)."""
         dst = self.src.copy()
         n, wt = self.n_face, self.weights
         # The track is the absolute inner-lip gap; a portrait with parted lips closes below its rest gap.
@@ -119,6 +122,8 @@ class FaceRig:
         spread_px = (0.12 * max(spread, 0.0) + 0.34 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += wt.spread * wt.spread_dir * spread_px
         d[:, 1] += wt.lid_dy * blink
+        # "f"/"v": the upper lip lifts off the incisors (the lower lip rests on their edges).
+        d[:, 1] -= wt.lift * (labiodental * LABIODENTAL_LIFT * self.face_h / 0.22)
         dst[:n] += rotate(d, np.zeros(2, np.float32), self.roll0)  # back from the face's upright frame
         if len(head) >= 5:  # yaw and pitch: a 3D turn with the mesh's depth (hallo4.head_pose)
             dst = self.turn.apply(dst, float(head[3]), float(head[4]))
@@ -130,9 +135,11 @@ class FaceRig:
         dst[m] = self.pivot + np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]], 1) + (tx, ty)
         return dst
 
-    def render(self, open_amt: float, spread: float, blink: float, head: np.ndarray) -> np.ndarray:
+    def render(
+        self, open_amt: float, spread: float, blink: float, head: np.ndarray, labiodental: float = 0.0
+    ) -> np.ndarray:
         """One RGB frame: the warped portrait with the mouth interior painted in."""
-        dst = self.landmarks_at(open_amt, spread, blink, head)
+        dst = self.landmarks_at(open_amt, spread, blink, head, labiodental)
         frame = self.warp(dst)
-        self.mouth.draw(frame, dst)
+        self.mouth.draw(frame, dst, bite=labiodental)
         return frame
