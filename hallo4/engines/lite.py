@@ -117,13 +117,19 @@ class LiteEngine:
         out = request.output or (self.output_dir or outputs_dir()) / f"lite_{int(time.time() * 1000)}_{seed}.mp4"
         render_time = [0.0]
         labio = mouth.get("labiodental", np.zeros(n, np.float32))  # the motion model has no "f"/"v" track yet
+        # An optional brow-raise track (0..1) from the motion model; the rules leave the brows still.
+        brow = np.clip(np.asarray(mouth.get("brow", np.zeros(n)), np.float32).reshape(-1)[:n], 0, 1)
+        brow = np.pad(brow, (0, n - len(brow)), mode="edge") if 0 < len(brow) < n else brow
+        brow = brow if len(brow) == n else np.zeros(n, np.float32)
 
         def frames():
             for i in range(n):
                 if i % 5 == 0:
                     prog(0.08 + 0.9 * i / n, f"Rendering frame {i + 1}/{n}")
                 tr = time.perf_counter()
-                frame = rig.render(mouth["open"][i], mouth["spread"][i], blinks[i], head[i], float(labio[i]))
+                frame = rig.render(
+                    mouth["open"][i], mouth["spread"][i], blinks[i], head[i], float(labio[i]), float(brow[i])
+                )
                 render_time[0] += time.perf_counter() - tr
                 yield frame
 

@@ -21,6 +21,7 @@ from .lite_weights import rig_weights
 
 RING_HEAD = 1.45  # times the face oval: moves with the head (hair, ears)
 RING_FIXED = 2.3  # times the face oval: stays (background, shoulders)
+BROW_RAISE = 0.035  # brow travel of a full raise, in face heights
 LABIODENTAL_LIFT = 0.012  # upper-lip lift of "f"/"v" at the inner edge, in face heights
 
 
@@ -83,7 +84,7 @@ class FaceRig:
         # Jaw, lips and lids are worked out in the face's upright frame; `landmarks_at` rotates back.
         self.roll0 = face_roll(lm)
         self.weights = rig_weights(
-            rotate(lm, self.mouth_c, -self.roll0).astype(np.float32), self.mouth_c, self.mouth_half_w
+            rotate(lm, self.mouth_c, -self.roll0).astype(np.float32), self.mouth_c, self.mouth_half_w, self.face_h
         )
         self.rest_gap = self.weights.rest_gap
         self.turn = HeadTurn(landmarks, pts, self.head_weight > 0, self.tri, F.FACE_OVAL)
@@ -106,9 +107,15 @@ class FaceRig:
         )
 
     def landmarks_at(
-        self, open_amt: float, spread: float, blink: float, head: np.ndarray, labiodental: float = 0.0
+        self,
+        open_amt: float,
+        spread: float,
+        blink: float,
+        head: np.ndarray,
+        labiodental: float = 0.0,
+        brow: float = 0.0,
     ) -> np.ndarray:
-        """Destination positions of all rig points for one frame (`labiodental`: "f"/"v", 0..1)."""
+        """Destination positions of all rig points for one frame (`labiodental`: "f"/"v", `brow`: raise, 0..1)."""
         dst = self.src.copy()
         n, wt = self.n_face, self.weights
         # The track is the absolute inner-lip gap; a portrait with parted lips closes below its rest gap.
@@ -122,6 +129,7 @@ class FaceRig:
         spread_px = (0.12 * max(spread, 0.0) + 0.34 * min(spread, 0.0) - 0.05 * open_amt) * self.mouth_half_w
         d[:, 0] += wt.spread * wt.spread_dir * spread_px
         d[:, 1] += wt.lid_dy * blink
+        d[:, 1] -= wt.brow * (brow * BROW_RAISE * self.face_h)
         # "f"/"v": the upper lip lifts off the incisors (the lower lip rests on their edges).
         d[:, 1] -= wt.lift * (labiodental * LABIODENTAL_LIFT * self.face_h / 0.22)
         dst[:n] += rotate(d, np.zeros(2, np.float32), self.roll0)  # back from the face's upright frame
@@ -136,10 +144,16 @@ class FaceRig:
         return dst
 
     def render(
-        self, open_amt: float, spread: float, blink: float, head: np.ndarray, labiodental: float = 0.0
+        self,
+        open_amt: float,
+        spread: float,
+        blink: float,
+        head: np.ndarray,
+        labiodental: float = 0.0,
+        brow: float = 0.0,
     ) -> np.ndarray:
         """One RGB frame: the warped portrait with the mouth interior painted in."""
-        dst = self.landmarks_at(open_amt, spread, blink, head, labiodental)
+        dst = self.landmarks_at(open_amt, spread, blink, head, labiodental, brow)
         frame = self.warp(dst)
         self.mouth.draw(frame, dst, bite=labiodental)
         return frame

@@ -30,6 +30,7 @@ class RigWeights:
     spread_dir: np.ndarray  # signed distance from the mouth centre in mouth half-widths
     pucker: np.ndarray  # vertical bulge of the lips away from the opening when rounding
     lid_dy: np.ndarray  # eyelid travel for a full blink (px)
+    brow: np.ndarray  # follow of a brow raise (1 on the brows, fading to the upper lids and up the forehead)
 
 
 @dataclass
@@ -127,7 +128,24 @@ def _lids(lm: np.ndarray, p: np.ndarray) -> np.ndarray:
     return lid_dy
 
 
-def rig_weights(lm: np.ndarray, mouth_c: np.ndarray, mouth_half_w: float) -> RigWeights:
+def _brows(lm: np.ndarray, p: np.ndarray, face_h: float) -> np.ndarray:
+    """Brow raise: the brows move fully, the skin above them less towards the hairline, the skin below
+    them less towards the eye; lids, eyes and everything below the eyes stay."""
+    w = np.zeros(len(p), np.float32)
+    for brow, eye in ((F.LEFT_BROW, F.LEFT_EYE), (F.RIGHT_BROW, F.RIGHT_EYE)):
+        b, e = lm[list(brow)], lm[list(eye)]
+        brow_y = np.interp(p[:, 0], *zip(*sorted(zip(b[:, 0], b[:, 1]))))
+        eye_top = float(e[:, 1].min())
+        below = np.clip((eye_top - p[:, 1]) / np.maximum(eye_top - brow_y, 1.0), 0, 1)  # 0 at the lid, 1 at the brow
+        above = np.clip(1 - (brow_y - p[:, 1]) / (0.3 * face_h), 0.35, 1)  # the forehead follows less
+        margin = 0.3 * (b[:, 0].max() - b[:, 0].min())
+        across = np.clip(1 - np.maximum(b[:, 0].min() - p[:, 0], p[:, 0] - b[:, 0].max()) / max(margin, 1.0), 0, 1)
+        w = np.maximum(w, (np.where(p[:, 1] <= brow_y, above, below) * across).astype(np.float32))
+    w[list(F.LEFT_EYE) + list(F.RIGHT_EYE)] = 0.0
+    return w
+
+
+def rig_weights(lm: np.ndarray, mouth_c: np.ndarray, mouth_half_w: float, face_h: float) -> RigWeights:
     """All weights for the 468 face-mesh points of upright landmarks `lm` (478, 2)."""
     p = lm[:468]
     cx = float(mouth_c[0])
@@ -150,4 +168,5 @@ def rig_weights(lm: np.ndarray, mouth_c: np.ndarray, mouth_half_w: float) -> Rig
         spread_dir=((p[:, 0] - cx) / mouth_half_w).astype(np.float32),
         pucker=_pucker(lm, p, lips, cx),
         lid_dy=_lids(lm, p),
+        brow=_brows(lm, p, face_h),
     )
