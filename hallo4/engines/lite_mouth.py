@@ -76,6 +76,69 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
+@dataclass
+class _Geometry:
+    """One frame's mouth box, laid out in the face's upright frame (a tilted head tilts teeth and tongue)."""
+
+    x0: int
+    y0: int
+    sd: np.ndarray  # signed distance to the inner-lip polygon (> 0 inside)
+    img_xs: np.ndarray  # pixel coordinates in the image (the photo's own interior is sampled there)
+    img_ys: np.ndarray
+    xs: np.ndarray  # the same pixels in the upright frame
+    ys: np.ndarray
+    u: np.ndarray  # -1 .. 1 corner to corner
+    v: np.ndarray  # 0 at the upper lip, 1 at the lower lip
+    top: np.ndarray  # smooth upper / lower inner-lip curves at each pixel's x (the lip points wobble)
+    bottom: np.ndarray
+    local_gap: np.ndarray
+    gap: float  # the opening at the middle (px)
+    open_rel: float  # gap in face heights (~0.1 is a wide "ah")
+    half_w: float
+
+
+def _geometry(points: np.ndarray, image_shape: tuple[int, int], face_h: float) -> _Geometry | None:
+    poly = inner_lip_polygon(points)
+    centre = points[[F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0).astype(np.float32)
+    roll = face_roll(points)
+    upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
+    gap = float(upright[F.LOWER_LIP_INNER_MID, 1] - upright[F.UPPER_LIP_INNER_MID, 1])
+    if gap < 0.75:
+        return None
+    h, w = image_shape
+    x0, y0 = np.floor(poly.min(0)).astype(int)
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 1:
+        return None
+    img_ys, img_xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    sd = polygon_signed_distance_grid(poly, x0, y0, img_xs.shape)
+    xs, ys = np.moveaxis(rotate(np.stack([img_xs, img_ys], -1), centre, -roll), -1, 0)
+    upoly = rotate(poly, centre, -roll)
+    half_w = max(float(upoly[:, 0].max() - upoly[:, 0].min()) / 2, 1.0)
+    up, lo = upright[list(UPPER_INNER)], upright[list(LOWER_INNER)]
+    top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)
+    bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)
+    local_gap = np.maximum(bottom - top, 1e-3)
+    return _Geometry(
+        x0=int(x0),
+        y0=int(y0),
+        sd=sd,
+        img_xs=img_xs,
+        img_ys=img_ys,
+        xs=xs,
+        ys=ys,
+        u=(xs - float(centre[0])) / half_w,
+        v=np.clip((ys - top) / local_gap, 0, 1),
+        top=top,
+        bottom=bottom,
+        local_gap=local_gap,
+        gap=gap,
+        open_rel=gap / face_h,
+        half_w=half_w,
+    )
+
+
 class MouthRenderer:
     """Paints the interior of the mouth for a rig frame; colours are measured once from the portrait."""
 
@@ -84,43 +147,56 @@ class MouthRenderer:
         self.face_h = F.face_height(lm)
         img = image.astype(np.float32)
         h, w = image.shape[:2]
-        inner = inner_lip_polygon(lm)
         outer = lm[list(F.LIPS_OUTER)]
         x0, y0 = np.floor(outer.min(0)).astype(int)
         x1, y1 = np.ceil(outer.max(0)).astype(int) + 1
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.0
-        d_in = polygon_signed_distance(inner, xs, ys)
+        d_in = polygon_signed_distance(inner_lip_polygon(lm), xs, ys)
         d_out = polygon_signed_distance(outer, xs, ys)
         box = img[y0:y1, x0:x1].reshape(-1, 3)
-        lip_px = box[((d_out > 1) & (d_in < -1)).ravel()]
+        self._measure_colours(img, lm, box[((d_out > 1) & (d_in < -1)).ravel()], box)
+        self._measure_teeth(img[y0:y1, x0:x1], box[(d_in > 1).ravel()], d_in, xs, lm)
+        self.rest_gap = float(np.linalg.norm(lm[F.UPPER_LIP_INNER_MID] - lm[F.LOWER_LIP_INNER_MID]))
+        # A portrait with its mouth open keeps its own interior: the part above the middle of the opening
+        # travels with the upper lip, the part below with the lower lip, and the gap between them is
+        # painted. At rest this reproduces the photo exactly, so opening never jumps to a painted look.
+        self.photo_interior = self.photo_teeth or self.rest_gap > 0.03 * self.face_h
+        if self.photo_interior:
+            self._keep_photo_interior(image, lm, d_in, xs, ys, (x0, y0))
+        self.feather = float(max(1.0, 0.008 * self.face_h))
+        self.cavity_deep = self._tint(self.lip * 0.09 + np.array([4, 1, 1], np.float32))
+        self.cavity_edge = self._tint(self.lip * 0.42)
+        tongue = self.lip * np.array([0.82, 0.62, 0.64], np.float32) + np.array([18, 0, 4], np.float32)
+        self.tongue_rgb = self._tint(tongue)
+        self.teeth = self._tint(self.teeth)
+
+    def _measure_colours(self, img: np.ndarray, lm: np.ndarray, lip_px: np.ndarray, box: np.ndarray) -> None:
+        """Skin (at the nose tip), lips (between the lip contours) and how colourful the portrait is."""
+        h, w = img.shape[:2]
         nx, ny = int(lm[F.NOSE_TIP, 0]), int(lm[F.NOSE_TIP, 1])
         skin = img[max(ny - 3, 0) : ny + 3, max(nx - 3, 0) : nx + 3].reshape(-1, 3)
         self.skin = np.median(skin, 0) if len(skin) else np.full(3, 170.0, np.float32)
         self.lip = np.median(lip_px, 0) if len(lip_px) > 4 else self.skin * np.array([0.85, 0.6, 0.6], np.float32)
-        # How colourful the portrait is: black-and-white photos and monochrome paintings get a grey interior.
-        face = (
-            img[
-                int(lm[F.FOREHEAD, 1]) : int(lm[F.CHIN, 1]), int(lm[F.FACE_SIDES[0], 0]) : int(lm[F.FACE_SIDES[1], 0])
-            ].reshape(-1, 3)
-            if h and w
-            else box
-        )
+        # Black-and-white photos and monochrome paintings get a grey interior.
+        top, bottom = int(lm[F.FOREHEAD, 1]), int(lm[F.CHIN, 1])
+        left, right = int(lm[F.FACE_SIDES[0], 0]), int(lm[F.FACE_SIDES[1], 0])
+        face = img[top:bottom, left:right].reshape(-1, 3) if h and w else box
         chroma = float(np.mean(face.max(1) - face.min(1))) / 255.0 if len(face) else 0.2
         self.colourful = float(np.clip(chroma / 0.12, 0, 1))
-        # The portrait's own teeth, when it shows them: bright, low-saturation pixels inside the inner lips.
-        inside = box[(d_in > 1).ravel()]
+
+    def _measure_teeth(self, crop: np.ndarray, inside: np.ndarray, d_in: np.ndarray, xs: np.ndarray, lm) -> None:
+        """The portrait's own teeth when it shows them (bright, low-saturation pixels inside the inner
+        lips: their colour and visible length), else ivory under the portrait's light."""
         toothlike = (inside.min(1) > 0.6 * inside.max(1)) & (inside.mean(1) > 0.9 * self.skin.mean())
         teeth_px = inside[toothlike] if len(inside) else inside
-        # Otherwise ivory under the portrait's light: the skin's colour cast, a little of its brightness.
         lum = float(self.skin.mean()) / 170.0
-        cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.4
+        cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.4  # the skin's colour cast
         ivory = np.array([236, 230, 218], np.float32) * cast * float(np.clip(0.9 + 0.2 * (lum - 1), 0.55, 1.05))
         self.photo_teeth = len(teeth_px) >= 12
         self.teeth = np.median(teeth_px, 0) if self.photo_teeth else ivory
         self.teeth_len = 0.034 * self.face_h
-        if self.photo_teeth:  # the portrait's own visible tooth length, measured down the middle column
-            crop = img[y0:y1, x0:x1]
+        if self.photo_teeth:  # the visible tooth length, measured down the middle column
             col = (
                 (d_in > 0)
                 & (np.abs(xs - lm[F.UPPER_LIP_INNER_MID, 0]) < 2)
@@ -130,36 +206,19 @@ class MouthRenderer:
             rows = np.flatnonzero(col.any(1))
             if len(rows):
                 self.teeth_len = float(np.clip(rows.max() - rows.min() + 1, 0.02 * self.face_h, 0.06 * self.face_h))
-        self.rest_gap = float(np.linalg.norm(lm[F.UPPER_LIP_INNER_MID] - lm[F.LOWER_LIP_INNER_MID]))
-        # A portrait with its mouth open keeps its own interior: the part above the middle of the opening
-        # travels with the upper lip, the part below with the lower lip, and the gap between them is
-        # painted. At rest this reproduces the photo exactly, so opening never jumps to a painted look.
-        self.photo_interior = self.photo_teeth or self.rest_gap > 0.03 * self.face_h
-        if self.photo_interior:
-            self._src = image
-            self._src_up = lm[list(UPPER_INNER)].copy()
-            self._src_lo = lm[list(LOWER_INNER)].copy()
-            mid = np.interp(
-                xs,
-                *zip(
-                    *sorted(
-                        zip(
-                            0.5 * (self._src_up[:, 0] + self._src_lo[:, 0]),
-                            0.5 * (self._src_up[:, 1] + self._src_lo[:, 1]),
-                        )
-                    )
-                ),
-            )
-            inside_src = d_in > 0
-            self._src_box = (x0, y0)
-            self._src_upper = (inside_src & (ys <= mid)).astype(np.float32)
-            self._src_lower = (inside_src & (ys > mid)).astype(np.float32)
-        self.feather = float(max(1.0, 0.008 * self.face_h))
-        self.cavity_deep = self._tint(self.lip * 0.09 + np.array([4, 1, 1], np.float32))
-        self.cavity_edge = self._tint(self.lip * 0.42)
-        tongue = self.lip * np.array([0.82, 0.62, 0.64], np.float32) + np.array([18, 0, 4], np.float32)
-        self.tongue_rgb = self._tint(tongue)
-        self.teeth = self._tint(self.teeth)
+
+    def _keep_photo_interior(self, image, lm, d_in, xs, ys, origin: tuple[int, int]) -> None:
+        """Split the photo's own interior at the middle of the opening into an upper and a lower half."""
+        self._src = image
+        self._src_up = lm[list(UPPER_INNER)].copy()
+        self._src_lo = lm[list(LOWER_INNER)].copy()
+        mid_x = 0.5 * (self._src_up[:, 0] + self._src_lo[:, 0])
+        mid_y = 0.5 * (self._src_up[:, 1] + self._src_lo[:, 1])
+        mid = np.interp(xs, *zip(*sorted(zip(mid_x, mid_y))))
+        inside_src = d_in > 0
+        self._src_box = origin
+        self._src_upper = (inside_src & (ys <= mid)).astype(np.float32)
+        self._src_lower = (inside_src & (ys > mid)).astype(np.float32)
 
     def _tint(self, rgb: np.ndarray) -> np.ndarray:
         grey = float(np.dot(rgb, [0.299, 0.587, 0.114]))
@@ -171,93 +230,84 @@ class MouthRenderer:
 
         `bite` 0..1: the lower lip against the upper teeth ("f", "v"): the teeth show however narrow the
         opening and reach down to the lower lip."""
-        poly = inner_lip_polygon(points)
-        # Teeth, tongue and shading are laid out in the face's upright frame (a tilted head tilts them).
-        centre = points[[F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0).astype(np.float32)
-        roll = face_roll(points)
-        upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
-        up = upright[list(UPPER_INNER)]
-        lo = upright[list(LOWER_INNER)]
-        gap = float(upright[F.LOWER_LIP_INNER_MID, 1] - upright[F.UPPER_LIP_INNER_MID, 1])
-        if gap < 0.75:
+        g = _geometry(points, image_shape, self.face_h)
+        if g is None:
             return None
-        h, w = image_shape
-        x0, y0 = np.floor(poly.min(0)).astype(int)
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 2 or y1 - y0 < 1:
-            return None
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        sd = polygon_signed_distance_grid(poly, x0, y0, xs.shape)
-        img_xs, img_ys = xs, ys  # the photo's own interior is sampled in image coordinates
-        xs, ys = np.moveaxis(rotate(np.stack([xs, ys], -1), centre, -roll), -1, 0)
         # 1. Cavity alpha: 0 on and outside the polygon, feathered inwards (never spills onto the lips).
-        feather = min(self.feather, max(0.6, 0.35 * gap))
-        cavity = _smoothstep(sd / feather)
-        fh = self.face_h
-        open_rel = gap / fh  # ~0.1 is a wide "ah"
-        cx = float(centre[0])
-        upoly = rotate(poly, centre, -roll)
-        half_w = max(float(upoly[:, 0].max() - upoly[:, 0].min()) / 2, 1.0)
-        u = (xs - cx) / half_w  # -1 .. 1 corner to corner
-        # Lip lines as smooth curves (the inner lip points wobble; teeth and tongue do not).
-        top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)
-        bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)
-        local_gap = np.maximum(bottom - top, 1e-3)
-        v = np.clip((ys - top) / local_gap, 0, 1)  # 0 at the upper lip, 1 at the lower lip
-        # 2. Cavity shading: lip-coloured near the lips, near black deep inside and at the corners.
-        depth = _smoothstep(sd / max(1.5, 0.45 * gap))
-        depth = np.maximum(depth, _smoothstep(np.abs(u) * 1.1 - 0.1))
-        rgb = self.cavity_edge[None, None] * (1 - depth[..., None]) + self.cavity_deep[None, None] * depth[..., None]
-        rgb *= (0.75 + 0.25 * _smoothstep((ys - top) / max(2.0, 0.35 * gap)))[..., None]  # upper-lip shadow
-        # 3. Tongue (wide openings): a rounded mound on the floor of the mouth, lit on top.
-        tongue_amt = float(_smoothstep(np.array((open_rel - 0.058) / 0.035)))
-        tongue = np.zeros_like(sd)
-        if tongue_amt > 0:
-            mound = 1 - u**2 / 0.5 - ((v - 1.0) / 0.42) ** 2
-            tongue = _smoothstep(mound / 0.25) * tongue_amt
-            lit = (0.55 + 0.45 * np.clip((1 - v) / 0.4, 0, 1))[..., None]  # top of the mound catches light
-            colour = self.tongue_rgb * lit * (1 - 0.5 * u[..., None] ** 2)
-            rgb = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
-        # 4. Upper teeth: hang from the upper lip curve, shorter towards the corners, only when open enough.
-        teeth_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.012) / 0.02)))
-        teeth_amt = teeth_amt if self.photo_interior else max(teeth_amt, float(bite))
-        teeth = np.zeros_like(sd)
-        if teeth_amt > 0:
-            reach = 0.45 + 0.75 * float(bite)  # with a bite the edges rest on (slightly behind) the lower lip
-            length = np.minimum(self.teeth_len, reach * local_gap) * (1 - 0.45 * u**2)
-            edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
-            across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
-            teeth = edge * across * teeth_amt
-            under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
-            shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
-            if half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
-                gaps = sum(np.exp(-((((u - c) * half_w) / 0.7) ** 2)) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
-                shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
-            trans = 1 - 0.2 * _smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
-            colour = self.teeth[None, None] * (shade * trans)[..., None]
-            rgb = rgb * (1 - teeth[..., None]) + colour * teeth[..., None]
-        # 5. Lower teeth: a thin, shadowed edge above the lower lip on wide openings.
-        low_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.062) / 0.03)))
-        if low_amt > 0:
-            lh = 0.018 * fh * (1 - 0.5 * u**2)
-            lower = np.clip((ys - (bottom - lh)) + 0.5, 0, 1) * (1 - _smoothstep((np.abs(u) - 0.3) / 0.3)) * low_amt
-            colour = self.teeth[None, None] * (0.55 + 0.2 * np.cos(np.clip(u, -1, 1) * 1.4))[..., None]
-            rgb = rgb * (1 - lower[..., None]) + colour * lower[..., None]
-            teeth = np.maximum(teeth, lower)
+        feather = min(self.feather, max(0.6, 0.35 * g.gap))
+        cavity = _smoothstep(g.sd / feather)
+        rgb = self._shade_cavity(g)
+        tongue = self._tongue(g, rgb)
+        teeth = self._upper_teeth(g, rgb, bite)
+        teeth = np.maximum(teeth, self._lower_teeth(g, rgb))
         if self.photo_interior:
             img_up, img_lo = points[list(UPPER_INNER), :2], points[list(LOWER_INNER), :2]
-            low_mask = self._carry(rgb, img_xs, img_ys, img_lo, self._src_lo, self._src_lower, upper=False)
-            up_mask = self._carry(rgb, img_xs, img_ys, img_up, self._src_up, self._src_upper, upper=True)
+            low_mask = self._carry(rgb, g.img_xs, g.img_ys, img_lo, self._src_lo, self._src_lower, upper=False)
+            up_mask = self._carry(rgb, g.img_xs, g.img_ys, img_up, self._src_up, self._src_upper, upper=True)
             teeth = np.maximum(teeth, np.maximum(up_mask, low_mask))
         return MouthLayers(
-            x0,
-            y0,
+            g.x0,
+            g.y0,
             rgb.astype(np.float32),
             cavity.astype(np.float32),
             (teeth * cavity).astype(np.float32),
             (tongue * cavity).astype(np.float32),
         )
+
+    def _shade_cavity(self, g: _Geometry) -> np.ndarray:
+        """Lip-coloured near the lips, near black deep inside and at the corners, a shadow under the upper lip."""
+        depth = _smoothstep(g.sd / max(1.5, 0.45 * g.gap))
+        depth = np.maximum(depth, _smoothstep(np.abs(g.u) * 1.1 - 0.1))
+        rgb = self.cavity_edge[None, None] * (1 - depth[..., None]) + self.cavity_deep[None, None] * depth[..., None]
+        rgb *= (0.75 + 0.25 * _smoothstep((g.ys - g.top) / max(2.0, 0.35 * g.gap)))[..., None]
+        return rgb
+
+    def _tongue(self, g: _Geometry, rgb: np.ndarray) -> np.ndarray:
+        """Wide openings: a rounded mound on the floor of the mouth, lit on top (composited into `rgb`)."""
+        amount = float(_smoothstep(np.array((g.open_rel - 0.058) / 0.035)))
+        if amount <= 0:
+            return np.zeros_like(g.sd)
+        mound = 1 - g.u**2 / 0.5 - ((g.v - 1.0) / 0.42) ** 2
+        tongue = _smoothstep(mound / 0.25) * amount
+        lit = (0.55 + 0.45 * np.clip((1 - g.v) / 0.4, 0, 1))[..., None]  # top of the mound catches light
+        colour = self.tongue_rgb * lit * (1 - 0.5 * g.u[..., None] ** 2)
+        rgb[:] = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
+        return tongue
+
+    def _upper_teeth(self, g: _Geometry, rgb: np.ndarray, bite: float) -> np.ndarray:
+        """Hang from the upper lip curve, shorter towards the corners, only when open enough (or biting)."""
+        if self.photo_interior:
+            return np.zeros_like(g.sd)
+        amount = max(float(_smoothstep(np.array((g.open_rel - 0.012) / 0.02))), float(bite))
+        if amount <= 0:
+            return np.zeros_like(g.sd)
+        reach = 0.45 + 0.75 * float(bite)  # with a bite the edges rest on (slightly behind) the lower lip
+        u, ys, top = g.u, g.ys, g.top
+        length = np.minimum(self.teeth_len, reach * g.local_gap) * (1 - 0.45 * u**2)
+        edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
+        across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
+        teeth = edge * across * amount
+        under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
+        shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
+        if g.half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
+            gaps = sum(np.exp(-((((u - c) * g.half_w) / 0.7) ** 2)) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
+            shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
+        trans = 1 - 0.2 * _smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
+        colour = self.teeth[None, None] * (shade * trans)[..., None]
+        rgb[:] = rgb * (1 - teeth[..., None]) + colour * teeth[..., None]
+        return teeth
+
+    def _lower_teeth(self, g: _Geometry, rgb: np.ndarray) -> np.ndarray:
+        """A thin, shadowed edge above the lower lip on wide openings."""
+        amount = 0.0 if self.photo_interior else float(_smoothstep(np.array((g.open_rel - 0.062) / 0.03)))
+        if amount <= 0:
+            return np.zeros_like(g.sd)
+        u = g.u
+        lh = 0.018 * self.face_h * (1 - 0.5 * u**2)
+        lower = np.clip((g.ys - (g.bottom - lh)) + 0.5, 0, 1) * (1 - _smoothstep((np.abs(u) - 0.3) / 0.3)) * amount
+        colour = self.teeth[None, None] * (0.55 + 0.2 * np.cos(np.clip(u, -1, 1) * 1.4))[..., None]
+        rgb[:] = rgb * (1 - lower[..., None]) + colour * lower[..., None]
+        return lower
 
     def _carry(
         self,
