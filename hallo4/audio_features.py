@@ -117,6 +117,30 @@ def _formants(frames: np.ndarray, sr: int, order: int) -> tuple[np.ndarray, np.n
     return f1.astype(np.float32), f2.astype(np.float32)
 
 
+def _levels_and_dips(audio: np.ndarray, sr: int, sub: int, n: int, per: float):
+    """Sub-frame level (dB re the loud part), frame level, and how far each frame dips below the speech
+    on both sides (a stop) or the louder side (a nasal starting or ending a word) within 120 ms."""
+    m = len(audio) // sub
+    rms = np.sqrt(np.mean(audio[: m * sub].reshape(m, sub) ** 2, axis=1) + 1e-12) if m else np.zeros(1)
+    db_sub = 20 * np.log10(rms + 1e-9)
+    # Relative to the loud part of the clip, but never below -40 dBFS: digital silence or a near-silent
+    # recording must not count as loud just because nothing in it is louder.
+    top = max(float(np.percentile(db_sub, 98)), -40.0) if m else 0.0
+    db_sub = np.maximum(db_sub - top, -60.0)
+    starts = np.clip((np.arange(n) * per).astype(int), 0, max(len(db_sub) - 1, 0))
+    stops = np.clip(starts + int(round(per)), starts + 1, len(db_sub))
+    level = np.array([db_sub[a:b].mean() for a, b in zip(starts, stops)], np.float32)
+    # A closure is a dip below loud speech on BOTH sides: the quiet before the first word is silence, not a stop.
+    span = int(round(0.12 * sr / sub))  # 120 ms of sub-frames
+    padded = np.pad(db_sub, span, mode="constant", constant_values=-60.0)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span + 1)
+    before, after = windows[: len(db_sub)].max(1), windows[span : span + len(db_sub)].max(1)
+    both, either = np.minimum(before, after), np.maximum(before, after)
+    dip = np.array([(both[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    dip_either = np.array([(either[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    return db_sub, level, dip, dip_either, both, either
+
+
 def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> ArticulatoryFeatures:
     """Formants, level, closure dips and nasal murmur per video frame, without any model.
 
@@ -134,28 +158,11 @@ def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float =
     # 1. Formants on a 30 ms window, LPC order 2 + kHz (the textbook rule: 18 at 16 kHz).
     win = int(0.030 * sr)
     f1, f2 = _formants(_frames(audio, sr, fps, win), sr, order=2 + int(sr // 1000))
-    # 2. Level per 10 ms sub-frame, relative to the loud part of the clip.
+    # 2. Level per 10 ms sub-frame relative to the loud part of the clip, and its dips (closures).
     sub = int(sr * 0.010)
     m = len(audio) // sub
-    rms = np.sqrt(np.mean(audio[: m * sub].reshape(m, sub) ** 2, axis=1) + 1e-12) if m else np.zeros(1)
-    db_sub = 20 * np.log10(rms + 1e-9)
-    # Relative to the loud part of the clip, but never below -40 dBFS: digital silence or a near-silent
-    # recording must not count as loud just because nothing in it is louder.
-    top = max(float(np.percentile(db_sub, 98)), -40.0) if m else 0.0
-    db_sub = np.maximum(db_sub - top, -60.0)
     per = sr / fps / sub  # sub-frames per video frame (4 at 25 fps)
-    starts = np.clip((np.arange(n) * per).astype(int), 0, max(len(db_sub) - 1, 0))
-    stops = np.clip(starts + int(round(per)), starts + 1, len(db_sub))
-    level = np.array([db_sub[a:b].mean() for a, b in zip(starts, stops)], np.float32)
-    # A closure is a dip below loud speech on BOTH sides (within 120 ms): the quiet before the first
-    # word is silence, not a stop.
-    span = int(round(0.12 * sr / sub))
-    padded = np.pad(db_sub, span, mode="constant", constant_values=-60.0)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, span + 1)
-    before, after = windows[: len(db_sub)].max(1), windows[span : span + len(db_sub)].max(1)
-    both, either = np.minimum(before, after), np.maximum(before, after)
-    dip = np.array([(both[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
-    dip_either = np.array([(either[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    db_sub, level, dip, dip_either, both, either = _levels_and_dips(audio, sr, sub, n, per)
     # 3. Murmur: share of 80-4000 Hz energy below 400 Hz on a 32 ms window.
     win2 = int(0.032 * sr)
     spec = np.abs(np.fft.rfft(_frames(audio, sr, fps, win2) * np.hanning(win2)[None, :], axis=1)) ** 2

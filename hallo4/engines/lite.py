@@ -59,6 +59,7 @@ class LiteEngine:
     def generate(
         self, request: GenerationRequest, progress: Progress | ProgressCallback | None = None
     ) -> GenerationResult:
+        """Steps: 1. inputs, 2. face, 3. motion tracks, 4. rig, 5. render + encode (streamed)."""
         prog = as_progress(progress)
         timings: dict[str, float] = {}
         warnings: list[str] = []
@@ -78,14 +79,7 @@ class LiteEngine:
 
         t = time.perf_counter()
         prog(0.02, "Finding the face")
-        analysis = F.analyze_face(image, require=False)
-        if not analysis.found:
-            raise InputError(
-                "portrait",
-                "no face could be detected, and the lite engine animates a visible face",
-                "Use a front-facing photo where the face is clearly visible (at least ~100 px tall).",
-                path=str(request.portrait),
-            )
+        analysis = self._find_face(image, request)
         warnings += analysis.warnings + mouth_warnings(analysis.landmarks)
         timings["landmarks"] = time.perf_counter() - t
 
@@ -93,21 +87,7 @@ class LiteEngine:
         prog(0.05, "Analysing speech")
         n = num_video_frames(len(audio), SR, FPS)
         motion = request.options.get("motion", self.motion)
-        if motion is not None:  # the lite motion model (hallo4.lite_motion) instead of the rules
-            from ..lite_motion import LiteMotion
-
-            motion = motion if isinstance(motion, LiteMotion) else LiteMotion(None if motion == "base" else motion)
-            mouth, blinks, head = motion.tracks(audio, SR, FPS, n, seed)
-            mouth["open"] = np.clip(mouth["open"] * expressiveness, 0, 1.2)
-            if request.skeleton is not None:  # a skeleton still drives the head
-                head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
-        else:
-            mouth = mouth_tracks(audio, SR, FPS, expressiveness)
-            rng = np.random.default_rng(seed)
-            blinks = blink_track(n, rng)
-            head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
-        head[:, :2] *= expressiveness
-        head[:, 2:] *= expressiveness  # roll, yaw, pitch
+        motion, tracks = self._tracks(request, motion, image, analysis, audio, n, seed, expressiveness, warnings, prog)
         timings["motion"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -115,41 +95,21 @@ class LiteEngine:
         timings["rig"] = time.perf_counter() - t
 
         out = request.output or (self.output_dir or outputs_dir()) / f"lite_{int(time.time() * 1000)}_{seed}.mp4"
-        render_time = [0.0]
-        labio = mouth.get("labiodental", np.zeros(n, np.float32))  # the motion model has no "f"/"v" track yet
-        # An optional brow-raise track (0..1) from the motion model; the rules leave the brows still.
-        brow = np.clip(np.asarray(mouth.get("brow", np.zeros(n)), np.float32).reshape(-1)[:n], 0, 1)
-        brow = np.pad(brow, (0, n - len(brow)), mode="edge") if 0 < len(brow) < n else brow
-        brow = brow if len(brow) == n else np.zeros(n, np.float32)
-
-        def frames():
-            for i in range(n):
-                if i % 5 == 0:
-                    prog(0.08 + 0.9 * i / n, f"Rendering frame {i + 1}/{n}")
-                tr = time.perf_counter()
-                frame = rig.render(
-                    mouth["open"][i], mouth["spread"][i], blinks[i], head[i], float(labio[i]), float(brow[i])
-                )
-                render_time[0] += time.perf_counter() - tr
-                yield frame
-
         t = time.perf_counter()
-        media.write_mp4(out, frames(), fps=FPS, audio=request.audio)  # the original audio, cut to the video
-        timings["render"] = render_time[0]
-        timings["encode"] = time.perf_counter() - t - render_time[0]
+        render_time = _render(rig, tracks, n, prog, out, request.audio)
+        timings["render"] = render_time
+        timings["encode"] = time.perf_counter() - t - render_time
         timings["total"] = time.perf_counter() - t0
         prog(1.0, "Done")
-        params = request.to_dict()
-        params.update(
-            {
-                "engine": self.name,
-                "seed": seed,
-                "width": w,
-                "height": h,
-                "fps": FPS,
-                "expressiveness": expressiveness,
-                "motion": "rules" if motion is None else str(motion.model.config.get("_name_or_path") or "model"),
-            }
+        params = dict(
+            request.to_dict(),
+            engine=self.name,
+            seed=seed,
+            width=w,
+            height=h,
+            fps=FPS,
+            expressiveness=expressiveness,
+            motion="rules" if motion is None else str(motion.model.config.get("_name_or_path") or "model"),
         )
         return GenerationResult(
             video=Path(out),
@@ -161,6 +121,39 @@ class LiteEngine:
             num_frames=n,
             fps=FPS,
         )
+
+    @staticmethod
+    def _find_face(image: np.ndarray, request: GenerationRequest):
+        analysis = F.analyze_face(image, require=False)
+        if not analysis.found:
+            raise InputError(
+                "portrait",
+                "no face could be detected, and the lite engine animates a visible face",
+                "Use a front-facing photo where the face is clearly visible (at least ~100 px tall).",
+                path=str(request.portrait),
+            )
+        return analysis
+
+    def _tracks(self, request, motion, image, analysis, audio, n, seed, expressiveness, warnings, prog):
+        """(motion model or None, per-frame tracks): mouth keys, "blink" and "head" (n, 5)."""
+        if motion is not None:  # the lite motion model (hallo4.lite_motion) instead of the rules
+            from ..lite_motion import LiteMotion
+
+            motion = motion if isinstance(motion, LiteMotion) else LiteMotion(None if motion == "base" else motion)
+            mouth, blinks, head = motion.tracks(audio, SR, FPS, n, seed)
+            mouth["open"] = np.clip(mouth["open"] * expressiveness, 0, 1.2)
+            if request.skeleton is not None:  # a skeleton still drives the head
+                head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
+        else:
+            mouth = mouth_tracks(audio, SR, FPS, expressiveness)
+            blinks = blink_track(n, np.random.default_rng(seed))
+            head = self._head_motion(request, image, analysis, n, seed, audio, warnings, prog)
+        head[:, :2] *= expressiveness
+        head[:, 2:] *= expressiveness  # roll, yaw, pitch
+        tracks = dict(mouth, blink=blinks, head=head)
+        tracks["labiodental"] = _optional_track(mouth, "labiodental", n)  # the motion model has no "f"/"v" yet
+        tracks["brow"] = _optional_track(mouth, "brow", n)  # the motion model may raise brows; the rules do not
+        return motion, tracks
 
     # ------------------------------------------------------------------------------------------
     def _head_motion(self, request, image, analysis, n, seed, audio, warnings, prog) -> np.ndarray:
@@ -194,6 +187,39 @@ class LiteEngine:
         # x, y, roll from the eyes and nose; yaw and pitch from a 3D fit with the portrait's mesh depth.
         turn = head_turn_track(seq, n, depth_68(analysis.landmarks))
         return np.concatenate([head_motion_from_skeleton(seq, n), turn], 1)
+
+
+def _optional_track(tracks: dict, key: str, n: int) -> np.ndarray:
+    """A 0..1 track of length n from `tracks[key]`, held at its last value when short; zeros when absent."""
+    x = np.clip(np.asarray(tracks.get(key, np.zeros(0)), np.float32).reshape(-1)[:n], 0, 1)
+    if len(x) == 0:
+        return np.zeros(n, np.float32)
+    return np.pad(x, (0, n - len(x)), mode="edge") if len(x) < n else x
+
+
+def _render(rig: FaceRig, tracks: dict, n: int, prog, out: Path, audio_path) -> float:
+    """Render the frames straight into the encoder; returns the seconds spent rendering (not encoding)."""
+    render_time = 0.0
+
+    def frames():
+        nonlocal render_time
+        for i in range(n):
+            if i % 5 == 0:
+                prog(0.08 + 0.9 * i / n, f"Rendering frame {i + 1}/{n}")
+            t = time.perf_counter()
+            frame = rig.render(
+                tracks["open"][i],
+                tracks["spread"][i],
+                tracks["blink"][i],
+                tracks["head"][i],
+                float(tracks["labiodental"][i]),
+                float(tracks["brow"][i]),
+            )
+            render_time += time.perf_counter() - t
+            yield frame
+
+    media.write_mp4(out, frames(), fps=FPS, audio=audio_path)  # the original audio, cut to the video
+    return render_time
 
 
 def generate(
