@@ -174,6 +174,48 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
 
 
+TILE_W, TILE_H, LABEL_W, HEAD_H = 256, 170, 190, 26
+
+
+def _row(name: str, img: np.ndarray, columns: list[tuple[str, float, float, float]]) -> tuple[np.ndarray, dict]:
+    """One portrait's strip of mouth crops (one per column) and its measured shapes."""
+    tile_w, tile_h, label_w = TILE_W, TILE_H, LABEL_W
+    analysis = F.analyze_face(img, require=False)
+    row = np.full((tile_h, label_w + tile_w * len(columns), 3), 255, np.uint8)
+    _label(row, name[:26], (6, tile_h // 2), (0, 0, 0))
+    if not analysis.found:
+        _label(row, "no face found", (6, tile_h // 2 + 18), (180, 0, 0))
+        return row, {"portrait": name, "face": False}
+    lm = analysis.landmarks
+    rig = FaceRig(img, lm)
+    fh = F.face_height(lm)
+    _label(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), (90, 90, 90))
+    warns = mouth_warnings(lm)
+    if warns:
+        text = "warning: " + ("small face" if "small" in warns[0] else "turned")
+        cv2.putText(row, text, (6, tile_h // 2 + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 80, 0), 1, cv2.LINE_AA)
+    entry = {"portrait": name, "face_px": round(fh, 1), "warnings": warns, "shapes": {}}
+    for k, (col, o, s, labio) in enumerate(columns):
+        frame = rig.render(o, s, 0.0, np.zeros(3, np.float32), labio)
+        dst = rig.landmarks_at(o, s, 0.0, np.zeros(3, np.float32), labio)
+        left, right = F.MOUTH_INNER_CORNERS
+        entry["shapes"][col] = {
+            "open": round(o, 3),
+            "spread": round(s, 3),
+            "inner_width_px": round(float(np.linalg.norm(dst[right, :2] - dst[left, :2])), 1),
+            "inner_height_px": round(float(dst[F.LOWER_LIP_INNER_MID, 1] - dst[F.UPPER_LIP_INNER_MID, 1]), 1),
+        }
+        crop = mouth_crop(frame, lm)
+        scale = min(tile_w / crop.shape[1], tile_h / crop.shape[0], 1.0)
+        if scale < 1.0:  # only big faces: keep the 2x nearest look by cropping the centre instead
+            cy, cx = crop.shape[0] // 2, crop.shape[1] // 2
+            crop = crop[max(cy - tile_h // 2, 0) : cy + tile_h // 2, max(cx - tile_w // 2, 0) : cx + tile_w // 2]
+        y0 = (tile_h - crop.shape[0]) // 2
+        x0 = label_w + k * tile_w + (tile_w - crop.shape[1]) // 2
+        row[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
+    return row, entry
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -187,56 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     shapes = speech_shapes(tmp)
     columns = [("rest", 0.0, 0.0, 0.0), ("half", 0.5, 0.0, 0.0), ("full", 1.0, 0.0, 0.0)]
     columns += [(k, *shapes[k]) for k in ("ee", "oo", "m", "f")]
-    tile_w, tile_h, label_w, head_h = 256, 170, 190, 26
     rows, report = [], []
     for name, img in portraits():
-        analysis = F.analyze_face(img, require=False)
-        row = np.full((tile_h, label_w + tile_w * len(columns), 3), 255, np.uint8)
-        _label(row, name[:26], (6, tile_h // 2), (0, 0, 0))
-        if not analysis.found:
-            _label(row, "no face found", (6, tile_h // 2 + 18), (180, 0, 0))
-            rows.append(row)
-            report.append({"portrait": name, "face": False})
-            continue
-        lm = analysis.landmarks
-        rig = FaceRig(img, lm)
-        fh = F.face_height(lm)
-        _label(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), (90, 90, 90))
-        warns = mouth_warnings(lm)
-        if warns:
-            cv2.putText(
-                row,
-                "warning: " + ("small face" if "small" in warns[0] else "turned"),
-                (6, tile_h // 2 + 36),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.4,
-                (200, 80, 0),
-                1,
-                cv2.LINE_AA,
-            )
-        entry = {"portrait": name, "face_px": round(fh, 1), "warnings": warns, "shapes": {}}
-        for k, (col, o, s, labio) in enumerate(columns):
-            frame = rig.render(o, s, 0.0, np.zeros(3, np.float32), labio)
-            dst = rig.landmarks_at(o, s, 0.0, np.zeros(3, np.float32), labio)
-            left, right = F.MOUTH_INNER_CORNERS
-            width = float(np.linalg.norm(dst[right, :2] - dst[left, :2]))
-            height = float(dst[F.LOWER_LIP_INNER_MID, 1] - dst[F.UPPER_LIP_INNER_MID, 1])
-            entry["shapes"][col] = {
-                "open": round(o, 3),
-                "spread": round(s, 3),
-                "inner_width_px": round(width, 1),
-                "inner_height_px": round(height, 1),
-            }
-            crop = mouth_crop(frame, lm)
-            scale = min(tile_w / crop.shape[1], tile_h / crop.shape[0], 1.0)
-            if scale < 1.0:  # only big faces: keep the 2x nearest look by cropping the centre instead
-                cy, cx = crop.shape[0] // 2, crop.shape[1] // 2
-                crop = crop[max(cy - tile_h // 2, 0) : cy + tile_h // 2, max(cx - tile_w // 2, 0) : cx + tile_w // 2]
-            y0 = (tile_h - crop.shape[0]) // 2
-            x0 = label_w + k * tile_w + (tile_w - crop.shape[1]) // 2
-            row[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
+        row, entry = _row(name, img, columns)
         rows.append(row)
         report.append(entry)
+    head_h, tile_w, label_w = HEAD_H, TILE_W, LABEL_W
     head = np.full((head_h, rows[0].shape[1], 3), 255, np.uint8)
     for k, (col, o, s, _) in enumerate(columns):
         text = f"{col}  open {o:.2f} spread {s:+.2f}"
