@@ -1,11 +1,11 @@
-"""Contact sheet of the lite engine's mouth: rest, half and full opening, "ee", "oo" and "m" per portrait.
+"""Contact sheet of the lite engine's mouth: rest, half and full opening, "ee", "oo", "m" and "f" per portrait.
 
 python bench/gallery.py  ->  docs/gallery.png  (and bench/results/gallery.json with the measured shapes)
 
 Rows: every portrait in examples/portraits plus variants made from them that the engine was not
 tuned on (a painting, a beard, a low-resolution webcam still, a small face, black and white, a tilted head).
-"ee", "oo" and "m" are not hand-set: they are the mouth shapes `hallo4.articulation` computes from
-espeak-ng speech (the middle of a sustained vowel; the closure of "m" in "ama"), so the sheet
+"ee", "oo", "m" and "f" are not hand-set: they are the mouth shapes `hallo4.articulation` computes from
+espeak-ng speech (the middle of a sustained vowel; the closure of "m" in "ama"; the "f" of "afa"), so the sheet
 shows the whole speech -> mouth path. Crops are upscaled 2x with nearest-neighbour so pixel edges
 stay visible.
 """
@@ -135,12 +135,13 @@ def portraits() -> list[tuple[str, np.ndarray]]:
 # ----------------------------------------------------------------------------------------------
 # Mouth shapes from speech
 # ----------------------------------------------------------------------------------------------
-def speech_shapes(tmp: Path) -> dict[str, tuple[float, float]]:
-    """(open, spread) that the articulation computes for sustained "ee", "oo" and the "m" of "ama"."""
+def speech_shapes(tmp: Path) -> dict[str, tuple[float, float, float]]:
+    """(open, spread, labiodental) that the articulation computes for sustained "ee", "oo", the "m" of
+    "ama" and the "f" of "afa"."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("bench/gallery.py needs espeak-ng (apt-get install espeak-ng) to make its test speech.")
     shapes = {}
-    for name, text in (("ee", "[[i::::::]]"), ("oo", "[[u::::::]]"), ("m", "ama")):
+    for name, text in (("ee", "[[i::::::]]"), ("oo", "[[u::::::]]"), ("m", "ama"), ("f", "afa")):
         wav = tmp / f"{name}.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, capture_output=True)
         art = articulate(media.load_audio(wav, SR), SR)
@@ -150,15 +151,18 @@ def speech_shapes(tmp: Path) -> dict[str, tuple[float, float]]:
                 i for i in range(len(art.open)) if voiced.size and voiced[0] < i < voiced[-1] and art.closure[i] > 0
             ]
             i = between[len(between) // 2] if between else int(np.argmin(art.open))
+        elif name == "f":
+            labio = np.flatnonzero(art.labiodental > 0.5)
+            i = int(labio[len(labio) // 2]) if len(labio) else int(np.argmin(art.open))
         else:
             i = int(np.flatnonzero(art.open > 0.05).mean())
-        shapes[name] = (float(art.open[i]), float(art.spread[i]))
+        shapes[name] = (float(art.open[i]), float(art.spread[i]), float(art.labiodental[i]))
     return shapes
 
 
 def mouth_crop(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
     fh = F.face_height(lm)
-    c = lm[[61, 291, 13, 14], :2].mean(0)
+    c = lm[[*F.MOUTH_CORNERS, F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0)
     half_w, up, down = 0.3 * fh, 0.16 * fh, 0.22 * fh
     x0, y0 = int(round(c[0] - half_w)), int(round(c[1] - up))
     x1, y1 = int(round(c[0] + half_w)), int(round(c[1] + down))
@@ -170,70 +174,69 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
 
 
+TILE_W, TILE_H, LABEL_W, HEAD_H = 256, 170, 190, 26
+
+
+def _row(name: str, img: np.ndarray, columns: list[tuple[str, float, float, float]]) -> tuple[np.ndarray, dict]:
+    """One portrait's strip of mouth crops (one per column) and its measured shapes."""
+    tile_w, tile_h, label_w = TILE_W, TILE_H, LABEL_W
+    analysis = F.analyze_face(img, require=False)
+    row = np.full((tile_h, label_w + tile_w * len(columns), 3), 255, np.uint8)
+    _label(row, name[:26], (6, tile_h // 2), (0, 0, 0))
+    if not analysis.found:
+        _label(row, "no face found", (6, tile_h // 2 + 18), (180, 0, 0))
+        return row, {"portrait": name, "face": False}
+    lm = analysis.landmarks
+    rig = FaceRig(img, lm)
+    fh = F.face_height(lm)
+    _label(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), (90, 90, 90))
+    warns = mouth_warnings(lm)
+    if warns:
+        text = "warning: " + ("small face" if "small" in warns[0] else "turned")
+        cv2.putText(row, text, (6, tile_h // 2 + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 80, 0), 1, cv2.LINE_AA)
+    entry = {"portrait": name, "face_px": round(fh, 1), "warnings": warns, "shapes": {}}
+    for k, (col, o, s, labio) in enumerate(columns):
+        frame = rig.render(o, s, 0.0, np.zeros(3, np.float32), labio)
+        dst = rig.landmarks_at(o, s, 0.0, np.zeros(3, np.float32), labio)
+        left, right = F.MOUTH_INNER_CORNERS
+        entry["shapes"][col] = {
+            "open": round(o, 3),
+            "spread": round(s, 3),
+            "inner_width_px": round(float(np.linalg.norm(dst[right, :2] - dst[left, :2])), 1),
+            "inner_height_px": round(float(dst[F.LOWER_LIP_INNER_MID, 1] - dst[F.UPPER_LIP_INNER_MID, 1]), 1),
+        }
+        crop = mouth_crop(frame, lm)
+        scale = min(tile_w / crop.shape[1], tile_h / crop.shape[0], 1.0)
+        if scale < 1.0:  # only big faces: keep the 2x nearest look by cropping the centre instead
+            cy, cx = crop.shape[0] // 2, crop.shape[1] // 2
+            crop = crop[max(cy - tile_h // 2, 0) : cy + tile_h // 2, max(cx - tile_w // 2, 0) : cx + tile_w // 2]
+        y0 = (tile_h - crop.shape[0]) // 2
+        x0 = label_w + k * tile_w + (tile_w - crop.shape[1]) // 2
+        row[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
+    return row, entry
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(
-        description="Contact sheet of lite mouth crops (rest, half, full, ee, oo, m) for every "
+        description="Contact sheet of lite mouth crops (rest, half, full, ee, oo, m, f) for every "
         "example portrait and a few synthetic faces."
     )
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "gallery.png", help="PNG to write")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp())
     shapes = speech_shapes(tmp)
-    columns = [("rest", 0.0, 0.0), ("half", 0.5, 0.0), ("full", 1.0, 0.0)]
-    columns += [(k, *shapes[k]) for k in ("ee", "oo", "m")]
-    tile_w, tile_h, label_w, head_h = 256, 170, 190, 26
+    columns = [("rest", 0.0, 0.0, 0.0), ("half", 0.5, 0.0, 0.0), ("full", 1.0, 0.0, 0.0)]
+    columns += [(k, *shapes[k]) for k in ("ee", "oo", "m", "f")]
     rows, report = [], []
     for name, img in portraits():
-        analysis = F.analyze_face(img, require=False)
-        row = np.full((tile_h, label_w + tile_w * len(columns), 3), 255, np.uint8)
-        _label(row, name[:26], (6, tile_h // 2), (0, 0, 0))
-        if not analysis.found:
-            _label(row, "no face found", (6, tile_h // 2 + 18), (180, 0, 0))
-            rows.append(row)
-            report.append({"portrait": name, "face": False})
-            continue
-        lm = analysis.landmarks
-        rig = FaceRig(img, lm)
-        fh = F.face_height(lm)
-        _label(row, f"face {fh:.0f} px", (6, tile_h // 2 + 18), (90, 90, 90))
-        warns = mouth_warnings(lm)
-        if warns:
-            cv2.putText(
-                row,
-                "warning: " + ("small face" if "small" in warns[0] else "turned"),
-                (6, tile_h // 2 + 36),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.4,
-                (200, 80, 0),
-                1,
-                cv2.LINE_AA,
-            )
-        entry = {"portrait": name, "face_px": round(fh, 1), "warnings": warns, "shapes": {}}
-        for k, (col, o, s) in enumerate(columns):
-            frame = rig.render(o, s, 0.0, np.zeros(3, np.float32))
-            dst = rig.landmarks_at(o, s, 0.0, np.zeros(3, np.float32))
-            width = float(np.linalg.norm(dst[308, :2] - dst[78, :2]))
-            height = float(dst[14, 1] - dst[13, 1])
-            entry["shapes"][col] = {
-                "open": round(o, 3),
-                "spread": round(s, 3),
-                "inner_width_px": round(width, 1),
-                "inner_height_px": round(height, 1),
-            }
-            crop = mouth_crop(frame, lm)
-            scale = min(tile_w / crop.shape[1], tile_h / crop.shape[0], 1.0)
-            if scale < 1.0:  # only big faces: keep the 2x nearest look by cropping the centre instead
-                cy, cx = crop.shape[0] // 2, crop.shape[1] // 2
-                crop = crop[max(cy - tile_h // 2, 0) : cy + tile_h // 2, max(cx - tile_w // 2, 0) : cx + tile_w // 2]
-            y0 = (tile_h - crop.shape[0]) // 2
-            x0 = label_w + k * tile_w + (tile_w - crop.shape[1]) // 2
-            row[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
+        row, entry = _row(name, img, columns)
         rows.append(row)
         report.append(entry)
+    head_h, tile_w, label_w = HEAD_H, TILE_W, LABEL_W
     head = np.full((head_h, rows[0].shape[1], 3), 255, np.uint8)
-    for k, (col, o, s) in enumerate(columns):
+    for k, (col, o, s, _) in enumerate(columns):
         text = f"{col}  open {o:.2f} spread {s:+.2f}"
         _label(head, text, (label_w + k * tile_w + 8, 18), (0, 0, 0))
     sheet = np.concatenate([head] + rows, axis=0)

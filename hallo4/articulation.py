@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio_features import ArticulatoryFeatures, articulatory_features
+from .constants import FPS, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -32,20 +33,33 @@ class ArticulationConfig:
     murmur_dip_db: float = 8.0  # ... and it is this much quieter than the vowels around it
     min_closure_frames: int = 2  # a closure is held at least this long (no 1-frame blink of the lips)
     max_rise_per_frame: float = 0.5  # the jaw opens at most this much per frame (0..1 scale)
+    max_peak: float = 0.25  # ... and no single frame stands more than this above both neighbours
     consonant_open: float = 0.22  # opening for a non-vowel, non-closing sound ("s", "t", "k") at full level
+    onset_pause_s: float = 0.1  # speech after this much silence starts a phrase (its first sound is checked)
+    burst_rise_db: float = 6.0  # a "p" release: the first 10 ms this much quieter than 30 ms later...
+    burst_low_share: float = 0.5  # ...with at least this share of its energy below 1.5 kHz ("t", "k", "f" are higher)
+    burst_high_share: float = 0.15  # ...and at most this share above 3.5 kHz
+    fricative_flatness: float = 0.4  # a closure-deep dip this noisy over 1-8 kHz is "f"/"v"/"th", not a stop
+    fricative_high_share: float = 0.3  # ... with this share above 3 kHz ("f", "th"), or a voice bar under it ("v")
+    labiodental_open: float = 0.12  # the jaw opening of "f"/"v": the lower lip rests on the upper teeth
 
 
 @dataclass
 class Articulation:
     """Per-frame mouth targets. open: 0 (lips together) .. ~1 (wide "ah"); spread: -1 rounded .. +1 spread;
-    closure: 0..1, 1 where the lips must be shut."""
+    closure: 0..1, 1 where the lips must be shut; labiodental: 0..1, the lower lip tucked under the upper
+    teeth ("f", "v")."""
 
     open: np.ndarray
     spread: np.ndarray
     closure: np.ndarray
+    labiodental: np.ndarray | None = None
 
     def as_tracks(self) -> dict[str, np.ndarray]:
-        return {"open": self.open, "spread": self.spread, "closure": self.closure}
+        tracks = {"open": self.open, "spread": self.spread, "closure": self.closure}
+        if self.labiodental is not None:
+            tracks["labiodental"] = self.labiodental
+        return tracks
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -97,6 +111,64 @@ def closure_track(
     return out.astype(np.float32)
 
 
+def _band_shares(seg: np.ndarray, sr: int) -> tuple[float, float, float]:
+    """Energy shares of a short segment: 80-400 Hz of 80-4000 Hz (murmur), below 1.5 kHz, above 3.5 kHz."""
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)), 1024)) ** 2
+    f = np.fft.rfftfreq(1024, 1.0 / sr)
+
+    def band(a: float, b: float) -> float:
+        return float(spec[(f >= a) & (f < b)].sum())
+
+    total = band(80, 8000) + 1e-12
+    return band(80, 400) / (band(80, 4000) + 1e-12), band(80, 1500) / total, band(3500, 8000) / total
+
+
+def bilabial_onsets(
+    audio: np.ndarray, sr: int, feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig()
+) -> np.ndarray:
+    """(T,) 1 on the frames before a phrase-initial lip release ("p", "b", "m" after a pause), else 0.
+
+    A closure after silence is silent too, so nothing in the level tells it from the pause: the first
+    20 ms of the sound do. A voice bar or nasal murmur (energy below 400 Hz) or a weak, low-frequency
+    burst that the vowel then overtakes is a lip release; "t", "k", "s", "f" put their energy higher
+    and a vowel starts at full strength. Those frames keep the lips shut instead of anticipating.
+    """
+    n = len(feats.level_db)
+    out = np.zeros(n, np.float32)
+    db = feats.sub_level_db
+    sub = int(sr * 0.010)
+    quiet = db < cfg.silence_db
+    pause = max(int(round(cfg.onset_pause_s / 0.010)), 1)
+    for s in np.flatnonzero(~quiet[pause:]) + pause:
+        if not quiet[s - pause : s].all():
+            continue
+        murmur, low, high = _band_shares(audio[s * sub : s * sub + 2 * sub], sr)
+        rise = float(db[min(s + 3, len(db) - 1)] - db[s])
+        burst = low >= cfg.burst_low_share and high <= cfg.burst_high_share and rise >= cfg.burst_rise_db
+        if murmur >= cfg.murmur_share + 0.05 or burst:
+            k = int(feats.sub_frame_of[s])  # the release frame may open; the frames before it may not
+            out[max(k - cfg.lead_frames, 0) : k] = 1.0
+    return out
+
+
+def labiodental_track(
+    feats: ArticulatoryFeatures, hard: np.ndarray, cfg: ArticulationConfig = ArticulationConfig()
+) -> np.ndarray:
+    """(T,) 1 where a closure-deep dip is frication ("f", "v", "th"): noise over 1-8 kHz with energy
+    above 3 kHz, or with a voice bar under it. The lips do not shut there: the lower lip meets the
+    upper teeth. Held at least `min_closure_frames` frames like a closure."""
+    if feats.flatness is None or feats.high_share is None:
+        return np.zeros(len(hard), np.float32)
+    noisy = feats.flatness > cfg.fricative_flatness
+    fric = (hard > 0) & noisy & ((feats.high_share > cfg.fricative_high_share) | (feats.murmur > cfg.murmur_share))
+    # Widen a one-frame fricative over the closure frames around it.
+    grown = fric.copy()
+    for k in range(1, cfg.min_closure_frames):
+        grown[k:] |= fric[:-k]
+        grown[:-k] |= fric[k:]
+    return (grown & (hard > 0)).astype(np.float32)
+
+
 def _smooth(x: np.ndarray, attack: float = 0.7, release: float = 0.5) -> np.ndarray:
     """Zero-lag attack/release smoothing (forward and backward passes averaged)."""
     from .audio_features import attack_release
@@ -123,10 +195,19 @@ def _limit_rise(x: np.ndarray, step: float) -> np.ndarray:
     return y
 
 
+def _limit_peaks(x: np.ndarray, height: float) -> np.ndarray:
+    """No frame stands more than `height` above both neighbours (a one-frame flash of the jaw)."""
+    y = x.copy()
+    if len(y) > 2:
+        cap = np.maximum(y[:-2], y[2:]) + height
+        y[1:-1] = np.minimum(y[1:-1], cap)
+    return y
+
+
 def articulate(
     audio: np.ndarray,
-    sr: int = 16000,
-    fps: float = 25.0,
+    sr: int = SAMPLE_RATE,
+    fps: float = FPS,
     expressiveness: float = 1.0,
     cfg: ArticulationConfig = ArticulationConfig(),
 ) -> Articulation:
@@ -138,6 +219,7 @@ def articulate(
     """
     feats = articulatory_features(audio, sr, fps)
     n = len(feats.level_db)
+    audio = np.asarray(audio, np.float32)
     # 2. Vowels: F1 says how open the jaw is, F2 (front/back) with F1 (close/open) says spread or rounded.
     f1 = np.nan_to_num(feats.f1, nan=500.0)
     f2 = np.nan_to_num(feats.f2, nan=1500.0)
@@ -145,7 +227,7 @@ def articulate(
     vowel_open = np.clip(0.25 + 0.75 * _ramp(f1, 250.0, 760.0), 0, 1) * loud  # "ee" still parts the lips
     close_vowel = _ramp(-f1, -600.0, -380.0)  # 1 for F1 <= 380 Hz
     front = _ramp(f2, 1500.0, 2100.0)
-    back = _ramp(-f2, -1700.0, -1150.0)
+    back = _ramp(-f2, -1800.0, -1300.0)  # rounded up to F2 ~1.5 kHz (a fronted US "oo" sits there)
     vowel_spread = front - close_vowel * back
     # 3. Consonants (and anything not clearly a vowel): a little opening with loudness, neutral lips.
     v = feats.vowelness
@@ -155,6 +237,7 @@ def articulate(
     # 4. Smooth (zero lag), then anticipate onsets.
     closure = closure_track(feats, cfg)  # reported: stops, nasals and silence
     hard = closure_track(feats, cfg, include_silence=False)  # never anticipated away
+    hard = np.maximum(hard, bilabial_onsets(audio, sr, feats, cfg))  # nor a phrase-initial "p", "b", "m"
     raw_open = raw_open * (1 - closure)
     open_ = _lead(_smooth(raw_open), cfg.lead_frames)
     spread = _lead(np.abs(_smooth(raw_spread, 0.6, 0.4)), cfg.lead_frames) * np.sign(_smooth(raw_spread, 0.6, 0.4))
@@ -173,9 +256,13 @@ def articulate(
     near_sound = np.convolve((~quiet).astype(np.float32), np.ones(2 * k + 1), mode="full")[k : k + n] > 0
     open_[quiet & ~near_sound] = 0.0
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
-    open_ = _limit_rise(open_, cfg.max_rise_per_frame)
+    open_ = _limit_peaks(_limit_rise(open_, cfg.max_rise_per_frame), cfg.max_peak)
+    # "f" / "v": not shut but the lower lip on the upper teeth, a sliver open.
+    labio = labiodental_track(feats, hard, cfg)
+    open_ = np.where(labio > 0, np.maximum(open_, cfg.labiodental_open), open_)
     return Articulation(
         open=np.clip(open_ * expressiveness, 0, 1.2).astype(np.float32),
         spread=np.clip(spread, -1, 1).astype(np.float32),
         closure=closure.astype(np.float32),
+        labiodental=labio.astype(np.float32),
     )

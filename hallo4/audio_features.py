@@ -11,12 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-VISEMES = ("closed", "open", "wide", "round")
+from .constants import FPS, SAMPLE_RATE, num_video_frames
 
-
-def num_video_frames(num_samples: int, sr: int, fps: float = 25.0) -> int:
-    """T = ceil(seconds * fps), as in Hallo4."""
-    return max(1, int(math.ceil(num_samples / sr * fps - 1e-9)))
+__all__ = ["ArticulatoryFeatures", "articulatory_features", "attack_release", "num_video_frames", "speech_envelope"]
 
 
 def _frames(audio: np.ndarray, sr: int, fps: float, win: int) -> np.ndarray:
@@ -29,7 +26,7 @@ def _frames(audio: np.ndarray, sr: int, fps: float, win: int) -> np.ndarray:
     return padded[idx]
 
 
-def speech_envelope(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> np.ndarray:
+def speech_envelope(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> np.ndarray:
     """Loudness per video frame in [0, 1]: RMS in dB mapped from a noise floor to the 98th percentile."""
     win = int(sr * 0.064)
     frames = _frames(audio, sr, fps, win) * np.hanning(win)[None, :].astype(np.float32)
@@ -39,61 +36,6 @@ def speech_envelope(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> np
     floor = max(np.percentile(db, 10), top - 45.0)
     floor = min(floor, top - 20.0)
     return np.clip((db - floor) / (top - floor + 1e-6), 0.0, 1.0).astype(np.float32)
-
-
-@dataclass
-class SpeechFeatures:
-    envelope: np.ndarray  # (T,) loudness 0..1
-    voicing: np.ndarray  # (T,) 0..1, low-band share of energy (vowels, voiced consonants)
-    brightness: np.ndarray  # (T,) 0..1, high-band share (s, sh, f, "ee")
-    roundness: np.ndarray  # (T,) 0..1, low-F2 vowels ("oo", "o", "w")
-    viseme: np.ndarray  # (T,) int index into VISEMES
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.envelope)
-
-
-def speech_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> SpeechFeatures:
-    """Envelope, voicing and a coarse viseme class from the spectral shape of each frame.
-
-    Hand-written because no library maps audio to mouth shapes without a model: band-energy ratios are
-    a well-known weight-free proxy (F1 energy ~ jaw opening, high band ~ spread lips / fricatives,
-    strong F1 with weak F2 region ~ rounded lips).
-    """
-    env = speech_envelope(audio, sr, fps)
-    win = 1024 if sr >= 16000 else 512
-    frames = _frames(audio, sr, fps, win) * np.hanning(win)[None, :].astype(np.float32)
-    spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    freqs = np.fft.rfftfreq(win, 1.0 / sr)
-
-    def band(lo: float, hi: float) -> np.ndarray:
-        m = (freqs >= lo) & (freqs < hi)
-        return spec[:, m].sum(axis=1)
-
-    low = band(80, 900)  # F1 region
-    mid = band(900, 2500)  # F2 region
-    high = band(2500, min(7500, sr / 2))
-    total = low + mid + high + 1e-9
-    voicing = np.clip(low / total * 1.4, 0, 1)
-    brightness = np.clip(high / total * 2.0, 0, 1)
-    roundness = np.clip((low / (mid + 1e-9) - 2.0) / 6.0, 0, 1) * voicing
-    scores = np.stack(
-        [
-            1.0 - env * 1.5,  # closed
-            env * voicing * (1 - roundness),  # open
-            env * brightness * 1.2,  # wide
-            env * roundness * 1.3,  # round
-        ],
-        axis=1,
-    )
-    return SpeechFeatures(
-        env,
-        voicing.astype(np.float32),
-        brightness.astype(np.float32),
-        roundness.astype(np.float32),
-        scores.argmax(axis=1),
-    )
 
 
 def attack_release(x: np.ndarray, attack: float, release: float) -> np.ndarray:
@@ -136,6 +78,10 @@ class ArticulatoryFeatures:
     sub_dip_either: np.ndarray
     sub_murmur: np.ndarray
     sub_frame_of: np.ndarray  # (S,) the video frame each sub-frame belongs to
+    # Frication (what the lips and teeth do while the level dips): spectral flatness over 1-8 kHz
+    # (noise is flat, voicing is not) and the share of energy above 3 kHz.
+    flatness: np.ndarray | None = None
+    high_share: np.ndarray | None = None
 
 
 def _formants(frames: np.ndarray, sr: int, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +117,31 @@ def _formants(frames: np.ndarray, sr: int, order: int) -> tuple[np.ndarray, np.n
     return f1.astype(np.float32), f2.astype(np.float32)
 
 
-def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0) -> ArticulatoryFeatures:
+def _levels_and_dips(audio: np.ndarray, sr: int, sub: int, n: int, per: float):
+    """Sub-frame level (dB re the loud part), frame level, and how far each frame dips below the speech
+    on both sides (a stop) or the louder side (a nasal starting or ending a word) within 120 ms."""
+    m = len(audio) // sub
+    rms = np.sqrt(np.mean(audio[: m * sub].reshape(m, sub) ** 2, axis=1) + 1e-12) if m else np.zeros(1)
+    db_sub = 20 * np.log10(rms + 1e-9)
+    # Relative to the loud part of the clip, but never below -40 dBFS: digital silence or a near-silent
+    # recording must not count as loud just because nothing in it is louder.
+    top = max(float(np.percentile(db_sub, 98)), -40.0) if m else 0.0
+    db_sub = np.maximum(db_sub - top, -60.0)
+    starts = np.clip((np.arange(n) * per).astype(int), 0, max(len(db_sub) - 1, 0))
+    stops = np.clip(starts + int(round(per)), starts + 1, len(db_sub))
+    level = np.array([db_sub[a:b].mean() for a, b in zip(starts, stops)], np.float32)
+    # A closure is a dip below loud speech on BOTH sides: the quiet before the first word is silence, not a stop.
+    span = int(round(0.12 * sr / sub))  # 120 ms of sub-frames
+    padded = np.pad(db_sub, span, mode="constant", constant_values=-60.0)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span + 1)
+    before, after = windows[: len(db_sub)].max(1), windows[span : span + len(db_sub)].max(1)
+    both, either = np.minimum(before, after), np.maximum(before, after)
+    dip = np.array([(both[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    dip_either = np.array([(either[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    return db_sub, level, dip, dip_either, both, either
+
+
+def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> ArticulatoryFeatures:
     """Formants, level, closure dips and nasal murmur per video frame, without any model.
 
     Hand-written signal processing because no maintained library maps speech to lip shapes without
@@ -188,28 +158,11 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     # 1. Formants on a 30 ms window, LPC order 2 + kHz (the textbook rule: 18 at 16 kHz).
     win = int(0.030 * sr)
     f1, f2 = _formants(_frames(audio, sr, fps, win), sr, order=2 + int(sr // 1000))
-    # 2. Level per 10 ms sub-frame, relative to the loud part of the clip.
+    # 2. Level per 10 ms sub-frame relative to the loud part of the clip, and its dips (closures).
     sub = int(sr * 0.010)
     m = len(audio) // sub
-    rms = np.sqrt(np.mean(audio[: m * sub].reshape(m, sub) ** 2, axis=1) + 1e-12) if m else np.zeros(1)
-    db_sub = 20 * np.log10(rms + 1e-9)
-    # Relative to the loud part of the clip, but never below -40 dBFS: digital silence or a near-silent
-    # recording must not count as loud just because nothing in it is louder.
-    top = max(float(np.percentile(db_sub, 98)), -40.0) if m else 0.0
-    db_sub = np.maximum(db_sub - top, -60.0)
     per = sr / fps / sub  # sub-frames per video frame (4 at 25 fps)
-    starts = np.clip((np.arange(n) * per).astype(int), 0, max(len(db_sub) - 1, 0))
-    stops = np.clip(starts + int(round(per)), starts + 1, len(db_sub))
-    level = np.array([db_sub[a:b].mean() for a, b in zip(starts, stops)], np.float32)
-    # A closure is a dip below loud speech on BOTH sides (within 120 ms): the quiet before the first
-    # word is silence, not a stop.
-    span = int(round(0.12 * sr / sub))
-    padded = np.pad(db_sub, span, mode="constant", constant_values=-60.0)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, span + 1)
-    before, after = windows[: len(db_sub)].max(1), windows[span : span + len(db_sub)].max(1)
-    both, either = np.minimum(before, after), np.maximum(before, after)
-    dip = np.array([(both[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
-    dip_either = np.array([(either[a:b] - db_sub[a:b]).max() for a, b in zip(starts, stops)], np.float32)
+    db_sub, level, dip, dip_either, both, either = _levels_and_dips(audio, sr, sub, n, per)
     # 3. Murmur: share of 80-4000 Hz energy below 400 Hz on a 32 ms window.
     win2 = int(0.032 * sr)
     spec = np.abs(np.fft.rfft(_frames(audio, sr, fps, win2) * np.hanning(win2)[None, :], axis=1)) ** 2
@@ -217,6 +170,9 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
     lo = spec[:, (freqs >= 80) & (freqs < 400)].sum(1)
     mid = spec[:, (freqs >= 400) & (freqs < 4000)].sum(1)
     murmur = (lo / (lo + mid + 1e-12)).astype(np.float32)
+    noise = spec[:, (freqs >= 1000) & (freqs < 8000)] + 1e-12
+    flatness = (np.exp(np.log(noise).mean(1)) / noise.mean(1)).astype(np.float32)
+    high_share = (spec[:, freqs >= 3000].sum(1) / (spec[:, freqs >= 80].sum(1) + 1e-12)).astype(np.float32)
     # 4. Vowel confidence: loud, voiced, and the formants are where vowels put them.
     valid = np.isfinite(f1) & np.isfinite(f2) & (f1 > 200) & (f1 < 1100) & (f2 > 600) & (f2 < 3200)
     vowelness = np.clip((level + 30.0) / 15.0, 0, 1) * valid * np.clip((0.97 - murmur) / 0.2, 0, 1)
@@ -245,4 +201,6 @@ def articulatory_features(audio: np.ndarray, sr: int = 16000, fps: float = 25.0)
         (either - db_sub).astype(np.float32),
         sub_murmur,
         sub_frame_of,
+        flatness,
+        high_share,
     )

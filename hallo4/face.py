@@ -96,7 +96,27 @@ FOREHEAD = 10
 NOSE_TIP = 1
 LEFT_EYE_LIDS = (386, 374)  # upper, lower lid mid points of the subject's left eye
 RIGHT_EYE_LIDS = (159, 145)
+MOUTH_INNER_CORNERS = (78, 308)  # where the inner lip lines meet (image left, image right)
+SUBNASALE = 2  # the base of the nose, above the upper lip's middle
+FACE_SIDES = (234, 454)  # the widest points of the face oval (image left, image right)
 NUM_LANDMARKS = 478
+IRISES: tuple[int, ...] = tuple(range(468, NUM_LANDMARKS))  # both iris rings with their centres
+
+
+def _lip_line(loop: tuple[int, ...], through: int) -> tuple[int, ...]:
+    """The part of a lip loop from the image-left corner to the image-right corner passing `through`."""
+    left, right = MOUTH_INNER_CORNERS if MOUTH_INNER_CORNERS[0] in loop else MOUTH_CORNERS
+    i, j = loop.index(left), loop.index(right)
+    forward = loop[i : j + 1] if i < j else loop[i:] + loop[: j + 1]
+    backward = (loop[j : i + 1] if j < i else loop[j:] + loop[: i + 1])[::-1]
+    return forward if through in forward else backward
+
+
+# The inner and outer lip lines, each corner to corner, image left to right (corners included).
+LIP_INNER_UPPER: tuple[int, ...] = _lip_line(LIPS_INNER, UPPER_LIP_INNER_MID)
+LIP_INNER_LOWER: tuple[int, ...] = _lip_line(LIPS_INNER, LOWER_LIP_INNER_MID)
+LIP_OUTER_UPPER: tuple[int, ...] = _lip_line(LIPS_OUTER, UPPER_LIP_OUTER_MID)
+LIP_OUTER_LOWER: tuple[int, ...] = _lip_line(LIPS_OUTER, LOWER_LIP_OUTER_MID)
 
 
 def face_height(landmarks: np.ndarray) -> float:

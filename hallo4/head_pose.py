@@ -102,15 +102,32 @@ def head_pose_track(face68: np.ndarray, depth: np.ndarray | None = None) -> np.n
         z = np.asarray(depth, np.float64)[list(RIGID_68)]
         z = (z - z.mean()) * _iod(face68[ref_i])
     model = np.concatenate([ref, z[:, None]], 1)
-    last = np.zeros(3, np.float32)
-    for i in range(t):
-        if seen[i]:
-            yaw, pitch, roll, _ = fit_pose(model, face68[i, RIGID_68, :2].astype(np.float64))
-            if depth is None:
-                yaw = pitch = 0.0
-            last = np.array([yaw, pitch, roll], np.float32)
-        out[i] = last
+    idx = np.flatnonzero(seen)
+    fitted = fit_poses(model, face68[idx][:, RIGID_68, :2].astype(np.float64))
+    if depth is None:
+        fitted[:, :2] = 0.0
+    # Frames without a face keep the previous frame's pose (0 before the first).
+    last = np.maximum.accumulate(np.where(seen, np.arange(t), -1))
+    out[last >= 0] = fitted[np.searchsorted(idx, last[last >= 0])]
     return out
+
+
+def fit_poses(model: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """`fit_pose` for many frames at once: (T, 3) yaw, pitch, roll of `observed` (T, N, 2) against `model` (N, 3).
+
+    One pseudo-inverse of the model serves every frame; SVDs and angles are batched (a per-frame loop
+    of small lstsq/svd calls cost as much as the rest of the motion step).
+    """
+    x = model - model.mean(0)
+    y = observed - observed.mean(1, keepdims=True)
+    m = np.einsum("kn,tnc->tkc", np.linalg.pinv(x), y)  # (T, 3, 2): y ~ x @ m per frame
+    u, _, vt = np.linalg.svd(np.transpose(m, (0, 2, 1)), full_matrices=False)  # rows of the projection
+    rows = u @ vt
+    r = np.concatenate([rows, np.cross(rows[:, 0], rows[:, 1])[:, None]], 1)
+    yaw = np.arctan2(r[:, 0, 2], r[:, 2, 2])
+    pitch = np.arcsin(np.clip(-r[:, 1, 2], -1, 1))
+    roll = np.arctan2(r[:, 1, 0], r[:, 1, 1])
+    return np.stack([yaw, pitch, roll], 1).astype(np.float32)
 
 
 def head_turn_track(seq, n: int, depth: np.ndarray | None, limits: HeadPoseLimits | None = None) -> np.ndarray:

@@ -79,3 +79,18 @@ def test_grayscale_and_rgba_portraits(portraits):
     assert face.analyze_face(rgba, require=True).box == ref.box
     with pytest.raises(ValueError, match="shape"):
         face.analyze_face(np.zeros((4, 64, 64, 3), np.uint8))
+
+
+def test_lip_lines_are_derived_from_the_mesh_loops():
+    """The named lip lines (used by the lite rig instead of raw indices) split each lip loop at its corners."""
+    from hallo4 import face as F
+
+    for upper, lower, loop, mids, corners in (
+        (F.LIP_INNER_UPPER, F.LIP_INNER_LOWER, F.LIPS_INNER, (13, 14), F.MOUTH_INNER_CORNERS),
+        (F.LIP_OUTER_UPPER, F.LIP_OUTER_LOWER, F.LIPS_OUTER, (0, 17), F.MOUTH_CORNERS),
+    ):
+        assert (upper[0], upper[-1]) == (lower[0], lower[-1]) == corners
+        assert mids[0] in upper and mids[1] in lower
+        assert set(upper) | set(lower) == set(loop) and len(upper) + len(lower) == len(loop) + 2
+    assert F.LIP_INNER_UPPER == (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+    assert F.LIP_INNER_LOWER == (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)

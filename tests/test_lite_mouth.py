@@ -207,3 +207,34 @@ def test_small_or_turned_faces_are_warned_about(rigs, tmp_path, examples_dir, sp
     )
     res = get_engine("lite").generate(req)
     assert any("face is small" in w for w in res.warnings)
+
+
+def test_a_closed_smile_has_no_dark_corners(rigs):
+    """Shutting the astronaut's toothy smile (a ~110 px face): no pixel inside the outer lips stays as
+    dark as the photo's mouth corners; the line where the lips meet is lip-coloured."""
+    rig = rigs["astronaut"]
+    dst = rig.landmarks_at(0.0, 0.0, 0.0, NO_HEAD)
+    frame = rig.render(0.0, 0.0, 0.0, NO_HEAD)
+    inside = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(dst[list(F.LIPS_OUTER), :2] * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    weights = np.array([0.299, 0.587, 0.114])
+    lum = frame.astype(np.float64) @ weights
+    lip = float(rig.mouth.lip @ weights)
+    dark = (inside > 0) & (lum < 0.55 * lip)
+    assert dark.sum() <= 1, np.argwhere(dark)
+
+
+def test_brow_raise_moves_the_brows_not_the_eyes(rigs):
+    """The optional brow track (the motion model's "brow", 0..1): brows up, the skin above them less,
+    eyelids, eyes and mouth where they were; 0 (or no track) is exactly the old rig."""
+    rig = rigs["hopper"]
+    rest = rig.landmarks_at(0.3, 0.0, 0.0, NO_HEAD)
+    assert np.array_equal(rest, rig.landmarks_at(0.3, 0.0, 0.0, NO_HEAD, brow=0.0))
+    up = rig.landmarks_at(0.3, 0.0, 0.0, NO_HEAD, brow=1.0)
+    rise = (rest - up)[:, 1] / rig.face_h
+    brows = list(F.LEFT_BROW) + list(F.RIGHT_BROW)
+    assert rise[brows].mean() > 0.025, rise[brows]
+    still = list(F.LEFT_EYE) + list(F.RIGHT_EYE) + list(F.LIPS_OUTER) + [F.CHIN, F.NOSE_TIP]
+    assert np.abs(up[still] - rest[still]).max() < 0.05
+    frame = rig.render(0.3, 0.0, 0.0, NO_HEAD, brow=1.0)
+    assert np.abs(frame.astype(int) - rig.render(0.3, 0.0, 0.0, NO_HEAD).astype(int)).max() > 30

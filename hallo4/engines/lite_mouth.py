@@ -26,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import face as F
+from .lite_mesh import face_roll, inner_lip_polygon, polygon_signed_distance, polygon_signed_distance_grid, rotate
 
-UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)  # corner to corner, image left to right
-LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+UPPER_INNER = F.LIP_INNER_UPPER  # corner to corner, image left to right
+LOWER_INNER = F.LIP_INNER_LOWER
+
 
 # Below these sizes the painted mouth has too few pixels to read as teeth and lips (see `mouth_warnings`).
 MIN_FACE_PX = 110.0
@@ -45,31 +47,6 @@ class MouthLayers:
     cavity: np.ndarray  # (h, w) alpha of the whole interior
     teeth: np.ndarray  # (h, w) upper + lower teeth coverage (already inside `cavity`)
     tongue: np.ndarray  # (h, w)
-
-
-def polygon_signed_distance(poly: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Signed distance (pixels, > 0 inside) from each point (xs, ys) to a closed polygon.
-
-    Exact (distance to every edge, even-odd inside test), vectorised over points and edges.
-    """
-    p = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
-    a = poly.astype(np.float32)
-    b = np.roll(a, -1, axis=0)
-    ab = b - a
-    ap = p[:, None, :] - a[None, :, :]
-    t = np.clip((ap * ab[None]).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9)[None], 0, 1)
-    d = np.sqrt(((ap - t[..., None] * ab[None]) ** 2).sum(-1)).min(axis=1)
-    ya, yb = a[:, 1][None], b[:, 1][None]
-    py, px = p[:, 1:2], p[:, 0:1]
-    crosses = (ya > py) != (yb > py)
-    xint = a[:, 0][None] + (py - ya) * ab[:, 0][None] / np.where(np.abs(yb - ya) < 1e-9, 1e-9, yb - ya)
-    inside = (crosses & (px < xint)).sum(axis=1) % 2 == 1
-    return np.where(inside, d, -d).reshape(xs.shape)
-
-
-def inner_lip_polygon(points: np.ndarray) -> np.ndarray:
-    """The inner-lip loop (upper lip left to right, then lower lip right to left) from 478/rig points."""
-    return np.concatenate([points[list(UPPER_INNER)], points[list(LOWER_INNER[-2:0:-1])]]).astype(np.float32)
 
 
 def mouth_warnings(landmarks: np.ndarray) -> list[str]:
@@ -94,69 +71,72 @@ def mouth_warnings(landmarks: np.ndarray) -> list[str]:
     return out
 
 
-def _face_mesh_triangles() -> np.ndarray:
-    """mediapipe's face-mesh triangles (3-cycles of its tesselation edges); the mouth is a hole in it."""
-    adj: dict[int, set[int]] = {}
-    for a, b in F.TESSELATION_EDGES:
-        adj.setdefault(a, set()).add(b)
-        adj.setdefault(b, set()).add(a)
-    tris = {tuple(sorted((a, b, c))) for a, b in F.TESSELATION_EDGES for c in adj[a] & adj[b]}
-    return np.array(sorted(tris), np.int32)
-
-
-def _mouth_hole_triangles() -> np.ndarray:
-    """A strip between the upper and lower inner lip, corner to corner (both ordered left to right)."""
-    up, lo = list(UPPER_INNER), list(LOWER_INNER)
-    tris = []
-    i = j = 0
-    while i < len(up) - 1 or j < len(lo) - 1:
-        if j >= len(lo) - 1 or (i < len(up) - 1 and (i + 1) / (len(up) - 1) <= (j + 1) / (len(lo) - 1)):
-            tris.append((up[i], up[i + 1], lo[j]))
-            i += 1
-        else:
-            tris.append((up[i], lo[j + 1], lo[j]))
-            j += 1
-    return np.array([t for t in tris if len(set(t)) == 3], np.int32)
-
-
-def rig_triangles(points: np.ndarray, n_face: int = 468) -> np.ndarray:
-    """Triangles for the warp: mouth hole first, then mediapipe's face mesh, then Delaunay outside the face.
-
-    A Delaunay triangulation of all landmarks joins upper and lower lip across a closed mouth, and
-    those triangles fold when the jaw opens (torn, jagged lips). The face mesh's own triangles never
-    cross the lips. The hole comes first so that pixels on its edges are drawn by the lip triangles.
-    """
-    from scipy.spatial import Delaunay
-
-    hole = _mouth_hole_triangles()
-    face = _face_mesh_triangles()
-    oval = list(F.FACE_OVAL)
-    outer_idx = np.array(oval + list(range(n_face, len(points))), np.int32)
-    sub = Delaunay(points[outer_idx]).simplices
-    tris = outer_idx[sub]
-    in_oval = np.isin(tris, oval).all(axis=1)
-    centroid = points[tris].mean(axis=1)
-    inside = polygon_signed_distance(points[oval], centroid[:, 0], centroid[:, 1]) > 0
-    outer = tris[~(in_oval & inside)]
-    return np.concatenate([hole, face, outer]).astype(np.int32)
-
-
-def face_roll(points: np.ndarray) -> float:
-    """Roll of the face (radians, image y down): the angle of the line from the right to the left eye."""
-    d = points[list(F.LEFT_EYE), :2].mean(0) - points[list(F.RIGHT_EYE), :2].mean(0)
-    return float(np.arctan2(d[1], d[0]))
-
-
-def rotate(points: np.ndarray, centre: np.ndarray, angle: float) -> np.ndarray:
-    """Points (..., 2) rotated by `angle` radians about `centre` (image coordinates)."""
-    c, s = np.cos(angle), np.sin(angle)
-    rel = points[..., :2] - centre
-    return np.stack([c * rel[..., 0] - s * rel[..., 1], s * rel[..., 0] + c * rel[..., 1]], -1) + centre
-
-
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
+
+
+@dataclass
+class _Geometry:
+    """One frame's mouth box, laid out in the face's upright frame (a tilted head tilts teeth and tongue)."""
+
+    x0: int
+    y0: int
+    sd: np.ndarray  # signed distance to the inner-lip polygon (> 0 inside)
+    img_xs: np.ndarray  # pixel coordinates in the image (the photo's own interior is sampled there)
+    img_ys: np.ndarray
+    xs: np.ndarray  # the same pixels in the upright frame
+    ys: np.ndarray
+    u: np.ndarray  # -1 .. 1 corner to corner
+    v: np.ndarray  # 0 at the upper lip, 1 at the lower lip
+    top: np.ndarray  # smooth upper / lower inner-lip curves at each pixel's x (the lip points wobble)
+    bottom: np.ndarray
+    local_gap: np.ndarray
+    gap: float  # the opening at the middle (px)
+    open_rel: float  # gap in face heights (~0.1 is a wide "ah")
+    half_w: float
+
+
+def _geometry(points: np.ndarray, image_shape: tuple[int, int], face_h: float) -> _Geometry | None:
+    poly = inner_lip_polygon(points)
+    centre = points[[F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0).astype(np.float32)
+    roll = face_roll(points)
+    upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
+    gap = float(upright[F.LOWER_LIP_INNER_MID, 1] - upright[F.UPPER_LIP_INNER_MID, 1])
+    if gap < 0.75:
+        return None
+    h, w = image_shape
+    x0, y0 = np.floor(poly.min(0)).astype(int)
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 1:
+        return None
+    img_ys, img_xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    sd = polygon_signed_distance_grid(poly, x0, y0, img_xs.shape)
+    xs, ys = np.moveaxis(rotate(np.stack([img_xs, img_ys], -1), centre, -roll), -1, 0)
+    upoly = rotate(poly, centre, -roll)
+    half_w = max(float(upoly[:, 0].max() - upoly[:, 0].min()) / 2, 1.0)
+    up, lo = upright[list(UPPER_INNER)], upright[list(LOWER_INNER)]
+    top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)
+    bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)
+    local_gap = np.maximum(bottom - top, 1e-3)
+    return _Geometry(
+        x0=int(x0),
+        y0=int(y0),
+        sd=sd,
+        img_xs=img_xs,
+        img_ys=img_ys,
+        xs=xs,
+        ys=ys,
+        u=(xs - float(centre[0])) / half_w,
+        v=np.clip((ys - top) / local_gap, 0, 1),
+        top=top,
+        bottom=bottom,
+        local_gap=local_gap,
+        gap=gap,
+        open_rel=gap / face_h,
+        half_w=half_w,
+    )
 
 
 class MouthRenderer:
@@ -167,72 +147,23 @@ class MouthRenderer:
         self.face_h = F.face_height(lm)
         img = image.astype(np.float32)
         h, w = image.shape[:2]
-        inner = inner_lip_polygon(lm)
         outer = lm[list(F.LIPS_OUTER)]
         x0, y0 = np.floor(outer.min(0)).astype(int)
         x1, y1 = np.ceil(outer.max(0)).astype(int) + 1
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.0
-        d_in = polygon_signed_distance(inner, xs, ys)
+        d_in = polygon_signed_distance(inner_lip_polygon(lm), xs, ys)
         d_out = polygon_signed_distance(outer, xs, ys)
         box = img[y0:y1, x0:x1].reshape(-1, 3)
-        lip_px = box[((d_out > 1) & (d_in < -1)).ravel()]
-        nx, ny = int(lm[F.NOSE_TIP, 0]), int(lm[F.NOSE_TIP, 1])
-        skin = img[max(ny - 3, 0) : ny + 3, max(nx - 3, 0) : nx + 3].reshape(-1, 3)
-        self.skin = np.median(skin, 0) if len(skin) else np.full(3, 170.0, np.float32)
-        self.lip = np.median(lip_px, 0) if len(lip_px) > 4 else self.skin * np.array([0.85, 0.6, 0.6], np.float32)
-        # How colourful the portrait is: black-and-white photos and monochrome paintings get a grey interior.
-        face = (
-            img[int(lm[10, 1]) : int(lm[152, 1]), int(lm[234, 0]) : int(lm[454, 0])].reshape(-1, 3) if h and w else box
-        )
-        chroma = float(np.mean(face.max(1) - face.min(1))) / 255.0 if len(face) else 0.2
-        self.colourful = float(np.clip(chroma / 0.12, 0, 1))
-        # The portrait's own teeth, when it shows them: bright, low-saturation pixels inside the inner lips.
-        inside = box[(d_in > 1).ravel()]
-        toothlike = (inside.min(1) > 0.6 * inside.max(1)) & (inside.mean(1) > 0.9 * self.skin.mean())
-        teeth_px = inside[toothlike] if len(inside) else inside
-        # Otherwise ivory under the portrait's light: the skin's colour cast, a little of its brightness.
-        lum = float(self.skin.mean()) / 170.0
-        cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.4
-        ivory = np.array([236, 230, 218], np.float32) * cast * float(np.clip(0.9 + 0.2 * (lum - 1), 0.55, 1.05))
-        self.photo_teeth = len(teeth_px) >= 12
-        self.teeth = np.median(teeth_px, 0) if self.photo_teeth else ivory
-        self.teeth_len = 0.034 * self.face_h
-        if self.photo_teeth:  # the portrait's own visible tooth length, measured down the middle column
-            crop = img[y0:y1, x0:x1]
-            col = (
-                (d_in > 0)
-                & (np.abs(xs - lm[13, 0]) < 2)
-                & (crop.min(2) > 0.6 * crop.max(2))
-                & (crop.mean(2) > 0.9 * self.skin.mean())
-            )
-            rows = np.flatnonzero(col.any(1))
-            if len(rows):
-                self.teeth_len = float(np.clip(rows.max() - rows.min() + 1, 0.02 * self.face_h, 0.06 * self.face_h))
-        self.rest_gap = float(np.linalg.norm(lm[13] - lm[14]))
+        self._measure_colours(img, lm, box[((d_out > 1) & (d_in < -1)).ravel()], box)
+        self._measure_teeth(img[y0:y1, x0:x1], box[(d_in > 1).ravel()], d_in, xs, lm)
+        self.rest_gap = float(np.linalg.norm(lm[F.UPPER_LIP_INNER_MID] - lm[F.LOWER_LIP_INNER_MID]))
         # A portrait with its mouth open keeps its own interior: the part above the middle of the opening
         # travels with the upper lip, the part below with the lower lip, and the gap between them is
         # painted. At rest this reproduces the photo exactly, so opening never jumps to a painted look.
         self.photo_interior = self.photo_teeth or self.rest_gap > 0.03 * self.face_h
         if self.photo_interior:
-            self._src = image
-            self._src_up = lm[list(UPPER_INNER)].copy()
-            self._src_lo = lm[list(LOWER_INNER)].copy()
-            mid = np.interp(
-                xs,
-                *zip(
-                    *sorted(
-                        zip(
-                            0.5 * (self._src_up[:, 0] + self._src_lo[:, 0]),
-                            0.5 * (self._src_up[:, 1] + self._src_lo[:, 1]),
-                        )
-                    )
-                ),
-            )
-            inside_src = d_in > 0
-            self._src_box = (x0, y0)
-            self._src_upper = (inside_src & (ys <= mid)).astype(np.float32)
-            self._src_lower = (inside_src & (ys > mid)).astype(np.float32)
+            self._keep_photo_interior(image, lm, d_in, xs, ys, (x0, y0))
         self.feather = float(max(1.0, 0.008 * self.face_h))
         self.cavity_deep = self._tint(self.lip * 0.09 + np.array([4, 1, 1], np.float32))
         self.cavity_edge = self._tint(self.lip * 0.42)
@@ -240,98 +171,143 @@ class MouthRenderer:
         self.tongue_rgb = self._tint(tongue)
         self.teeth = self._tint(self.teeth)
 
+    def _measure_colours(self, img: np.ndarray, lm: np.ndarray, lip_px: np.ndarray, box: np.ndarray) -> None:
+        """Skin (at the nose tip), lips (between the lip contours) and how colourful the portrait is."""
+        h, w = img.shape[:2]
+        nx, ny = int(lm[F.NOSE_TIP, 0]), int(lm[F.NOSE_TIP, 1])
+        skin = img[max(ny - 3, 0) : ny + 3, max(nx - 3, 0) : nx + 3].reshape(-1, 3)
+        self.skin = np.median(skin, 0) if len(skin) else np.full(3, 170.0, np.float32)
+        self.lip = np.median(lip_px, 0) if len(lip_px) > 4 else self.skin * np.array([0.85, 0.6, 0.6], np.float32)
+        # Black-and-white photos and monochrome paintings get a grey interior.
+        top, bottom = int(lm[F.FOREHEAD, 1]), int(lm[F.CHIN, 1])
+        left, right = int(lm[F.FACE_SIDES[0], 0]), int(lm[F.FACE_SIDES[1], 0])
+        face = img[top:bottom, left:right].reshape(-1, 3) if h and w else box
+        chroma = float(np.mean(face.max(1) - face.min(1))) / 255.0 if len(face) else 0.2
+        self.colourful = float(np.clip(chroma / 0.12, 0, 1))
+
+    def _measure_teeth(self, crop: np.ndarray, inside: np.ndarray, d_in: np.ndarray, xs: np.ndarray, lm) -> None:
+        """The portrait's own teeth when it shows them (bright, low-saturation pixels inside the inner
+        lips: their colour and visible length), else ivory under the portrait's light."""
+        toothlike = (inside.min(1) > 0.6 * inside.max(1)) & (inside.mean(1) > 0.9 * self.skin.mean())
+        teeth_px = inside[toothlike] if len(inside) else inside
+        lum = float(self.skin.mean()) / 170.0
+        cast = (self.skin / max(float(self.skin.max()), 1.0)) ** 0.4  # the skin's colour cast
+        ivory = np.array([236, 230, 218], np.float32) * cast * float(np.clip(0.9 + 0.2 * (lum - 1), 0.55, 1.05))
+        self.photo_teeth = len(teeth_px) >= 12
+        self.teeth = np.median(teeth_px, 0) if self.photo_teeth else ivory
+        self.teeth_len = 0.034 * self.face_h
+        if self.photo_teeth:  # the visible tooth length, measured down the middle column
+            col = (
+                (d_in > 0)
+                & (np.abs(xs - lm[F.UPPER_LIP_INNER_MID, 0]) < 2)
+                & (crop.min(2) > 0.6 * crop.max(2))
+                & (crop.mean(2) > 0.9 * self.skin.mean())
+            )
+            rows = np.flatnonzero(col.any(1))
+            if len(rows):
+                self.teeth_len = float(np.clip(rows.max() - rows.min() + 1, 0.02 * self.face_h, 0.06 * self.face_h))
+
+    def _keep_photo_interior(self, image, lm, d_in, xs, ys, origin: tuple[int, int]) -> None:
+        """Split the photo's own interior at the middle of the opening into an upper and a lower half."""
+        self._src = image
+        self._src_up = lm[list(UPPER_INNER)].copy()
+        self._src_lo = lm[list(LOWER_INNER)].copy()
+        mid_x = 0.5 * (self._src_up[:, 0] + self._src_lo[:, 0])
+        mid_y = 0.5 * (self._src_up[:, 1] + self._src_lo[:, 1])
+        mid = np.interp(xs, *zip(*sorted(zip(mid_x, mid_y))))
+        inside_src = d_in > 0
+        self._src_box = origin
+        self._src_upper = (inside_src & (ys <= mid)).astype(np.float32)
+        self._src_lower = (inside_src & (ys > mid)).astype(np.float32)
+
     def _tint(self, rgb: np.ndarray) -> np.ndarray:
         grey = float(np.dot(rgb, [0.299, 0.587, 0.114]))
         return (self.colourful * rgb + (1 - self.colourful) * grey).astype(np.float32)
 
     # ------------------------------------------------------------------------------------------
-    def layers(self, points: np.ndarray, image_shape: tuple[int, int]) -> MouthLayers | None:
-        """The interior for rig/landmark positions `points` (478+ x 2), or None when the lips are shut."""
-        poly = inner_lip_polygon(points)
-        # Teeth, tongue and shading are laid out in the face's upright frame (a tilted head tilts them).
-        centre = points[[13, 14], :2].mean(0).astype(np.float32)
-        roll = face_roll(points)
-        upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
-        up = upright[list(UPPER_INNER)]
-        lo = upright[list(LOWER_INNER)]
-        gap = float(upright[14, 1] - upright[13, 1])
-        if gap < 0.75:
+    def layers(self, points: np.ndarray, image_shape: tuple[int, int], bite: float = 0.0) -> MouthLayers | None:
+        """The interior for rig/landmark positions `points` (478+ x 2), or None when the lips are shut.
+
+        `bite` 0..1: the lower lip against the upper teeth ("f", "v"): the teeth show however narrow the
+        opening and reach down to the lower lip."""
+        g = _geometry(points, image_shape, self.face_h)
+        if g is None:
             return None
-        h, w = image_shape
-        x0, y0 = np.floor(poly.min(0)).astype(int)
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 2 or y1 - y0 < 1:
-            return None
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        sd = polygon_signed_distance(poly, xs, ys)
-        img_xs, img_ys = xs, ys  # the photo's own interior is sampled in image coordinates
-        xs, ys = np.moveaxis(rotate(np.stack([xs, ys], -1), centre, -roll), -1, 0)
         # 1. Cavity alpha: 0 on and outside the polygon, feathered inwards (never spills onto the lips).
-        feather = min(self.feather, max(0.6, 0.35 * gap))
-        cavity = _smoothstep(sd / feather)
-        fh = self.face_h
-        open_rel = gap / fh  # ~0.1 is a wide "ah"
-        cx = float(centre[0])
-        upoly = rotate(poly, centre, -roll)
-        half_w = max(float(upoly[:, 0].max() - upoly[:, 0].min()) / 2, 1.0)
-        u = (xs - cx) / half_w  # -1 .. 1 corner to corner
-        # Lip lines as smooth curves (the inner lip points wobble; teeth and tongue do not).
-        top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)
-        bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)
-        local_gap = np.maximum(bottom - top, 1e-3)
-        v = np.clip((ys - top) / local_gap, 0, 1)  # 0 at the upper lip, 1 at the lower lip
-        # 2. Cavity shading: lip-coloured near the lips, near black deep inside and at the corners.
-        depth = _smoothstep(sd / max(1.5, 0.45 * gap))
-        depth = np.maximum(depth, _smoothstep(np.abs(u) * 1.1 - 0.1))
-        rgb = self.cavity_edge[None, None] * (1 - depth[..., None]) + self.cavity_deep[None, None] * depth[..., None]
-        rgb *= (0.75 + 0.25 * _smoothstep((ys - top) / max(2.0, 0.35 * gap)))[..., None]  # upper-lip shadow
-        # 3. Tongue (wide openings): a rounded mound on the floor of the mouth, lit on top.
-        tongue_amt = float(_smoothstep(np.array((open_rel - 0.058) / 0.035)))
-        tongue = np.zeros_like(sd)
-        if tongue_amt > 0:
-            mound = 1 - u**2 / 0.5 - ((v - 1.0) / 0.42) ** 2
-            tongue = _smoothstep(mound / 0.25) * tongue_amt
-            lit = (0.55 + 0.45 * np.clip((1 - v) / 0.4, 0, 1))[..., None]  # top of the mound catches light
-            colour = self.tongue_rgb * lit * (1 - 0.5 * u[..., None] ** 2)
-            rgb = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
-        # 4. Upper teeth: hang from the upper lip curve, shorter towards the corners, only when open enough.
-        teeth_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.012) / 0.02)))
-        teeth = np.zeros_like(sd)
-        if teeth_amt > 0:
-            length = np.minimum(self.teeth_len, 0.45 * local_gap) * (1 - 0.45 * u**2)
-            edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
-            across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
-            teeth = edge * across * teeth_amt
-            under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
-            shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
-            if half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
-                gaps = sum(np.exp(-((((u - c) * half_w) / 0.7) ** 2)) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
-                shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
-            trans = 1 - 0.2 * _smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
-            colour = self.teeth[None, None] * (shade * trans)[..., None]
-            rgb = rgb * (1 - teeth[..., None]) + colour * teeth[..., None]
-        # 5. Lower teeth: a thin, shadowed edge above the lower lip on wide openings.
-        low_amt = 0.0 if self.photo_interior else float(_smoothstep(np.array((open_rel - 0.062) / 0.03)))
-        if low_amt > 0:
-            lh = 0.018 * fh * (1 - 0.5 * u**2)
-            lower = np.clip((ys - (bottom - lh)) + 0.5, 0, 1) * (1 - _smoothstep((np.abs(u) - 0.3) / 0.3)) * low_amt
-            colour = self.teeth[None, None] * (0.55 + 0.2 * np.cos(np.clip(u, -1, 1) * 1.4))[..., None]
-            rgb = rgb * (1 - lower[..., None]) + colour * lower[..., None]
-            teeth = np.maximum(teeth, lower)
+        feather = min(self.feather, max(0.6, 0.35 * g.gap))
+        cavity = _smoothstep(g.sd / feather)
+        rgb = self._shade_cavity(g)
+        tongue = self._tongue(g, rgb)
+        teeth = self._upper_teeth(g, rgb, bite)
+        teeth = np.maximum(teeth, self._lower_teeth(g, rgb))
         if self.photo_interior:
             img_up, img_lo = points[list(UPPER_INNER), :2], points[list(LOWER_INNER), :2]
-            low_mask = self._carry(rgb, img_xs, img_ys, img_lo, self._src_lo, self._src_lower, upper=False)
-            up_mask = self._carry(rgb, img_xs, img_ys, img_up, self._src_up, self._src_upper, upper=True)
+            low_mask = self._carry(rgb, g.img_xs, g.img_ys, img_lo, self._src_lo, self._src_lower, upper=False)
+            up_mask = self._carry(rgb, g.img_xs, g.img_ys, img_up, self._src_up, self._src_upper, upper=True)
             teeth = np.maximum(teeth, np.maximum(up_mask, low_mask))
         return MouthLayers(
-            x0,
-            y0,
+            g.x0,
+            g.y0,
             rgb.astype(np.float32),
             cavity.astype(np.float32),
             (teeth * cavity).astype(np.float32),
             (tongue * cavity).astype(np.float32),
         )
+
+    def _shade_cavity(self, g: _Geometry) -> np.ndarray:
+        """Lip-coloured near the lips, near black deep inside and at the corners, a shadow under the upper lip."""
+        depth = _smoothstep(g.sd / max(1.5, 0.45 * g.gap))
+        depth = np.maximum(depth, _smoothstep(np.abs(g.u) * 1.1 - 0.1))
+        rgb = self.cavity_edge[None, None] * (1 - depth[..., None]) + self.cavity_deep[None, None] * depth[..., None]
+        rgb *= (0.75 + 0.25 * _smoothstep((g.ys - g.top) / max(2.0, 0.35 * g.gap)))[..., None]
+        return rgb
+
+    def _tongue(self, g: _Geometry, rgb: np.ndarray) -> np.ndarray:
+        """Wide openings: a rounded mound on the floor of the mouth, lit on top (composited into `rgb`)."""
+        amount = float(_smoothstep(np.array((g.open_rel - 0.058) / 0.035)))
+        if amount <= 0:
+            return np.zeros_like(g.sd)
+        mound = 1 - g.u**2 / 0.5 - ((g.v - 1.0) / 0.42) ** 2
+        tongue = _smoothstep(mound / 0.25) * amount
+        lit = (0.55 + 0.45 * np.clip((1 - g.v) / 0.4, 0, 1))[..., None]  # top of the mound catches light
+        colour = self.tongue_rgb * lit * (1 - 0.5 * g.u[..., None] ** 2)
+        rgb[:] = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
+        return tongue
+
+    def _upper_teeth(self, g: _Geometry, rgb: np.ndarray, bite: float) -> np.ndarray:
+        """Hang from the upper lip curve, shorter towards the corners, only when open enough (or biting)."""
+        if self.photo_interior:
+            return np.zeros_like(g.sd)
+        amount = max(float(_smoothstep(np.array((g.open_rel - 0.012) / 0.02))), float(bite))
+        if amount <= 0:
+            return np.zeros_like(g.sd)
+        reach = 0.45 + 0.75 * float(bite)  # with a bite the edges rest on (slightly behind) the lower lip
+        u, ys, top = g.u, g.ys, g.top
+        length = np.minimum(self.teeth_len, reach * g.local_gap) * (1 - 0.45 * u**2)
+        edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
+        across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
+        teeth = edge * across * amount
+        under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
+        shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
+        if g.half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
+            gaps = sum(np.exp(-((((u - c) * g.half_w) / 0.7) ** 2)) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
+            shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
+        trans = 1 - 0.2 * _smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
+        colour = self.teeth[None, None] * (shade * trans)[..., None]
+        rgb[:] = rgb * (1 - teeth[..., None]) + colour * teeth[..., None]
+        return teeth
+
+    def _lower_teeth(self, g: _Geometry, rgb: np.ndarray) -> np.ndarray:
+        """A thin, shadowed edge above the lower lip on wide openings."""
+        amount = 0.0 if self.photo_interior else float(_smoothstep(np.array((g.open_rel - 0.062) / 0.03)))
+        if amount <= 0:
+            return np.zeros_like(g.sd)
+        u = g.u
+        lh = 0.018 * self.face_h * (1 - 0.5 * u**2)
+        lower = np.clip((g.ys - (g.bottom - lh)) + 0.5, 0, 1) * (1 - _smoothstep((np.abs(u) - 0.3) / 0.3)) * amount
+        colour = self.teeth[None, None] * (0.55 + 0.2 * np.cos(np.clip(u, -1, 1) * 1.4))[..., None]
+        rgb[:] = rgb * (1 - lower[..., None]) + colour * lower[..., None]
+        return lower
 
     def _carry(
         self,
@@ -369,13 +345,46 @@ class MouthRenderer:
         rgb += colour * mask[..., None]
         return mask
 
-    def draw(self, frame: np.ndarray, points: np.ndarray) -> None:
-        """Composite the interior into `frame` (in place)."""
-        lay = self.layers(points, frame.shape[:2])
+    def draw(self, frame: np.ndarray, points: np.ndarray, bite: float = 0.0) -> None:
+        """Composite the interior into `frame` (in place); `bite` as in `layers`."""
+        lay = self.layers(points, frame.shape[:2], bite)
         if lay is None:
+            if self.photo_interior:
+                self._seal(frame, points)
             return
         hh, ww = lay.cavity.shape
         region = frame[lay.y0 : lay.y0 + hh, lay.x0 : lay.x0 + ww].astype(np.float32)
         a = lay.cavity[..., None]
         out = np.clip(region * (1 - a) + lay.rgb * a + 0.5, 0, 255).astype(np.uint8)
         frame[lay.y0 : lay.y0 + hh, lay.x0 : lay.x0 + ww] = out
+
+    def _seal(self, frame: np.ndarray, points: np.ndarray) -> None:
+        """Shut lips of a portrait that shows its teeth: the squeezed-together interior leaves dark corner
+        pixels and tooth specks along the line where the lips now meet; they turn lip-coloured, with a
+        slightly darker line where the lips touch (in place)."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        outer = points[list(F.LIPS_OUTER), :2]
+        x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 2, (w, h))
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return
+        left, right = F.MOUTH_CORNERS
+        seam = points[[left, *F.LIP_INNER_UPPER, right], :2] - (x0, y0)
+        line = np.ones((y1 - y0, x1 - x0), np.uint8)
+        cv2.polylines(line, [np.round(seam * 16).astype(np.int32)], False, 0, 1, cv2.LINE_8, 4)
+        dist = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        inside = np.zeros_like(line)
+        cv2.fillPoly(inside, [np.round((outer - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        width = max(1.5, 0.02 * self.face_h)
+        band = np.clip(1.0 - dist / width, 0, 1) * inside
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        lum = region @ np.array([0.299, 0.587, 0.114], np.float32)
+        lip = float(self.lip @ np.array([0.299, 0.587, 0.114], np.float32))
+        sat = (region.max(2) - region.min(2)) / np.maximum(region.max(2), 1.0)
+        dark = np.clip((0.7 * lip - lum) / (0.3 * lip), 0, 1)
+        tooth = np.clip((lum - 1.05 * lip) / (0.2 * lip), 0, 1) * (sat < 0.3)
+        alpha = (band * np.maximum(dark, tooth))[..., None]
+        target = self.lip[None, None] * (0.8 + 0.2 * np.clip(dist / width, 0, 1))[..., None]
+        frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + target * alpha + 0.5, 0, 255).astype(np.uint8)
