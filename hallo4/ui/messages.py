@@ -1,6 +1,6 @@
 """What the app tells a newcomer, without Gradio: upload checks with the file's own name, optional
 number fields ("empty = preset"), sizes that keep the portrait's aspect, Arena wording, the Train
-tab's checklist. `app.py` shows these strings; tests call them directly.
+tab's checklist. The tab modules show these strings; tests call them directly.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Hallo4Error, InputError
-
-SR = 16000
-FPS = 25.0
-
+from ..constants import FPS
+from ..constants import SAMPLE_RATE as SR
+from ..errors import Hallo4Error, InputError
 
 # ----------------------------------------------------------------------------------------------
 # Messages without server paths
@@ -49,8 +47,8 @@ def check_portrait(path: str | Path | None, *, hallo4_ready: bool = False) -> tu
     """(usable by lite, message) for an uploaded portrait: decodes it and looks for a face."""
     if not path:
         return False, ""
-    from . import face as F
-    from . import media
+    from .. import face as F
+    from .. import media
 
     name = Path(path).name
     try:
@@ -78,7 +76,7 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
     """(usable, message) for an uploaded speech file: decodes it and measures where speech is."""
     if not path:
         return False, ""
-    from . import media
+    from .. import media
 
     name = Path(path).name
     try:
@@ -101,7 +99,7 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
 
 def speech_onset(audio: np.ndarray, sr: int = SR, threshold: float = 0.3) -> float:
     """Seconds of leading silence: the first 25 fps frame whose loudness envelope passes `threshold`."""
-    from .audio_features import speech_envelope
+    from ..audio_features import speech_envelope
 
     env = speech_envelope(audio, sr, FPS)
     loud = np.flatnonzero(env > threshold)
@@ -113,7 +111,7 @@ def speech_window(audio_path: str | Path, max_seconds: float, out_dir: str | Pat
     short clip shows talking rather than the pause before it. Returns the input when nothing is cut."""
     import soundfile as sf
 
-    from . import media
+    from .. import media
 
     audio = media.load_audio(audio_path, SR, name="speech")
     start = max(0.0, speech_onset(audio) - lead)
@@ -197,7 +195,7 @@ def system_label(system: str) -> str:
 def admin_token_required() -> bool:
     """The token box matters only when a token is configured or the server is reachable from other machines
     (then admin actions are locked without one; the rule lives in hallo4.admin)."""
-    from . import admin
+    from .. import admin
 
     return bool(os.environ.get("HALLO4_ADMIN_TOKEN")) or not admin.local_only()
 
@@ -216,7 +214,7 @@ MIN_PAIRS = 1  # the trainer accepts one decisive pair; a useful round wants ~10
 
 def train_needs() -> tuple[bool, str]:
     """(ready, Markdown checklist) of what a DPO round needs: the trainer, hallo4 weights, a GPU, votes."""
-    from . import studio
+    from .. import studio
 
     st = studio.store()
     usable = len(st.usable_pairs())
@@ -255,7 +253,7 @@ def skeleton_summary(path: str | Path | None) -> str:
     p = Path(path)
     if p.suffix.lower() == ".json":
         try:
-            from .skeleton import SkeletonSequence
+            from ..skeleton import SkeletonSequence
 
             seq = SkeletonSequence.load(p)
             return f"Body motion: skeleton **{p.name}** ({seq.num_frames} frames, {seq.num_frames / seq.fps:.1f} s)."
