@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from hallo4 import media
+from hallo4.constants import SAMPLE_RATE as SR
 from hallo4.lite_motion import load_motion_model, speech_conditions
 from hallo4.lite_motion.data import SENTENCES, VOICES, espeak
-from hallo4.lite_motion.features import SR
 from trainer.lite_dpo import LiteDPOConfig
 from trainer.lite_sim import RATERS, run_rater
 

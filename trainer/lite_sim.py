@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from hallo4.audio_features import speech_envelope
-from hallo4.lite_motion.features import FPS, HEAD, MOTION_SCALE, SR, denormalise, hard_closure
+from hallo4.constants import FPS
+from hallo4.constants import SAMPLE_RATE as SR
+from hallo4.lite_motion.features import HEAD, MOTION_SCALE, denormalise, hard_closure
 from hallo4.lite_motion.model import LiteMotionModel
 from hallo4.metrics import cross_correlation
 
