@@ -64,12 +64,12 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Arena", id="arena"):
             rates, chart = arena_tab.build(arena_generate, rater)
         with gr.Tab("Train (DPO)", id="train") as train:
-            overview, round_pick, live = train_tab.build()
-        train.select(train_tab.train_tick, [round_pick], live, api_visibility="private", queue=False)
+            t_engine, overview, round_pick, live = train_tab.build()
+        train.select(train_tab.train_tick, [t_engine, round_pick], live, api_visibility="private", queue=False)
         with gr.Tab("Models", id="models"):
             st_json = models_tab.build()
         demo.load(models_tab.models_status, None, [st_json], api_name="models_status")
-        demo.load(train_tab.train_overview, None, [overview, round_pick], api_visibility="private")
+        demo.load(train_tab.train_overview, [t_engine], [overview, round_pick], api_visibility="private")
         demo.load(
             lambda: (studio.win_rate_rows(), arena_tab.win_rate_chart()),
             None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -178,14 +179,17 @@ def test_arena_pair_vote_reveal_and_win_rates(client, server, portrait_path, spe
     )
     assert media.probe(left).kind == "video" and media.probe(right).kind == "video" and "pair" in status.lower()
     status, rates = client.predict(api_name="/vote_left")
-    assert (
-        "Recorded 'A better'" in status and "head motion" in status and "expressiveness" not in status
-    )  # words, not ids
-    systems = [row[0] for row in rates["data"]]
-    assert len(systems) == 2 and all(
-        x.startswith("lite, ") and x.endswith(" head motion") for x in systems
-    )  # two lite variants
-    assert sorted(row[4] for row in rates["data"]) == [1, 1]  # one decisive vote counted for each side
+    assert "Recorded 'A better'" in status and "A was **lite motion model, base**" in status  # words, not ids
+    # No lite round is active: both clips come from the base motion model (different seeds), so the vote
+    # teaches the next round but counts for no system's win rate.
+    assert [row[0] for row in rates["data"]] == ["lite motion model, base"] and rates["data"][0][4] == 0
+    with sqlite3.connect(server.data_dir / "store" / "preferences.sqlite3") as con:
+        records = [
+            json.loads(p)["lite_motion"]
+            for (p,) in con.execute("SELECT parameters FROM clips WHERE model_id = 'lite-motion'")
+        ]
+    assert len(records) >= 2 and {r["round"] for r in records} == {"base"}
+    assert len({r["seed"] for r in records}) == len(records)  # each clip its own seed, recorded to rebuild it
     with pytest.raises(AppError, match="no pair on screen"):  # one vote per pair on screen
         client.predict(api_name="/vote_right")
     with sqlite3.connect(server.data_dir / "store" / "preferences.sqlite3") as con:
@@ -193,37 +197,36 @@ def test_arena_pair_vote_reveal_and_win_rates(client, server, portrait_path, spe
 
 
 def test_train_and_models_endpoints(client, server):
-    overview, rounds = client.predict(api_name="/train_overview")
+    overview, rounds = client.predict("hallo4", api_name="/train_overview")
     assert "Usable pairs" in overview and rounds["choices"][0][0] == "(base model)"
     with sqlite3.connect(server.data_dir / "store" / "preferences.sqlite3") as con:
         decisive = con.execute("SELECT COUNT(*) FROM votes WHERE label IN ('a', 'b')").fetchone()[0]
     # The first thing a round lacks here: decisive votes (when none were cast yet), else the hallo4 weights.
     expected = "Training needs the hallo4 weights" if decisive else "there are no usable pairs yet"
     with pytest.raises(AppError, match=expected):
-        client.predict("", 5, 2500, 1e-4, 4, api_name="/train_start")
+        client.predict("", "hallo4", 5, 2500, 1e-4, 4, api_name="/train_start")
     assert client.predict("", api_name="/train_stop") == "No round is running."
-    assert "base model" in client.predict("", "(base model)", api_name="/train_activate")  # roll back
+    assert "base model" in client.predict("", "hallo4", "(base model)", api_name="/train_activate")  # roll back
+    assert "base model" in client.predict("", "hallo4", api_name="/train_rollback")
     status = client.predict(api_name="/models_status")
     assert "| lite | ready" in status and "**weights missing**" in status
     assert "hf download fudan-generative-ai/hallo4" in status and "python -m hallo4.weights download" in status
 
 
 def test_train_metrics_plot_reads_a_rounds_metrics(client, server):
-    import json
-
     rd = server.data_dir / "rounds" / "round-001"
     rd.mkdir(parents=True, exist_ok=True)
     rows = [{"step": i, "loss": 0.69 - 0.01 * i, "implicit_acc": 0.5 + 0.02 * i} for i in range(1, 6)]
     (rd / "metrics.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 6, "lo'
     )  # a line mid-write
-    _, rounds = client.predict(api_name="/train_overview")
+    _, rounds = client.predict("hallo4", api_name="/train_overview")
     assert ["round-001", "round-001"] in rounds["choices"]
-    plot = client.predict("round-001", api_name="/train_metrics")
+    plot = client.predict("hallo4", "round-001", api_name="/train_metrics")
     values = plot["value"] if "value" in plot else plot
     assert len(values["data"]) == 10 and {r[2] for r in values["data"]} == {"loss", "implicit_acc"}
     with pytest.raises(AppError, match="round-001 has no adapter_model.safetensors"):
-        client.predict("", "round-001", api_name="/train_activate")
+        client.predict("", "hallo4", "round-001", api_name="/train_activate")
 
 
 def test_files_outside_the_app_are_not_served(server):

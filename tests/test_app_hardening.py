@@ -135,7 +135,7 @@ def test_admin_refused_on_all_interfaces_without_token(tmp_path):
         c = Client(srv.url, verbose=False)
         msg = _err(c.predict, "none", "none", "", api_name="/models_save")
         assert "0.0.0.0 (not loopback)" in msg and "HALLO4_ADMIN_TOKEN" in msg
-        assert "HALLO4_ADMIN_TOKEN" in _err(c.predict, "", 10, 2500, 1e-4, 4, api_name="/train_start")
+        assert "HALLO4_ADMIN_TOKEN" in _err(c.predict, "", "hallo4", 10, 2500, 1e-4, 4, api_name="/train_start")
         assert not (tmp_path / "settings.json").exists()
     finally:
         srv.stop()

@@ -114,8 +114,9 @@ def test_activate_and_roll_back_a_round(monkeypatch, tmp_path):
         studio.activate_round("round-001")
     (tmp_path / "rounds" / "round-001" / "adapter_model.safetensors").write_bytes(b"x")
     assert studio.list_rounds() == ["round-001"]
-    assert studio.activate_round("round-001").adapter.endswith("round-001")
-    assert studio.activate_round(None).adapter is None  # roll back to the base model
+    assert studio.activate_round("round-001") == "round-001"
+    assert studio.load_settings().adapter.endswith("round-001") and studio.active_round("hallo4") == "round-001"
+    assert studio.activate_round(None) is None and studio.load_settings().adapter is None  # roll back
 
 
 @pytest.mark.parametrize(
@@ -161,14 +162,14 @@ def test_training_state_follows_the_real_process(monkeypatch, tmp_path):
 
     monkeypatch.setattr(training, "_training", {})
     assert studio.training_state() is studio.TrainingState.IDLE
-    training.launch([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "train.log")
+    training.launch([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "train.log", engine="lite")
     assert studio.training_state() is studio.TrainingState.RUNNING
     assert studio.stop_round().startswith("Stopped")
     assert studio.training_state() is studio.TrainingState.STOPPED
-    training.launch([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "train.log")
+    training.launch([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "train.log", engine="hallo4")
     training._training["current"].wait(30)
     assert studio.training_state() is studio.TrainingState.FAILED and "exit code 3" in studio.training_status()
-    training.launch([sys.executable, "-c", "print('done')"], tmp_path / "train.log")
+    training.launch([sys.executable, "-c", "print('done')"], tmp_path / "train.log", engine="hallo4")
     training._training["current"].wait(30)
     assert studio.training_state() is studio.TrainingState.FINISHED
     assert (tmp_path / "train.log").read_text().strip() == "done"
@@ -205,3 +206,34 @@ def test_progress_set_callback_reports_and_cancels():
     prog.cancel()
     with pytest.raises(CancelledError):
         prog(0.9, "never shown")
+
+
+def test_lite_round_needs_votes_and_runs_the_lite_trainer(monkeypatch, tmp_path):
+    """The Train tab's lite start: refused with how many votes are missing; the command is the real CLI's."""
+    from trainer import lite_dpo
+
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("HALLO4_LITE_MIN_VOTES", raising=False)
+    with pytest.raises(InputError, match=r"0 usable lite votes, a lite round needs at least 10.*Vote on 10 more"):
+        studio.start_round(5, 500.0, 3e-4, 16, engine="lite")
+    assert not (tmp_path / "rounds" / "lite" / "round-001").exists()  # nothing reserved for a refused round
+    monkeypatch.setenv("HALLO4_LITE_MIN_VOTES", "3")
+    assert studio.lite_min_votes() == 3
+    out = tmp_path / "rounds" / "lite" / "round-007"
+    cmd = studio.lite_train_command(5, 400.0, 1e-3, out=out, min_votes=3)
+    assert cmd[1:3] == ["-m", "trainer.lite_dpo"]
+    args = cmd[3:]
+    assert args[args.index("--out") + 1] == str(out) and args[args.index("--min-votes") + 1] == "3"
+    assert args[args.index("--data-dir") + 1] == str(tmp_path.resolve())
+    seen = {}
+
+    def fake_train(cfg, *, out, parent, min_votes, progress):
+        seen.update(cfg=cfg, out=out, min_votes=min_votes)
+        return Path(out)
+
+    monkeypatch.setattr(lite_dpo, "train_from_votes", fake_train)
+    assert lite_dpo.main(args) == 0  # the trainer's own parser takes every option the app passes
+    assert (seen["cfg"].steps, seen["cfg"].beta, seen["cfg"].lr) == (5, 400.0, 1e-3)
+    assert (seen["out"], seen["min_votes"]) == (str(out), 3)
+    with pytest.raises(InputError, match="unknown engine 'sd'"):
+        studio.list_rounds("sd")

@@ -10,7 +10,7 @@ processes), skeleton (the Skeleton tab's work). The names below are the public s
 from __future__ import annotations
 
 from ..weights import BASE_REPO, OFFICIAL_REPO
-from .arena import LITE_VARIANTS, ArenaMatch, arena_new_pair, arena_next_pair, arena_vote, store, win_rate_rows
+from .arena import ArenaMatch, arena_new_pair, arena_next_pair, arena_vote, store, win_rate_rows
 from .generation import (
     ENGINE_SLOTS,
     EXAMPLES,
@@ -30,11 +30,17 @@ from .models import default_engine, download_official, hallo4_components, hallo4
 from .settings import Settings, load_settings, save_settings, settings_path
 from .skeleton import SkeletonOutput, prepare_skeleton
 from .training import (
+    ENGINES,
     TrainingState,
     activate_round,
+    active_round,
     list_rounds,
+    lite_min_votes,
+    lite_train_command,
+    lite_votes,
     read_metrics,
     round_metrics,
+    running_round,
     start_round,
     stop_round,
     train_command,
@@ -62,7 +68,7 @@ __all__ = [
     "BASE_REPO",
     "ENGINE_SLOTS",
     "EXAMPLES",
-    "LITE_VARIANTS",
+    "ENGINES",
     "OFFICIAL_REPO",
     "PRESETS",
     "ROOT",
@@ -73,6 +79,7 @@ __all__ = [
     "TrainingState",
     "_engine_kwargs",
     "activate_round",
+    "active_round",
     "admin_ok",
     "arena_new_pair",
     "arena_next_pair",
@@ -86,6 +93,9 @@ __all__ = [
     "hallo4_components",
     "hallo4_weights_present",
     "is_public",
+    "lite_min_votes",
+    "lite_train_command",
+    "lite_votes",
     "list_rounds",
     "load_settings",
     "model_status",
@@ -95,6 +105,7 @@ __all__ = [
     "read_metrics",
     "result_cache_dirs",
     "round_metrics",
+    "running_round",
     "save_settings",
     "settings_path",
     "start_round",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -15,6 +16,8 @@ from ..preferences import PreferenceStore
 from ..progress import Progress, ProgressCallback, as_progress
 from .generation import GenerateArgs, check_input, engine_kwargs, generate
 from .models import hallo4_weights_present
+
+log = logging.getLogger("hallo4.studio")
 
 _store_lock = threading.Lock()
 _stores: dict[str, PreferenceStore] = {}
@@ -47,9 +50,6 @@ def _match(pair) -> ArenaMatch:
     return ArenaMatch(pair.id, left.id, right.id, left.video_path, right.video_path)
 
 
-LITE_VARIANTS = [0.7, 1.0, 1.3]  # lite "systems" the Arena compares while no diffusion weights exist
-
-
 def arena_new_pair(
     portrait: str | Path,
     audio: str | Path,
@@ -57,7 +57,11 @@ def arena_new_pair(
     max_seconds: float = 4.0,
     size: int = 384,
 ) -> ArenaMatch:
-    """Generate two candidates of the same conditions (different engines/seeds/settings) and pair them."""
+    """Generate two candidates of the same conditions and pair them: lite vs hallo4 when the hallo4 weights
+    are here; else two lite motion-model clips, the active lite round vs the base (base vs base while no
+    round is active), with different seeds, each recording its round and seed so a lite DPO round can
+    rebuild its motion (hallo4.lite_motion.rounds.lite_clip_options)."""
+    from ..lite_motion.rounds import active_lite_round, arena_lite_rounds
     from ..ui import speech_window
 
     portrait = check_input(portrait, "portrait", "a portrait photo")
@@ -68,42 +72,65 @@ def arena_new_pair(
     st = store()
     cond = st.add_conditions(portrait, audio)
     rng = random.Random()
-    engines = ["lite", "hallo4" if hallo4_weights_present() else "lite"]
-    # Two different lite settings (so the win rates compare something), or lite vs hallo4.
-    variants = rng.sample(LITE_VARIANTS, 2)
+    if hallo4_weights_present():
+        sides = [("lite", active_lite_round()), ("hallo4", None)]
+    else:
+        sides = [("lite", name) for name in arena_lite_rounds()]  # (active round, base); base vs base when none
     clips = []
-    for k, engine in enumerate(engines):
+    for k, (engine, round_name) in enumerate(sides):
 
         def clip_progress(fraction: float, message: str, k: int = k) -> None:
             prog((k + fraction) / 2, f"Clip {k + 1} of 2: {message}")
 
-        res = generate(
-            GenerateArgs(
-                portrait=portrait,
-                audio=audio,
-                engine=engine,
-                preset="fast",
-                seed=rng.randrange(2**31 - 1),
-                size=size,
-                max_seconds=max_seconds,
-                extra={"expressiveness": variants[k]} if engine == "lite" else {},
-            ),
-            clip_progress,
-            use_cache=False,
+        seed = rng.randrange(2**31 - 1)
+        base = GenerateArgs(
+            portrait=portrait, audio=audio, preset="fast", seed=seed, size=size, max_seconds=max_seconds
         )
-        clips.append(
-            st.add_clip(
-                cond,
-                res.video,
-                engine=engine,
-                adapter=engine_kwargs(engine).get("adapter"),
-                model_id=f"expressiveness-{variants[k]:g}" if engine == "lite" else None,
-                parameters=res.parameters,
-                seed=res.seed,
-                timings=res.timings,
-            )
-        )
+        if engine == "hallo4":
+            clips.append(_hallo4_clip(st, cond, base, clip_progress))
+        else:
+            clips.append(_lite_clip(st, cond, base, round_name, clip_progress))
     return _match(st.get_pair(st.add_pair(clips[0], clips[1])))
+
+
+def _lite_clip(st: PreferenceStore, cond: int, args: GenerateArgs, round_name: str | None, progress) -> int:
+    """A lite clip sampled from `round_name`'s motion model (None = base), stored with what made it; its
+    motion is cached at once, so a round can train on it even after that round's weights are gone."""
+    from ..lite_motion.clips import clip_motion
+    from ..lite_motion.rounds import lite_clip_options
+
+    opts = lite_clip_options(round_name, int(args.seed))
+    args.engine, args.extra = "lite", dict(opts["options"])
+    res = generate(args, progress, use_cache=False)
+    clip = st.add_clip(
+        cond,
+        res.video,
+        engine="lite",
+        model_id=opts["model_id"],
+        adapter=opts["adapter"],
+        parameters={**res.parameters, **opts["parameters"]},
+        seed=res.seed,
+        timings=res.timings,
+    )
+    try:
+        clip_motion(st, st.get_clip(clip))
+    except InputError as exc:  # the trainer rebuilds it later if it can; the pair is still worth a vote
+        log.warning("Could not cache the motion of lite clip %s (round %s): %s", clip, round_name or "base", exc)
+    return clip
+
+
+def _hallo4_clip(st: PreferenceStore, cond: int, args: GenerateArgs, progress) -> int:
+    args.engine = "hallo4"
+    res = generate(args, progress, use_cache=False)
+    return st.add_clip(
+        cond,
+        res.video,
+        engine="hallo4",
+        adapter=engine_kwargs("hallo4").get("adapter"),
+        parameters=res.parameters,
+        seed=res.seed,
+        timings=res.timings,
+    )
 
 
 def arena_next_pair(rater: str) -> ArenaMatch | None:

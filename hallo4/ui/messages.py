@@ -173,11 +173,14 @@ LITE_STYLE = {0.7: "calm head motion", 1.0: "natural head motion", 1.3: "express
 
 
 def system_label(system: str) -> str:
-    """A stored system id in words: 'lite/expressiveness-1.3' -> 'lite, expressive head motion'."""
+    """A stored system id in words: 'lite/expressiveness-1.3' -> 'lite, expressive head motion',
+    'lite/lite-motion@round-002' -> 'lite motion model, lite round round-002'."""
     base, _, adapter = system.partition("@")
     engine, _, model = base.partition("/")
     words = engine
     m = re.fullmatch(r"expressiveness-([0-9.]+)", model or "")
+    if model == "lite-motion":  # the lite motion model (hallo4.lite_motion.rounds.MODEL_ID): base or a round
+        return "lite motion model, " + (f"lite round {Path(adapter).name}" if adapter else "base")
     if m:
         words += ", " + LITE_STYLE.get(float(m.group(1)), f"head motion x{float(m.group(1)):g}")
     elif model:
@@ -244,6 +247,30 @@ def train_needs() -> tuple[bool, str]:
     ]
     ready = all(ok for ok, _, _ in rows[:2]) and rows[3][0]  # a GPU is advised, not required
     return ready, "\n".join(lines)
+
+
+def lite_train_needs() -> tuple[bool, str]:
+    """(ready, Markdown checklist) of what a lite round needs: the lite trainer and enough lite votes. A CPU is
+    enough (a round of 80 steps takes about a minute on 2 cores)."""
+    from .. import studio
+
+    have, skipped = studio.lite_votes()
+    need = studio.lite_min_votes()
+    rows = [
+        (studio.trainer_available("lite"), "the lite DPO trainer (`trainer/lite_dpo.py`)", "not in this build"),
+        (
+            have >= need,
+            f"decisive votes on lite pairs: **{have}** (at least {need})",
+            "vote A or B on lite pairs in the Arena",
+        ),
+    ]
+    lines = ["**A lite round needs** (any CPU):", ""] + [
+        f"- {'✓' if ok else '✗'} {what}" + ("" if ok else f": {why}") for ok, what, why in rows
+    ]
+    left_out = "; ".join(f"{n} {why}" for why, n in skipped.items() if n)
+    if left_out:
+        lines.append(f"- decisive pairs left out: {left_out}")
+    return all(ok for ok, _, _ in rows), "\n".join(lines)
 
 
 def skeleton_summary(path: str | Path | None) -> str:
