@@ -205,6 +205,8 @@ def test_train_and_models_endpoints(client, server):
     expected = "Training needs the hallo4 weights" if decisive else "there are no usable pairs yet"
     with pytest.raises(AppError, match=expected):
         client.predict("", "hallo4", 5, 2500, 1e-4, 4, api_name="/train_start")
+    with pytest.raises(AppError, match=r"'sd' .*is not in the list of choices: \['lite', 'hallo4'\]"):  # the Radio
+        client.predict("", "sd", 5, 2500, 1e-4, 4, api_name="/train_start")
     assert client.predict("", api_name="/train_stop") == "No round is running."
     assert "base model" in client.predict("", "hallo4", "(base model)", api_name="/train_activate")  # roll back
     assert "base model" in client.predict("", "hallo4", api_name="/train_rollback")

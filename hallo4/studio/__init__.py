@@ -26,7 +26,14 @@ from .generation import (
     public_info,
     result_cache_dirs,
 )
-from .models import default_engine, download_official, hallo4_components, hallo4_weights_present, model_status
+from .models import (
+    cuda_available,
+    default_engine,
+    download_official,
+    hallo4_components,
+    hallo4_weights_present,
+    model_status,
+)
 from .settings import Settings, load_settings, save_settings, settings_path
 from .skeleton import SkeletonOutput, prepare_skeleton
 from .training import (
@@ -85,6 +92,7 @@ __all__ = [
     "arena_next_pair",
     "arena_vote",
     "check_input",
+    "cuda_available",
     "default_engine",
     "download_official",
     "engine_kwargs",

@@ -5,6 +5,7 @@ tab's checklist. The tab modules show these strings; tests call them directly.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,8 @@ import numpy as np
 from ..constants import FPS
 from ..constants import SAMPLE_RATE as SR
 from ..errors import Hallo4Error, InputError
+
+log = logging.getLogger("hallo4.ui")
 
 # ----------------------------------------------------------------------------------------------
 # Messages without server paths
@@ -162,7 +165,8 @@ def lite_size(preset_size: int, portrait: str | Path | None) -> int:
 
         with Image.open(portrait) as im:
             return int(min(preset_size, max(im.size)))
-    except Exception:  # noqa: BLE001 - the real load reports a bad file properly
+    except (OSError, ValueError) as exc:  # unreadable image: the real load reports it properly (with its name)
+        log.debug("lite_size: could not read %s (%s); using the preset's size", portrait, exc)
         return preset_size
 
 
@@ -221,12 +225,7 @@ def train_needs() -> tuple[bool, str]:
 
     st = studio.store()
     usable = len(st.usable_pairs())
-    try:
-        import torch
-
-        cuda = bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001
-        cuda = False
+    cuda = studio.cuda_available()
     rows = [
         (studio.trainer_available(), "the DPO trainer (`trainer/dpo.py`)", "not in this build"),
         (

@@ -19,7 +19,8 @@ ENGINE_CHOICES = [("lite: the motion model (any CPU)", "lite"), ("hallo4: diffus
 
 
 def _engine(engine) -> str:
-    return engine if engine in studio.ENGINES else "lite"
+    """The engine field's value (empty = lite); studio refuses an unknown one with an InputError."""
+    return engine or "lite"
 
 
 def _round(round_name) -> str | None:
@@ -37,6 +38,7 @@ def _generate_uses(engine: str) -> str:
     return f"Generate uses: {'`' + active + '`' if active else 'the base model (no adapter)'}."
 
 
+@user_errors
 def train_overview(engine="lite"):
     """The engine's checklist, vote counts and active round; the round list (choices only: a pick stays)."""
     engine = _engine(engine)
@@ -74,13 +76,15 @@ def live_line(engine="lite", round_name=None) -> str:
     if running and engine == "lite":
         from ..lite_motion.rounds import lite_round_info
 
-        total = f" of {lite_round_info(running).get('steps')}"
+        steps = lite_round_info(running).get("steps")  # from train_config.json, once the trainer wrote it
+        total = f" of {steps}" if steps else ""
     return (
         f"{'Training ' + running + ': step' if running else 'Last logged step'} {last.get('step', len(rows))}{total}: "
         f"loss {last.get('loss', float('nan')):.4f}, implicit accuracy {last.get('implicit_acc', float('nan')):.2f}."
     )
 
 
+@user_errors
 def train_metrics(engine="lite", round_name=None):
     engine = _engine(engine)
     return metrics_frame(studio.round_metrics(_plotted_round(engine, round_name), engine))
