@@ -41,6 +41,7 @@ from hallo4.progress import Progress, ProgressCallback, as_progress
 
 from .loss import dpo_loss, flow_matching_inputs
 
+MOUTH = slice(0, 2)  # open, spread: hallo4.lite_motion.features.MOTION_NAMES
 MIN_LITE_VOTES = 10  # fewer decisive votes say too little about a preference to be worth a round
 
 
@@ -53,6 +54,7 @@ class LiteDPOConfig:
     window: int = 100  # frames per training window (4 s)
     seed: int = 0
     threads: int = 1  # torch CPU threads (the machine is shared)
+    mouth_kl: float = 20.0  # extra KL to the reference on the mouth channels (open, spread): keeps lip sync
 
 
 @dataclass
@@ -110,7 +112,14 @@ def _step(policy, ref, batch, cfg: LiteDPOConfig, g: torch.Generator):
     pred_w, pred_l = policy(both, sig2, cond2).chunk(2)
     with torch.no_grad():
         ref_w, ref_l = ref(both, sig2, cond2).chunk(2)
-    return dpo_loss(pred_w, pred_l, ref_w, ref_l, target_w, target_l, beta=cfg.beta, weights=weights)
+    res = dpo_loss(pred_w, pred_l, ref_w, ref_l, target_w, target_l, beta=cfg.beta, weights=weights)
+    if cfg.mouth_kl:
+        # For a flow model the per-step KL between policy and reference is proportional to the squared
+        # difference of their velocities; penalising it on the mouth channels lets votes move the mouth only
+        # where they agree strongly, so speech keeps driving it (BENCHMARKS.md: lips-shut rater).
+        drift = torch.cat([pred_w - ref_w, pred_l - ref_l])[..., MOUTH]
+        res.loss = res.loss + cfg.mouth_kl * drift.pow(2).mean()
+    return res
 
 
 def train_lite_round(
@@ -235,13 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parent", default="active", help='reference model: "active" (default), "base" or round-NNN')
     p.add_argument("--min-votes", type=int, default=MIN_LITE_VOTES, help="refuse a round with fewer usable votes")
     p.add_argument("--activate", action="store_true", help="make the finished round Generate's lite motion")
-    for name in ("steps", "beta", "lr", "batch_size", "window", "seed", "threads"):
+    for name in ("steps", "beta", "lr", "batch_size", "window", "seed", "threads", "mouth_kl"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
     args = p.parse_args(argv)
     if args.data_dir:
         os.environ["HALLO4_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    cfg = LiteDPOConfig(**{k: getattr(args, k) for k in ("steps", "beta", "lr", "batch_size", "window", "seed")})
-    cfg.threads = args.threads
+    cfg = LiteDPOConfig(**{k: getattr(args, k) for k in asdict(d)})
 
     def cb(fraction: float, message: str) -> None:
         print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
