@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from hallo4 import media
+from hallo4.cli import run
+from hallo4.constants import SAMPLE_RATE as SR
 from hallo4.lite_motion import load_motion_model, speech_conditions
 from hallo4.lite_motion.data import SENTENCES, VOICES, espeak
-from hallo4.lite_motion.features import SR
 from trainer.lite_dpo import LiteDPOConfig
 from trainer.lite_sim import RATERS, run_rater
 
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=LiteDPOConfig.steps)
     parser.add_argument("--render", action="store_true", help="also render hello.wav and measure lip sync (slower)")
     args = parser.parse_args(argv)
+    return run(lambda: _bench(args))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """The whole run (main's work; long because it trains one round per rater and seed)."""
     base = load_motion_model()
     with tempfile.TemporaryDirectory() as tmp:
         train_audio = speech_set(Path(tmp), args.train_clips, 101)
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": sum(p.numel() for p in base.parameters()),
             "seeds": args.seeds,
             "config": LiteDPOConfig(steps=args.steps).__dict__,
+            "note": "2-core machine shared with other jobs during the run: seconds are upper bounds",
             "summary": summary,
             "runs": runs,
         },

@@ -130,18 +130,22 @@ def client_of(request: Any) -> str | None:
     return getattr(client, "host", None)
 
 
-def required(action: str) -> Callable:
-    """Decorator for app handlers whose first parameter is the admin token and that have a `request`
-    parameter (Gradio fills it, positionally or by name; it identifies the client for the rate limit)."""
+def required(action: str, *, token_param: str | None = None) -> Callable:
+    """Decorator for every admin-only app handler: the one place the token is checked.
+
+    The handler's `token_param` parameter (default: its first) is the admin token; its `request` parameter
+    (Gradio fills it, positionally or by name) identifies the client for the rate limit."""
 
     def deco(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
-        first = next(iter(sig.parameters))
+        name = token_param or next(iter(sig.parameters))
+        if name not in sig.parameters:
+            raise TypeError(f"{fn.__name__} has no parameter {name!r} for the admin token")
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             bound = sig.bind_partial(*args, **kwargs)
-            check(bound.arguments.get(first), action=action, client=client_of(bound.arguments.get("request")))
+            check(bound.arguments.get(name), action=action, client=client_of(bound.arguments.get("request")))
             return fn(*args, **kwargs)
 
         return wrapper

@@ -16,10 +16,6 @@ class Hallo4Error(Exception):
         self.hint = hint
         super().__init__(f"{message} {hint}" if hint else message)
 
-    @property
-    def user_message(self) -> str:
-        return str(self)
-
 
 class InputError(Hallo4Error, ValueError):
     """A user-supplied input (file, parameter) is unusable.

@@ -44,6 +44,11 @@ class Progress:
         self.fraction = 0.0
         self.message = ""
 
+    def set_callback(self, callback: ProgressCallback | None) -> None:
+        """Where a root Progress reports (e.g. a UI progress bar built after the Progress, because the
+        callback reads this Progress's own ETA)."""
+        self._callback = callback
+
     # -- cancellation -------------------------------------------------------------------------
     def cancel(self) -> None:
         self.cancel_event.set()

@@ -57,3 +57,33 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+def generate_inputs(
+    portrait,
+    audio,
+    seed=4,
+    size=192,
+    seconds=1.2,
+    *,
+    skeleton_mode="none (idle motion)",
+    skeleton_file=None,
+    engine="lite",
+) -> tuple:
+    """The Generate tab's /generate inputs in form order: portrait, audio, body motion, skeleton file, engine,
+    preset, steps, CFG, seed, size, max seconds (the one place tests spell them out)."""
+    from gradio_client import handle_file
+
+    return (
+        handle_file(str(portrait)),
+        handle_file(str(audio)),
+        skeleton_mode,
+        None if skeleton_file is None else handle_file(str(skeleton_file)),
+        engine,
+        "fast",
+        None,
+        None,
+        seed,
+        size,
+        seconds,
+    )

@@ -82,7 +82,7 @@ def take(out: Path) -> list[Path]:
             shot("arena")
 
             pg.get_by_role("tab", name="Train (DPO)").click()
-            pg.get_by_text("A training round needs").first.wait_for(timeout=30_000)
+            pg.get_by_text("A lite round needs").first.wait_for(timeout=30_000)
             shot("train")
             pg.get_by_role("tab", name="Models").click()
             pg.get_by_text("weights missing").first.wait_for(timeout=30_000)

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from hallo4.preferences import PreferenceStore
 from hallo4.skeleton import SkeletonSequence
 
-from .app_server import AppServer
-
-GEN_DEFAULTS = ("none (idle motion)", None, "lite", "fast", None, None)
+from .app_server import AppServer, generate_inputs
 
 
 def _store_with_pair(data_dir: Path, video: Path, portrait: Path, audio: Path) -> int:
@@ -43,7 +42,8 @@ def server(tmp_path_factory, lite_clip, portrait_path, speech_path):
 
 
 def _err(fn, *args, **kwargs) -> str:
-    with pytest.raises(Exception) as exc:
+    """The app's own error message of a call that must fail (AppError: a gr.Error the app raised)."""
+    with pytest.raises(AppError) as exc:
         fn(*args, **kwargs)
     msg = str(exc.value)
     assert "Something went wrong" not in msg and "Traceback" not in msg, msg
@@ -56,12 +56,7 @@ def test_bad_seed_messages(server, portrait_path, speech_path, seed, expected):
     c = Client(server.url, verbose=False)
     msg = _err(
         c.predict,
-        handle_file(str(portrait_path)),
-        handle_file(str(speech_path)),
-        *GEN_DEFAULTS,
-        seed,
-        128,
-        1.0,
+        *generate_inputs(portrait_path, speech_path, seed, 128, 1.0),
         api_name="/generate",
     )
     assert expected in msg
@@ -117,7 +112,7 @@ def test_new_sessions_cannot_vote_as_many_raters(server):
             c.predict(api_name="/arena_next")
             c.predict(api_name="/vote_left")
             outcomes.append("voted")
-        except Exception as exc:  # noqa: BLE001
+        except AppError as exc:  # the app's refusal (anything else is a failure of the test)
             outcomes.append(str(exc))
     con = sqlite3.connect(db)
     after = con.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
@@ -140,7 +135,7 @@ def test_admin_refused_on_all_interfaces_without_token(tmp_path):
         c = Client(srv.url, verbose=False)
         msg = _err(c.predict, "none", "none", "", api_name="/models_save")
         assert "0.0.0.0 (not loopback)" in msg and "HALLO4_ADMIN_TOKEN" in msg
-        assert "HALLO4_ADMIN_TOKEN" in _err(c.predict, "", 10, 2500, 1e-4, 4, api_name="/train_start")
+        assert "HALLO4_ADMIN_TOKEN" in _err(c.predict, "", "hallo4", 10, 2500, 1e-4, 4, api_name="/train_start")
         assert not (tmp_path / "settings.json").exists()
     finally:
         srv.stop()
@@ -172,12 +167,7 @@ def _get(url: str) -> int:
 def test_result_cache_metadata_is_not_served(server, portrait_path, speech_path):
     c = Client(server.url, verbose=False)
     c.predict(
-        handle_file(str(portrait_path)),
-        handle_file(str(speech_path)),
-        *GEN_DEFAULTS,
-        77,
-        128,
-        1.0,
+        *generate_inputs(portrait_path, speech_path, 77, 128, 1.0),
         api_name="/generate",
     )
     cache = server.data_dir / "cache"

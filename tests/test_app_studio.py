@@ -114,8 +114,9 @@ def test_activate_and_roll_back_a_round(monkeypatch, tmp_path):
         studio.activate_round("round-001")
     (tmp_path / "rounds" / "round-001" / "adapter_model.safetensors").write_bytes(b"x")
     assert studio.list_rounds() == ["round-001"]
-    assert studio.activate_round("round-001")["adapter"].endswith("round-001")
-    assert studio.activate_round(None)["adapter"] is None  # roll back to the base model
+    assert studio.activate_round("round-001") == "round-001"
+    assert studio.load_settings().adapter.endswith("round-001") and studio.active_round("hallo4") == "round-001"
+    assert studio.activate_round(None) is None and studio.load_settings().adapter is None  # roll back
 
 
 @pytest.mark.parametrize(
@@ -137,3 +138,102 @@ def test_models_tab_precision_reaches_the_engine(monkeypatch, tmp_path, choice, 
     kwargs = studio._engine_kwargs("hallo4")
     assert (kwargs["quantize"], kwargs["precision"]) == (quantize, precision)
     assert precision is None or precision in PRECISIONS
+
+
+def test_settings_turn_none_strings_into_none_once(monkeypatch, tmp_path):
+    """Older files and the Models tab's radios write "none"; the typed settings hold None."""
+    import json
+
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    studio.settings_path().write_text(json.dumps({"quantize": "none", "offload": "", "adapter": "none", "x": 1}))
+    s = studio.load_settings()
+    assert (s.quantize, s.offload, s.adapter, s.vocal_separation) == (None, None, None, "auto")
+    assert studio.save_settings(offload="group").offload == "group" and studio.load_settings().offload == "group"
+    assert json.loads(studio.settings_path().read_text())["quantize"] is None  # written back as null
+    with pytest.raises(TypeError, match="unknown settings"):
+        studio.save_settings(quantise="8bit")
+
+
+def test_training_state_follows_the_real_process(monkeypatch, tmp_path):
+    """The Train tab switches on TrainingState (not on a sentence): a real child process drives it."""
+    import sys
+
+    from hallo4.studio import training
+
+    monkeypatch.setattr(training, "_training", {})
+    assert studio.training_state() is studio.TrainingState.IDLE
+    training.launch([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "train.log", engine="lite")
+    assert studio.training_state() is studio.TrainingState.RUNNING
+    assert studio.stop_round().startswith("Stopped")
+    assert studio.training_state() is studio.TrainingState.STOPPED
+    training.launch([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "train.log", engine="hallo4")
+    training._training["current"].wait(30)
+    assert studio.training_state() is studio.TrainingState.FAILED and "exit code 3" in studio.training_status()
+    training.launch([sys.executable, "-c", "print('done')"], tmp_path / "train.log", engine="hallo4")
+    training._training["current"].wait(30)
+    assert studio.training_state() is studio.TrainingState.FINISHED
+    assert (tmp_path / "train.log").read_text().strip() == "done"
+
+
+def test_admin_required_checks_the_named_token_parameter(monkeypatch):
+    """One decorator guards every admin action, whichever parameter holds the token."""
+    from hallo4 import admin
+
+    monkeypatch.setenv("HALLO4_ADMIN_TOKEN", "s3cret")
+    admin.reset_failures()
+
+    @admin.required("Models: saving settings", token_param="token")
+    def save(quantize, offload, token, request=None):
+        return quantize
+
+    assert save("bf16", "none", "s3cret") == "bf16"
+    with pytest.raises(admin.AdminError, match="Models: saving settings: wrong or missing admin token"):
+        save("bf16", "none", "bf16")  # the first argument is not the token
+    with pytest.raises(TypeError, match="no parameter 'tok'"):
+        admin.required("x", token_param="tok")(save)
+    admin.reset_failures()
+
+
+def test_progress_set_callback_reports_and_cancels():
+    from hallo4.errors import CancelledError
+    from hallo4.progress import Progress
+
+    seen = []
+    prog = Progress()
+    prog.set_callback(lambda f, m: seen.append((round(f, 2), m)))
+    prog.sub(0.5, 1.0)(0.5, "half of the second half")
+    assert seen == [(0.75, "half of the second half")]
+    prog.cancel()
+    with pytest.raises(CancelledError):
+        prog(0.9, "never shown")
+
+
+def test_lite_round_needs_votes_and_runs_the_lite_trainer(monkeypatch, tmp_path):
+    """The Train tab's lite start: refused with how many votes are missing; the command is the real CLI's."""
+    from trainer import lite_dpo
+
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("HALLO4_LITE_MIN_VOTES", raising=False)
+    with pytest.raises(InputError, match=r"0 usable lite votes, a lite round needs at least 10.*Vote on 10 more"):
+        studio.start_round(5, 500.0, 3e-4, 16, engine="lite")
+    assert not (tmp_path / "rounds" / "lite" / "round-001").exists()  # nothing reserved for a refused round
+    monkeypatch.setenv("HALLO4_LITE_MIN_VOTES", "3")
+    assert studio.lite_min_votes() == 3
+    out = tmp_path / "rounds" / "lite" / "round-007"
+    cmd = studio.lite_train_command(5, 400.0, 1e-3, out=out, min_votes=3)
+    assert cmd[1:3] == ["-m", "trainer.lite_dpo"]
+    args = cmd[3:]
+    assert args[args.index("--out") + 1] == str(out) and args[args.index("--min-votes") + 1] == "3"
+    assert args[args.index("--data-dir") + 1] == str(tmp_path.resolve())
+    seen = {}
+
+    def fake_train(cfg, *, out, parent, min_votes, progress):
+        seen.update(cfg=cfg, out=out, min_votes=min_votes)
+        return Path(out)
+
+    monkeypatch.setattr(lite_dpo, "train_from_votes", fake_train)
+    assert lite_dpo.main(args) == 0  # the trainer's own parser takes every option the app passes
+    assert (seen["cfg"].steps, seen["cfg"].beta, seen["cfg"].lr) == (5, 400.0, 1e-3)
+    assert (seen["out"], seen["min_votes"]) == (str(out), 3)
+    with pytest.raises(InputError, match="unknown engine 'sd'"):
+        studio.list_rounds("sd")

@@ -376,7 +376,7 @@ def test_arena_flow_at_1280x800(browser, server, media_files):
         "() => document.querySelector('#arena-status').innerText.includes('Recorded')", timeout=30_000
     )
     reveal = _text(pg, "#arena-status")
-    assert "head motion" in reveal and "expressiveness" not in reveal, reveal
+    assert "lite motion model" in reveal and "lite-motion" not in reveal, reveal  # words, not ids
     pg.locator("#next-pair-btn").click()  # the next pair was being prepared after the vote
     pg.wait_for_function(
         "(f) => { const t = document.querySelector('#arena-status').innerText; "
@@ -390,8 +390,16 @@ def test_arena_flow_at_1280x800(browser, server, media_files):
 
 
 def test_train_says_what_it_needs(browser, server):
+    """Without hallo4 weights the tab opens on the lite engine (any CPU); hallo4 lists its own needs."""
     pg = _open(browser, server)
     pg.get_by_role("tab", name="Train (DPO)").click()
+    pg.wait_for_function(
+        "() => document.querySelector('#train-overview').innerText.includes('A lite round needs')", timeout=30_000
+    )
+    text = _text(pg, "#train-overview")
+    for needed in ("decisive votes on lite pairs", "any CPU", "Served locally"):
+        assert needed in text, needed
+    pg.get_by_text("hallo4: diffusion LoRA (GPU)").click()
     pg.wait_for_function(
         "() => document.querySelector('#train-overview').innerText.includes('A training round needs')", timeout=30_000
     )

@@ -13,11 +13,9 @@ import numpy as np
 import psutil
 import pytest
 import soundfile as sf
-from gradio_client import Client, handle_file
+from gradio_client import Client
 
-from .app_server import AppServer
-
-GEN_DEFAULTS = ("none (idle motion)", None, "lite", "fast", None, None)
+from .app_server import AppServer, generate_inputs
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +79,12 @@ def _wait(pred, timeout: float, step: float = 0.2) -> bool:
 def test_a_flooding_visitor_does_not_lock_out_another(server, portrait_path, speech_path):
     flooder = Client(server.url, verbose=False)
     other = Client(server.url, verbose=False)
-    args = (handle_file(str(portrait_path)), handle_file(str(speech_path)), *GEN_DEFAULTS)
-    flood = [flooder.submit(*args, 100 + i, 160, 2.0, api_name="/generate") for i in range(8)]
+    flood = [
+        flooder.submit(*generate_inputs(portrait_path, speech_path, 100 + i, 160, 2.0), api_name="/generate")
+        for i in range(8)
+    ]
     time.sleep(1.0)
-    mine = other.submit(*args, 5, 160, 1.0, api_name="/generate")
+    mine = other.submit(*generate_inputs(portrait_path, speech_path, 5, 160, 1.0), api_name="/generate")
     _, seed, info = mine.result(timeout=240)
     assert seed == "5" and info["frames"] == 25  # the app shows the seed used as text
     outcomes = []
@@ -137,12 +137,7 @@ def test_job_stops_when_its_client_disconnects(server, portrait_path, long_audio
 def test_job_stops_when_cancelled(server, portrait_path, long_audio):
     c = Client(server.url, verbose=False)
     job = c.submit(
-        handle_file(str(portrait_path)),
-        handle_file(str(long_audio)),
-        *GEN_DEFAULTS,
-        10,
-        512,
-        40.0,
+        *generate_inputs(portrait_path, long_audio, 10, 512, 40.0),
         api_name="/generate",
     )
     stops = _stops(server)
@@ -154,12 +149,7 @@ def test_job_stops_when_cancelled(server, portrait_path, long_audio):
     )
     # The server is free again: a short job right after is served.
     out = c.predict(
-        handle_file(str(portrait_path)),
-        handle_file(str(long_audio)),
-        *GEN_DEFAULTS,
-        11,
-        128,
-        1.0,
+        *generate_inputs(portrait_path, long_audio, 11, 128, 1.0),
         api_name="/generate",
     )
     assert out[2]["frames"] == 25

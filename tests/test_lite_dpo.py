@@ -44,9 +44,17 @@ def test_raters_prefer_what_they_say():
     busy = calm.copy()
     busy[:, 3] = 0.05 * np.sin(np.arange(50) / 3)
     assert lively(busy, cond) > lively(calm, cond) and judge("lively", busy, calm, cond, rng)
-    parted = calm.copy()
+    cond[5:40, 10] = 1.0  # voiced speech around it
+    talking = calm.copy()
+    talking[5:40, 0] = 0.4  # the jaw opens on the vowels...
+    talking[20:24, 0] = 0.0  # ...and shuts on the "p"
+    parted = talking.copy()
     parted[20:24, 0] = 0.2
-    assert lips_closed(calm, cond) > lips_closed(parted, cond) and judge("lips_closed", calm, parted, cond, rng)
+    assert lips_closed(talking, cond) > lips_closed(parted, cond) and judge("lips_closed", talking, parted, cond, rng)
+    # A mouth that never opens does not win by "closing": closure counts relative to the opening elsewhere.
+    nearly = talking.copy()
+    nearly[20:24, 0] = 0.05
+    assert lips_closed(nearly, cond) > lips_closed(calm, cond) and judge("lips_closed", nearly, calm, cond, rng)
     blinky = calm.copy()
     blinky[10:13, 2] = blinky[30:33, 2] = 1.0
     assert judge("few_blinks", calm, blinky, cond, rng) and not judge("few_blinks", blinky, calm, cond, rng)
@@ -68,6 +76,20 @@ def test_round_writes_its_files_and_leaves_the_reference_alone(tmp_path, speech)
         train_lite_round(base, [], LiteDPOConfig(steps=1))
     with pytest.raises(InputError, match="different lengths"):
         train_lite_round(base, [LitePair(cond, cond[:5, :8], cond[:, :8])], LiteDPOConfig(steps=1))
+
+
+def test_mouth_kl_keeps_the_mouth_near_the_reference_while_the_rest_moves(speech):
+    base = load_motion_model()
+    cond = speech[0][0]
+    t = len(cond)
+    pairs = [LitePair(cond, np.zeros((t, 8), np.float32), np.ones((t, 8), np.float32), "v1")]  # "less of all"
+    drift = {}
+    for kl in (0.0, 20.0):
+        new, _ = train_lite_round(base, pairs, LiteDPOConfig(steps=12, batch_size=4, window=60, mouth_kl=kl))
+        d = np.abs(new.motion(cond, 5) - base.motion(cond, 5)).mean(0)
+        drift[kl] = (d[:2].mean(), d[2:].mean())  # (mouth, blinks + head)
+    assert drift[20.0][0] < 0.5 * drift[0.0][0], drift
+    assert drift[20.0][1] > 0.5 * drift[0.0][1], drift  # the vote still moves what the KL leaves free
 
 
 # Spread over seeds 0-2 with this small config (BENCHMARKS.md): lively 0.825-0.90, few_blinks 0.975-1.0,

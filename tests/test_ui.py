@@ -96,4 +96,6 @@ def test_system_labels_are_words():
     assert ui.system_label("lite/expressiveness-1.3") == "lite, expressive head motion"
     assert ui.system_label("lite/expressiveness-0.7") == "lite, calm head motion"
     assert ui.system_label("hallo4") == "hallo4 diffusion"
+    assert ui.system_label("lite/lite-motion") == "lite motion model, base"
+    assert ui.system_label("lite/lite-motion@round-003") == "lite motion model, lite round round-003"
     assert ui.system_label("hallo4@/data/rounds/round-002") == "hallo4 diffusion, trained round round-002"

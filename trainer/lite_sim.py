@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from hallo4.audio_features import speech_envelope
-from hallo4.lite_motion.features import FPS, HEAD, MOTION_SCALE, SR, denormalise, hard_closure
+from hallo4.constants import FPS
+from hallo4.constants import SAMPLE_RATE as SR
+from hallo4.lite_motion.features import CONDITION_NAMES, HEAD, MOTION_SCALE, denormalise, hard_closure
 from hallo4.lite_motion.model import LiteMotionModel
 from hallo4.metrics import cross_correlation
 
@@ -26,9 +28,15 @@ def lively(motion: np.ndarray, cond: np.ndarray) -> float:
 
 
 def lips_closed(motion: np.ndarray, cond: np.ndarray) -> float:
-    """Lips fully shut on "p/b/m": minus the mean jaw opening on the frames speech says are closures."""
+    """Lips fully shut on "p/b/m" while the mouth still talks: minus the jaw opening left on the frames speech
+    says are closures, relative to the opening on the other voiced frames (a mouth that barely opens anywhere
+    does not count as closing well; it scores like one that never closes)."""
     hard = hard_closure(cond)
-    return -float(np.clip(motion[hard, 0], 0, None).mean()) if hard.any() else 0.0
+    voiced = (cond[:, CONDITION_NAMES.index("voiced")] > 0.5) & ~hard
+    if not hard.any() or not voiced.any():
+        return 0.0
+    jaw = np.clip(motion[:, 0], 0, None)
+    return -float((jaw[hard].mean() + 0.02) / (jaw[voiced].mean() + 0.02))
 
 
 def few_blinks(motion: np.ndarray, cond: np.ndarray) -> float:

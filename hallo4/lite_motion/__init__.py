@@ -2,6 +2,9 @@
 
 `load_motion_model()` gives the shipped base (weights/ next to this file, rebuilt by
 `python -m hallo4.lite_motion.train_base`); `LiteMotion.tracks()` is what the lite engine calls.
+The DPO loop around it: `rounds` (list / activate / roll back rounds, live metrics, what an Arena clip
+records), `clips` (a stored clip's motion, cached or rebuilt) and trainer.lite_dpo (votes -> a round);
+docs/INTERFACES.md "Lite loop".
 """
 
 from __future__ import annotations

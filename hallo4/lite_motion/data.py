@@ -18,8 +18,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..articulation import articulate
-from ..audio_features import num_video_frames, speech_envelope
-from .features import FPS, SR, hard_closure
+from ..audio_features import speech_envelope
+from ..constants import FPS, num_video_frames
+from ..constants import SAMPLE_RATE as SR
+from .features import hard_closure
 
 # Sentences rich in lip closures ("p", "b", "m") and in open/spread/round vowels.
 SENTENCES = (

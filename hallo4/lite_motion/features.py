@@ -13,9 +13,7 @@ import numpy as np
 
 from ..articulation import ArticulationConfig, articulate, closure_track
 from ..audio_features import articulatory_features
-
-FPS = 25.0
-SR = 16000
+from ..constants import FPS, SAMPLE_RATE
 
 # name -> scale (motion value = normalised value * scale)
 MOTION_CHANNELS: dict[str, float] = {
@@ -48,7 +46,7 @@ CONDITION_NAMES = (
 )
 
 
-def speech_conditions(audio: np.ndarray, sr: int = SR, fps: float = FPS) -> np.ndarray:
+def speech_conditions(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS) -> np.ndarray:
     """(T, len(CONDITION_NAMES)) float32 conditions for `audio`, T = the engine's frame count."""
     feats = articulatory_features(audio, sr, fps)
     art = articulate(audio, sr, fps)

@@ -1,4 +1,9 @@
-"""What the lite engine calls: the saved motion model, loaded safely, and its per-clip tracks."""
+"""What the lite engine calls: the saved motion model, loaded safely, and its per-clip tracks.
+
+`clip_conditions` + `LiteMotionModel.motion` are the one code path from (audio, seed, weights) to a clip's
+motion: the engine renders it (`LiteMotion.tracks`) and hallo4.lite_motion.clips rebuilds it for the DPO
+trainer (`LiteMotion.normalised`), so the trainer learns from exactly the motion a rater saw.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +31,24 @@ def load_motion_model(path: str | Path | None = None) -> LiteMotionModel:
     return LiteMotionModel.from_pretrained(str(path), use_safetensors=True).eval()
 
 
+def clip_conditions(audio: np.ndarray, sr: int, fps: float, n: int) -> np.ndarray:
+    """(n, C) speech conditions for a clip of n frames (cut, or the last frame repeated)."""
+    cond = speech_conditions(audio, sr, fps)[:n]
+    if len(cond) < n:
+        cond = np.concatenate([cond, np.repeat(cond[-1:], n - len(cond), 0)])
+    return cond
+
+
 class LiteMotion:
     """Adapter used by the lite engine: audio -> (mouth tracks, blinks, head) for one seed."""
 
     def __init__(self, model: LiteMotionModel | str | Path | None = None):
         self.model = model if isinstance(model, LiteMotionModel) else load_motion_model(model)
 
+    def normalised(self, audio: np.ndarray, sr: int, fps: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(conditions (n, C), normalised motion (n, D)): the model's own inputs and output for one clip."""
+        cond = clip_conditions(audio, sr, fps, n)
+        return cond, self.model.motion(cond, seed)
+
     def tracks(self, audio: np.ndarray, sr: int, fps: float, n: int, seed: int):
-        cond = speech_conditions(audio, sr, fps)[:n]
-        if len(cond) < n:
-            cond = np.concatenate([cond, np.repeat(cond[-1:], n - len(cond), 0)])
-        return as_engine_tracks(denormalise(self.model.motion(cond, seed)))
+        return as_engine_tracks(denormalise(self.normalised(audio, sr, fps, n, seed)[1]))

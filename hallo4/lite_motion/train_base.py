@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from .. import media
+from ..cli import run
+from ..constants import SAMPLE_RATE as SR
 from .data import SENTENCES, VOICES, Style, cached_portrait_pose, espeak, rule_motion
-from .features import SR, normalise, speech_conditions
+from .features import normalise, speech_conditions
 from .model import LiteMotionModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,30 +139,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     args = parser.parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        audios = speech_corpus(Path(tmp), args.sentences, args.seed)
-    clips = build_clips(audios, args.styles, args.seed)
-    t_data = time.perf_counter() - t0
-    print(f"{len(clips)} clips, {sum(len(c.motion) for c in clips)} frames in {t_data:.0f} s", flush=True)
-    model = LiteMotionModel(width=args.width)
-    losses = train(model, clips, args.steps, seed=args.seed)
-    model.save_pretrained(str(args.out), safe_serialization=True)
-    info = {
-        "clips": len(clips),
-        "frames": int(sum(len(c.motion) for c in clips)),
-        "steps": args.steps,
-        "final_loss": float(np.mean(losses[-100:])),
-        "data_seconds": round(t_data, 1),
-        "train_seconds": round(time.perf_counter() - t0 - t_data, 1),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "command": "python -m hallo4.lite_motion.train_base",
-    }
-    (args.out / "training.json").write_text(json.dumps(info, indent=2))
-    print(json.dumps(info))
-    return 0
+
+    def work() -> int:
+        torch.manual_seed(args.seed)
+        torch.set_num_threads(args.threads)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            audios = speech_corpus(Path(tmp), args.sentences, args.seed)
+        clips = build_clips(audios, args.styles, args.seed)
+        t_data = time.perf_counter() - t0
+        print(f"{len(clips)} clips, {sum(len(c.motion) for c in clips)} frames in {t_data:.0f} s", flush=True)
+        model = LiteMotionModel(width=args.width)
+        losses = train(model, clips, args.steps, seed=args.seed)
+        model.save_pretrained(str(args.out), safe_serialization=True)
+        info = {
+            "clips": len(clips),
+            "frames": int(sum(len(c.motion) for c in clips)),
+            "steps": args.steps,
+            "final_loss": float(np.mean(losses[-100:])),
+            "data_seconds": round(t_data, 1),
+            "train_seconds": round(time.perf_counter() - t0 - t_data, 1),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "command": "python -m hallo4.lite_motion.train_base",
+        }
+        (args.out / "training.json").write_text(json.dumps(info, indent=2))
+        print(json.dumps(info))
+        return 0
+
+    return run(work)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """What the app tells a newcomer, without Gradio: upload checks with the file's own name, optional
 number fields ("empty = preset"), sizes that keep the portrait's aspect, Arena wording, the Train
-tab's checklist. `app.py` shows these strings; tests call them directly.
+tab's checklist. The tab modules show these strings; tests call them directly.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -12,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Hallo4Error, InputError
+from ..constants import FPS
+from ..constants import SAMPLE_RATE as SR
+from ..errors import Hallo4Error, InputError
 
-SR = 16000
-FPS = 25.0
-
+log = logging.getLogger("hallo4.ui")
 
 # ----------------------------------------------------------------------------------------------
 # Messages without server paths
@@ -49,8 +50,8 @@ def check_portrait(path: str | Path | None, *, hallo4_ready: bool = False) -> tu
     """(usable by lite, message) for an uploaded portrait: decodes it and looks for a face."""
     if not path:
         return False, ""
-    from . import face as F
-    from . import media
+    from .. import face as F
+    from .. import media
 
     name = Path(path).name
     try:
@@ -78,7 +79,7 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
     """(usable, message) for an uploaded speech file: decodes it and measures where speech is."""
     if not path:
         return False, ""
-    from . import media
+    from .. import media
 
     name = Path(path).name
     try:
@@ -101,7 +102,7 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
 
 def speech_onset(audio: np.ndarray, sr: int = SR, threshold: float = 0.3) -> float:
     """Seconds of leading silence: the first 25 fps frame whose loudness envelope passes `threshold`."""
-    from .audio_features import speech_envelope
+    from ..audio_features import speech_envelope
 
     env = speech_envelope(audio, sr, FPS)
     loud = np.flatnonzero(env > threshold)
@@ -113,7 +114,7 @@ def speech_window(audio_path: str | Path, max_seconds: float, out_dir: str | Pat
     short clip shows talking rather than the pause before it. Returns the input when nothing is cut."""
     import soundfile as sf
 
-    from . import media
+    from .. import media
 
     audio = media.load_audio(audio_path, SR, name="speech")
     start = max(0.0, speech_onset(audio) - lead)
@@ -164,7 +165,8 @@ def lite_size(preset_size: int, portrait: str | Path | None) -> int:
 
         with Image.open(portrait) as im:
             return int(min(preset_size, max(im.size)))
-    except Exception:  # noqa: BLE001 - the real load reports a bad file properly
+    except (OSError, ValueError) as exc:  # unreadable image: the real load reports it properly (with its name)
+        log.debug("lite_size: could not read %s (%s); using the preset's size", portrait, exc)
         return preset_size
 
 
@@ -175,11 +177,14 @@ LITE_STYLE = {0.7: "calm head motion", 1.0: "natural head motion", 1.3: "express
 
 
 def system_label(system: str) -> str:
-    """A stored system id in words: 'lite/expressiveness-1.3' -> 'lite, expressive head motion'."""
+    """A stored system id in words: 'lite/expressiveness-1.3' -> 'lite, expressive head motion',
+    'lite/lite-motion@round-002' -> 'lite motion model, lite round round-002'."""
     base, _, adapter = system.partition("@")
     engine, _, model = base.partition("/")
     words = engine
     m = re.fullmatch(r"expressiveness-([0-9.]+)", model or "")
+    if model == "lite-motion":  # the lite motion model (hallo4.lite_motion.rounds.MODEL_ID): base or a round
+        return "lite motion model, " + (f"lite round {Path(adapter).name}" if adapter else "base")
     if m:
         words += ", " + LITE_STYLE.get(float(m.group(1)), f"head motion x{float(m.group(1)):g}")
     elif model:
@@ -197,7 +202,7 @@ def system_label(system: str) -> str:
 def admin_token_required() -> bool:
     """The token box matters only when a token is configured or the server is reachable from other machines
     (then admin actions are locked without one; the rule lives in hallo4.admin)."""
-    from . import admin
+    from .. import admin
 
     return bool(os.environ.get("HALLO4_ADMIN_TOKEN")) or not admin.local_only()
 
@@ -216,16 +221,11 @@ MIN_PAIRS = 1  # the trainer accepts one decisive pair; a useful round wants ~10
 
 def train_needs() -> tuple[bool, str]:
     """(ready, Markdown checklist) of what a DPO round needs: the trainer, hallo4 weights, a GPU, votes."""
-    from . import studio
+    from .. import studio
 
     st = studio.store()
     usable = len(st.usable_pairs())
-    try:
-        import torch
-
-        cuda = bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001
-        cuda = False
+    cuda = studio.cuda_available()
     rows = [
         (studio.trainer_available(), "the DPO trainer (`trainer/dpo.py`)", "not in this build"),
         (
@@ -248,6 +248,30 @@ def train_needs() -> tuple[bool, str]:
     return ready, "\n".join(lines)
 
 
+def lite_train_needs() -> tuple[bool, str]:
+    """(ready, Markdown checklist) of what a lite round needs: the lite trainer and enough lite votes. A CPU is
+    enough (a round of 80 steps takes about a minute on 2 cores)."""
+    from .. import studio
+
+    have, skipped = studio.lite_votes()
+    need = studio.lite_min_votes()
+    rows = [
+        (studio.trainer_available("lite"), "the lite DPO trainer (`trainer/lite_dpo.py`)", "not in this build"),
+        (
+            have >= need,
+            f"decisive votes on lite pairs: **{have}** (at least {need})",
+            "vote A or B on lite pairs in the Arena",
+        ),
+    ]
+    lines = ["**A lite round needs** (any CPU):", ""] + [
+        f"- {'✓' if ok else '✗'} {what}" + ("" if ok else f": {why}") for ok, what, why in rows
+    ]
+    left_out = "; ".join(f"{n} {why}" for why, n in skipped.items() if n)
+    if left_out:
+        lines.append(f"- decisive pairs left out: {left_out}")
+    return all(ok for ok, _, _ in rows), "\n".join(lines)
+
+
 def skeleton_summary(path: str | Path | None) -> str:
     """What Generate will use as body motion, in one line."""
     if not path:
@@ -255,7 +279,7 @@ def skeleton_summary(path: str | Path | None) -> str:
     p = Path(path)
     if p.suffix.lower() == ".json":
         try:
-            from .skeleton import SkeletonSequence
+            from ..skeleton import SkeletonSequence
 
             seq = SkeletonSequence.load(p)
             return f"Body motion: skeleton **{p.name}** ({seq.num_frames} frames, {seq.num_frames / seq.fps:.1f} s)."
