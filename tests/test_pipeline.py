@@ -9,7 +9,8 @@ import torch
 from hallo4 import media
 from hallo4.errors import CancelledError, MissingWeightsError
 from hallo4.pipelines import Hallo4Pipeline
-from hallo4.pipelines.pipeline_hallo4 import _blank_patches, _fit_frames
+from hallo4.pipelines.conditions import fit_frames
+from hallo4.pipelines.vace_context import blank_patches
 from hallo4.progress import Progress
 from hallo4.testing import make_tiny_pipeline
 
@@ -188,10 +189,10 @@ def test_vace_mask_and_helpers():
     m = Hallo4Pipeline.latent_mask(mask)
     assert (m[:, 1].view(8, 8, 2, 2)[:, :, 1, 1] == 0).all() and m.sum() == m.numel() - 64
     rng = torch.Generator().manual_seed(0)
-    blanked = _blank_patches(torch.zeros(64, 64, 3), 0.1, rng)
+    blanked = blank_patches(torch.zeros(64, 64, 3), 0.1, rng)
     assert int((blanked[..., 0] == -1).sum()) == 4 * int(0.1 * 32 * 32)  # exactly int(0.1 * patches)
     assert (blanked[::2, ::2] == blanked[1::2, 1::2]).all()  # whole 2x2 patches
-    assert _fit_frames(np.arange(3), 7).tolist() == [0, 1, 2, 1, 0, 1, 2]
+    assert fit_frames(np.arange(3), 7).tolist() == [0, 1, 2, 1, 0, 1, 2]
     assert Hallo4Pipeline.default_canvas(512, 512) == (832, 480)
     assert Hallo4Pipeline.default_canvas(400, 900) == (480, 832)
 
