@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli import run
 from .errors import ResourceError
 
 GiB = 1 << 30
@@ -128,9 +129,9 @@ def weight_bytes(model: str | os.PathLike | None = None) -> dict[str, Any]:
     """Weight bytes of every component, from the model folder's configs when present (else the full model)."""
     comps: dict[str, Path | None] = {}
     if model is not None:
-        from .studio import hallo4_components
+        from .weights import find_components
 
-        comps = hallo4_components(str(model))
+        comps = find_components(model)
 
     def cfg(key: str) -> str | None:
         d = comps.get(key)
@@ -392,8 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model folder (default: the full configuration)")
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
     args = parser.parse_args(argv)
-    rep = report(args.model)
-    if args.json:
+    return run(lambda: _print_report(args.model, args.json))
+
+
+def _print_report(model: str | None, as_json: bool) -> int:
+    rep = report(model)
+    if as_json:
         print(json.dumps({k: v for k, v in rep.items() if k != "markdown"}, indent=2))
         return 0
     m = rep["machine"]

@@ -44,7 +44,7 @@ def load_audio(audio, max_seconds: float | None) -> np.ndarray:
     wav = np.asarray(audio, dtype=np.float32).reshape(-1)
     if max_seconds is not None:
         wav = wav[: int(round(max_seconds * SAMPLE_RATE))]
-    if wav.size < SAMPLE_RATE // 25:
+    if wav.size < int(SAMPLE_RATE / FPS):  # less than one video frame
         raise InputError("audio", "contains no audio (zero length)", "Upload a recording with speech.")
     return wav
 

@@ -1,5 +1,5 @@
-"""Run options of `Hallo4Pipeline` that stay set between calls: VAE tiling, the release's precision mode and
-the release's vocal separation."""
+"""Run options of `Hallo4Pipeline` that stay set between calls (VAE tiling, the release's precision mode, the
+release's vocal separation) and the state of the running call (guidance scale, current timestep, interrupt)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,34 @@ class PipelineOptionsMixin:
     def find_vocal_model(self) -> Path | None:
         """The first existing Kim_Vocal_2.onnx among `vocal_model_candidates`, or None."""
         return next((c for c in self.vocal_model_candidates if c.is_file()), None)
+
+
+class RunStateMixin:
+    """The state of the running call, as diffusers' pipelines keep it: set by `__call__` (`_guidance_scale`,
+    `_attention_kwargs`, `_interrupt`) and the denoising loop (`_current_timestep`, `_num_timesteps`), read
+    through these properties by the loop and by callers."""
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def attention_kwargs(self) -> dict | None:
+        return self._attention_kwargs
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def current_timestep(self) -> torch.Tensor | None:
+        return self._current_timestep
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` (e.g. from another thread) to stop before the next step (CancelledError)."""
+        return self._interrupt

@@ -51,7 +51,7 @@ from ..errors import InputError
 from ..progress import Progress, ProgressCallback, as_progress
 from .conditions import DEFAULT_CANVAS, default_canvas, load_audio, load_portrait, pad_repeat, skeleton_frames
 from .loading import load_components
-from .options import PipelineOptionsMixin
+from .options import PipelineOptionsMixin, RunStateMixin
 from .prompt_encoding import (
     DEFAULT_NEGATIVE_PROMPT,
     DEFAULT_PROMPT,
@@ -94,7 +94,9 @@ class Hallo4PipelineOutput(BaseOutput):
     warnings: list = field(default_factory=list)
 
 
-class Hallo4Pipeline(PromptEncodingMixin, VaceContextMixin, SegmentLoopMixin, PipelineOptionsMixin, DiffusionPipeline):
+class Hallo4Pipeline(
+    RunStateMixin, PromptEncodingMixin, VaceContextMixin, SegmentLoopMixin, PipelineOptionsMixin, DiffusionPipeline
+):
     r"""Audio-driven portrait animation with Hallo4 (Wan2.1-VACE-1.3B + audio/skeleton cross-attention).
 
     Components: `vae` (AutoencoderKLWan), `text_encoder` (UMT5EncoderModel; may be None: it is then
@@ -168,34 +170,6 @@ class Hallo4Pipeline(PromptEncodingMixin, VaceContextMixin, SegmentLoopMixin, Pi
         for name, value in settings.items():
             setattr(pipe, name, value)
         return pipe
-
-    # ------------------------------------------------------------------------------------------
-    # Run state (as diffusers' pipelines: set by __call__, read by the denoising loop and callbacks)
-    # ------------------------------------------------------------------------------------------
-    @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
-
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
-
-    @property
-    def attention_kwargs(self) -> dict | None:
-        return self._attention_kwargs
-
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
-
-    @property
-    def current_timestep(self) -> torch.Tensor | None:
-        return self._current_timestep
-
-    @property
-    def interrupt(self) -> bool:
-        """Set `pipe._interrupt = True` (e.g. from another thread) to stop before the next step (CancelledError)."""
-        return self._interrupt
 
     # ------------------------------------------------------------------------------------------
     # Steps of __call__
@@ -304,6 +278,7 @@ class Hallo4Pipeline(PromptEncodingMixin, VaceContextMixin, SegmentLoopMixin, Pi
         Returns:
             `Hallo4PipelineOutput(frames, video_path, seed, timings, warnings)`.
         """
+        # Longer than 60 lines on purpose: as in diffusers, the whole recipe reads here as numbered steps.
         prog = as_progress(progress)
         t_start = time.perf_counter()
         seed = int(np.random.SeedSequence().entropy % (2**31 - 1)) if seed is None else int(seed)

@@ -17,7 +17,6 @@ import torch
 
 from ..errors import CancelledError
 from ..progress import Progress
-from .conditions import pad_repeat
 from .sampling import release_scheduler, segment_generator
 from .vace_context import BLANK_FRACTION, blank_patches
 
@@ -156,6 +155,7 @@ class SegmentLoopMixin:
 
         `audio_features` and `skeleton_frames` cover `plan.padded_frames`; each segment's noise comes from
         `segment_generator(seed)`, its motion frame's blanking from one generator seeded `seed + 1`."""
+        # Longer than 60 lines: one segment's steps in order, sharing the carried-over frame and the timings.
         n_seg = plan.frames_per_segment
         device, dtype = reference_latent.device, self.transformer.dtype
         _, _, _, h_lat, w_lat = reference_latent.shape
@@ -203,6 +203,3 @@ class SegmentLoopMixin:
                 u8 = ((frames + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
                 pieces.append(u8 if i == 0 else u8[1:])
         return np.concatenate(pieces, 0)
-
-
-__all__ = ["SegmentLoopMixin", "SegmentPlan", "pad_repeat"]
