@@ -82,6 +82,7 @@ def convert_state_dict(
     `allow_missing`: name fragments (e.g. "audio_", "skeleton_", "pose_proj") that may be missing
     (they keep their fresh initialisation, e.g. when starting from plain Wan2.1-VACE weights).
     """
+    # Longer than 60 lines: one pass over the keys that sorts each into kept / skipped / EMA / wrong, then one report.
     own_notes: list[str] = [] if notes is None else notes
     converted: dict[str, torch.Tensor] = {}
     source: dict[str, str] = {}

@@ -229,7 +229,10 @@ def has_preprocessor(d: Path) -> bool:
 
 
 def component_candidates(
-    model: str | os.PathLike, *, base_model: str | os.PathLike | None = None, audio_model: str | os.PathLike | None = None
+    model: str | os.PathLike,
+    *,
+    base_model: str | os.PathLike | None = None,
+    audio_model: str | os.PathLike | None = None,
 ) -> dict[str, list[Path]]:
     """Where each component is looked for, in order: the model folder (or the bare `hallo4.convert` output),
     the Wan2.1-VACE base (`base_model`, default `<model>/../wan2.1-vace-1.3b`: vae, text encoder, tokenizer,
@@ -265,7 +268,10 @@ _CHECKS = {
 
 
 def find_components(
-    model: str | os.PathLike, *, base_model: str | os.PathLike | None = None, audio_model: str | os.PathLike | None = None
+    model: str | os.PathLike,
+    *,
+    base_model: str | os.PathLike | None = None,
+    audio_model: str | os.PathLike | None = None,
 ) -> dict[str, Path | None]:
     """Where each hallo4 component would be loaded from (None = missing), for the keys of `COMPONENTS`.
     Loads nothing. `Hallo4Pipeline.from_pretrained`, the engine, the preflight and the studio all ask here."""
@@ -273,15 +279,16 @@ def find_components(
     return {name: _first(cands[name], _CHECKS[name]) for name in COMPONENTS}
 
 
-def find_scheduler(
-    model: str | os.PathLike, *, base_model: str | os.PathLike | None = None
-) -> Path | None:
+def find_scheduler(model: str | os.PathLike, *, base_model: str | os.PathLike | None = None) -> Path | None:
     """The scheduler folder of the model or its base (optional: the pipeline makes a UniPC flow one without)."""
     return _first(component_candidates(model, base_model=base_model)["scheduler"], _CHECKS["scheduler"])
 
 
 def missing_components(
-    model: str | os.PathLike, *, base_model: str | os.PathLike | None = None, audio_model: str | os.PathLike | None = None
+    model: str | os.PathLike,
+    *,
+    base_model: str | os.PathLike | None = None,
+    audio_model: str | os.PathLike | None = None,
 ) -> list[str]:
     """'name (looked in: ...)' for each component not found: for the error that lists what to download."""
     cands = component_candidates(model, base_model=base_model, audio_model=audio_model)
@@ -428,6 +435,7 @@ def download(
     """Download what is missing (after the disk check), then convert the checkpoint into `model_dir`
     (default `<models>/hallo4`). Returns that folder. A second call finds everything present and
     downloads nothing."""
+    # Longer than 60 lines: plan, disk check, per-source fetch and conversion in the order a user sees them.
     from huggingface_hub import snapshot_download
 
     prog = as_progress(progress)
@@ -555,6 +563,7 @@ def _plan_or_download(args: argparse.Namespace) -> int:
     out = download(models, line, convert=not args.no_convert, endpoint=args.endpoint, the_plan=p)
     print(f"Ready: {out}")
     return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -76,6 +76,7 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         enable_skeleton: bool = True,
         pose_in_channels: int = 16,
     ) -> None:
+        # Longer than 60 lines: builds the whole module tree in one place, as diffusers' Wan transformers do.
         super().__init__()
         inner_dim = num_attention_heads * attention_head_dim
         out_channels = out_channels or in_channels
@@ -187,6 +188,7 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         (no skeleton cross-attention); control_scale multiplies the VACE hints;
         attention_kwargs={"scale": s} scales PEFT LoRA layers.
         """
+        # Longer than 60 lines: one forward pass in reading order (embed, VACE hints, blocks, head), as diffusers'.
         batch_size, _, num_frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
         post_f, post_h, post_w = num_frames // p_t, height // p_h, width // p_w
