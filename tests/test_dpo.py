@@ -169,17 +169,20 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
         )
         clips.append(store.add_clip(cond, r.video, engine="lite", seed=s))
     engine = get_engine("hallo4", model=str(model))
-    h = engine.generate(
-        GenerationRequest(
+
+    def hallo4_clip(name: str, seconds: float):
+        request = GenerationRequest(
             portrait=portrait_path,
             audio=speech_path,
             seed=1,
             size=64,
-            max_seconds=0.5,
-            output=tmp_path / "h.mp4",
+            max_seconds=seconds,
+            output=tmp_path / name,
             options={"steps": 2, "frames_per_segment": 9},
         )
-    )
+        return engine.generate(request)
+
+    h = hallo4_clip("h.mp4", 0.5)
     clips.append(store.add_clip(cond, h.video, engine="hallo4", model_id="tiny", seed=1))
     pairs = [
         store.add_pair(clips[0], clips[2]),
@@ -198,30 +201,10 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     # The generate engine loads the round's adapter and unloads it again.
     engine.load_adapter(out)
-    res = engine.generate(
-        GenerationRequest(
-            portrait=portrait_path,
-            audio=speech_path,
-            seed=1,
-            size=64,
-            max_seconds=0.3,
-            output=tmp_path / "h2.mp4",
-            options={"steps": 2, "frames_per_segment": 9},
-        )
-    )
+    res = hallo4_clip("h2.mp4", 0.3)
     assert res.parameters["adapter"] == str(out) and res.video.exists()
     engine.unload_adapter()
-    base = engine.generate(
-        GenerationRequest(
-            portrait=portrait_path,
-            audio=speech_path,
-            seed=1,
-            size=64,
-            max_seconds=0.3,
-            output=tmp_path / "h3.mp4",
-            options={"steps": 2, "frames_per_segment": 9},
-        )
-    )
+    base = hallo4_clip("h3.mp4", 0.3)
     assert base.parameters["adapter"] is None
 
 

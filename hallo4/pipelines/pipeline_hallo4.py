@@ -62,11 +62,14 @@ from .prompt_encoding import (
     module_device,
 )
 from .sampling import release_scheduler, release_sigmas, segment_generator
-from .segments import SegmentLoopMixin, SegmentPlan
+from .segments import ClipConditions, SegmentInputs, SegmentLoopMixin, SegmentPlan
 from .vace_context import BLANK_FRACTION, VaceContextMixin, blank_patches
 
 __all__ = [
     "BLANK_FRACTION",
+    "ClipConditions",
+    "SegmentInputs",
+    "SegmentPlan",
     "DEFAULT_CANVAS",
     "DEFAULT_NEGATIVE_PROMPT",
     "DEFAULT_PROMPT",
@@ -106,19 +109,22 @@ class Hallo4Pipeline(
     """
 
     model_cpu_offload_seq = "text_encoder->audio_encoder->transformer->vae"
+    # the order of __init__'s arguments (diffusers reads the names from the signature)
+    _init_components = (
+        "vae",
+        "text_encoder",
+        "tokenizer",
+        "transformer",
+        "scheduler",
+        "audio_encoder",
+        "feature_extractor",
+    )
     _optional_components = ["text_encoder", "tokenizer"]
 
     def __init__(self, vae, text_encoder, tokenizer, transformer, scheduler, audio_encoder, feature_extractor):
         super().__init__()
-        self.register_modules(
-            vae=vae,
-            text_encoder=text_encoder,
-            tokenizer=tokenizer,
-            transformer=transformer,
-            scheduler=scheduler,
-            audio_encoder=audio_encoder,
-            feature_extractor=feature_extractor,
-        )
+        parts = (vae, text_encoder, tokenizer, transformer, scheduler, audio_encoder, feature_extractor)
+        self.register_modules(**dict(zip(self._init_components, parts)))
         self.text_encoder_dir: Path | None = None  # lazy text encoder / tokenizer source
         self.vocal_separator: VocalSeparator | None = None
         self.prompt_cache_dir: Path | None = None  # default: paths.cache_dir() / "prompts"
@@ -321,20 +327,12 @@ class Hallo4Pipeline(
 
         # 6. Denoise segment by segment (VACE context and noise per segment)
         plan = SegmentPlan(num_frames, int(frames_per_segment))
-        frames = self.denoise_segments(
-            plan,
-            reference_latent=ref_latent,
-            prompt_embeds=prompt_embeds,
-            negative_prompt_embeds=negative_embeds,
-            audio_features=pad_repeat(feats, plan.padded_frames),
-            skeleton_frames=pad_repeat(skel, plan.padded_frames) if skel is not None else None,
-            num_inference_steps=num_inference_steps,
-            shift=shift,
-            seed=seed,
-            control_scale=control_scale,
-            progress=prog,
-            timings=timings,
+        padded_skeleton = pad_repeat(skel, plan.padded_frames) if skel is not None else None
+        conditions = ClipConditions(
+            ref_latent, prompt_embeds, negative_embeds, pad_repeat(feats, plan.padded_frames), padded_skeleton
         )
+        sampling = {"num_inference_steps": num_inference_steps, "shift": shift, "control_scale": control_scale}
+        frames = self.denoise_segments(plan, conditions, **sampling, seed=seed, progress=prog, timings=timings)
 
         # 7. Trim, crop back to the portrait and write the video
         frames = np.ascontiguousarray(placement.crop_back(frames[:num_frames]))

@@ -51,6 +51,30 @@ class SegmentPlan:
         return slice(i * self.stride, i * self.stride + self.frames_per_segment)
 
 
+@dataclass
+class ClipConditions:
+    """What every segment of a clip is conditioned on; audio features and skeleton frames cover
+    `SegmentPlan.padded_frames` (the last segment is padded with the last frame)."""
+
+    reference_latent: torch.Tensor  # (1, 16, 1, h, w), `prepare_reference`
+    prompt_embeds: torch.Tensor  # (1, 512, D), `encode_prompt`
+    negative_prompt_embeds: torch.Tensor
+    audio_features: torch.Tensor  # (T, 5, L, D), `prepare_audio`
+    skeleton_frames: np.ndarray | None = None  # (T, H, W, 3) uint8, `prepare_skeleton`; None = no skeleton
+
+
+@dataclass
+class SegmentInputs:
+    """The transformer's conditions for one segment (conditional branch; CFG adds the unconditional one)."""
+
+    reference_latent: torch.Tensor  # (1, 16, 1, h, w): overwrites latent frame 0 at every step
+    context: torch.Tensor  # (1, 96, 1 + F, h, w), `prepare_segment_context`
+    prompt_embeds: torch.Tensor
+    negative_prompt_embeds: torch.Tensor
+    audio_features: torch.Tensor  # (1, N, 5, L, D): the segment's window
+    pose_latents: torch.Tensor | None  # (1, 16, N, h, w), `prepare_pose_latents`
+
+
 class _Timer:
     """Adds the seconds of a `with` block to `timings[key]`."""
 
@@ -77,13 +101,8 @@ class SegmentLoopMixin:
     def denoise(
         self,
         latents: torch.Tensor,
+        inputs: SegmentInputs,
         *,
-        reference_latent: torch.Tensor,
-        context: torch.Tensor,
-        prompt_embeds: torch.Tensor,
-        negative_prompt_embeds: torch.Tensor,
-        audio_features: torch.Tensor,
-        pose_latents: torch.Tensor | None,
         num_inference_steps: int,
         shift: float,
         control_scale: float = 1.0,
@@ -94,18 +113,22 @@ class SegmentLoopMixin:
 
         Guidance comes from `self.guidance_scale` (CFG when > 1), LoRA scale etc. from `self.attention_kwargs`;
         `self.current_timestep` follows the loop; `self.interrupt` (or a cancelled `progress`) stops it."""
-        device, dtype = reference_latent.device, self.transformer.dtype
+        device, dtype = inputs.reference_latent.device, self.transformer.dtype
         progress = progress or Progress()
         scheduler = release_scheduler(self.scheduler.config, num_inference_steps, shift, device)
-        ref = reference_latent.float()
+        ref = inputs.reference_latent.float()
         cfg = self.do_classifier_free_guidance
-        if cfg:
-            enc = torch.cat([prompt_embeds, negative_prompt_embeds])
-            audio_in = torch.cat([audio_features, torch.zeros_like(audio_features)])
-            pose_in = torch.cat([pose_latents, pose_latents]) if pose_latents is not None else None
-            ctx_in = torch.cat([context, context])
-        else:
-            enc, audio_in, pose_in, ctx_in = prompt_embeds, audio_features, pose_latents, context
+        enc, audio_in, pose_in, ctx_in = (
+            inputs.prompt_embeds,
+            inputs.audio_features,
+            inputs.pose_latents,
+            inputs.context,
+        )
+        if cfg:  # one batched forward: conditional first, then negative prompt + all-zero audio
+            enc = torch.cat([enc, inputs.negative_prompt_embeds])
+            audio_in = torch.cat([audio_in, torch.zeros_like(audio_in)])
+            pose_in = torch.cat([pose_in, pose_in]) if pose_in is not None else None
+            ctx_in = torch.cat([ctx_in, ctx_in])
         self._num_timesteps = n = len(scheduler.timesteps)
         for k, t in enumerate(scheduler.timesteps):
             if self.interrupt:
@@ -138,27 +161,25 @@ class SegmentLoopMixin:
     def denoise_segments(
         self,
         plan: SegmentPlan,
+        conditions: ClipConditions,
         *,
-        reference_latent: torch.Tensor,
-        prompt_embeds: torch.Tensor,
-        negative_prompt_embeds: torch.Tensor,
-        audio_features: torch.Tensor,
-        skeleton_frames: np.ndarray | None,
         num_inference_steps: int,
         shift: float,
         seed: int,
-        control_scale: float,
-        progress: Progress,
-        timings: dict[str, float],
+        control_scale: float = 1.0,
+        progress: Progress | None = None,
+        timings: dict[str, float] | None = None,
     ) -> np.ndarray:
         """Every segment of `plan`, decoded and joined: (padded frames, H, W, 3) uint8 on the canvas.
 
-        `audio_features` and `skeleton_frames` cover `plan.padded_frames`; each segment's noise comes from
-        `segment_generator(seed)`, its motion frame's blanking from one generator seeded `seed + 1`."""
+        Each segment's noise comes from `segment_generator(seed)`, its motion frame's blanking from one
+        generator seeded `seed + 1`; seconds per stage are added to `timings`."""
         # Longer than 60 lines: one segment's steps in order, sharing the carried-over frame and the timings.
-        n_seg = plan.frames_per_segment
-        device, dtype = reference_latent.device, self.transformer.dtype
-        _, _, _, h_lat, w_lat = reference_latent.shape
+        n_seg, ref = plan.frames_per_segment, conditions.reference_latent
+        progress = progress or Progress()
+        timings = {} if timings is None else timings
+        device, dtype = ref.device, self.transformer.dtype
+        _, _, _, h_lat, w_lat = ref.shape
         blank_gen = torch.Generator("cpu").manual_seed(seed + 1)
         empty_latent = None
         prev_last: torch.Tensor | None = None  # (H, W, 3) in [-1, 1]
@@ -171,31 +192,28 @@ class SegmentLoopMixin:
             label, window = f"Segment {i + 1}/{plan.num_segments}", plan.window(i)
             sprog(0.0, f"{label}: conditions")
             with _Timer(timings, "skeleton"):
-                skel = skeleton_frames[window] if skeleton_frames is not None else None
+                skel = conditions.skeleton_frames
+                skel = skel[window] if skel is not None else None
                 pose_latents = self.prepare_pose_latents(skel, device, dtype)
             with _Timer(timings, "context"):
                 motion = None if prev_last is None else blank_patches(prev_last, BLANK_FRACTION, blank_gen)
                 if empty_latent is None:
                     empty_latent = self.encode_empty_video(n_seg, h_lat * 8, w_lat * 8)
-                context = self.prepare_segment_context(reference_latent, n_seg, motion, empty_latent, dtype)
+                context = self.prepare_segment_context(ref, n_seg, motion, empty_latent, dtype)
             with _Timer(timings, "denoise"):
                 latents = self.prepare_latents(
                     plan.latent_frames, h_lat * 8, w_lat * 8, segment_generator(seed), device
                 )
-                latents = self.denoise(
-                    latents,
-                    reference_latent=reference_latent,
-                    context=context,
-                    prompt_embeds=prompt_embeds,
-                    negative_prompt_embeds=negative_prompt_embeds,
-                    audio_features=audio_features[window][None],
-                    pose_latents=pose_latents,
-                    num_inference_steps=num_inference_steps,
-                    shift=shift,
-                    control_scale=control_scale,
-                    progress=sprog,
-                    label=label,
+                inputs = SegmentInputs(
+                    ref,
+                    context,
+                    conditions.prompt_embeds,
+                    conditions.negative_prompt_embeds,
+                    conditions.audio_features[window][None],
+                    pose_latents,
                 )
+                steps = {"num_inference_steps": num_inference_steps, "shift": shift, "control_scale": control_scale}
+                latents = self.denoise(latents, inputs, **steps, progress=sprog, label=label)
             with _Timer(timings, "decode"):
                 sprog(1.0, f"{label}: decoding")
                 frames = self.vae_decode(latents[:, :, 1:])  # (N, H, W, 3) in [-1, 1]
