@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,37 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write  # noqa: E402
+from trainer.launch import launch  # noqa: E402
 
 WARMUP = 3
 
 
 def _launch(args: list[str], processes: int) -> float:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
-    if processes == 1:
-        cmd = [sys.executable, *args]
-    else:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            str(processes),
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "--main_process_port",
-            str(port),
-            *args,
-        ]
+    """Wall seconds of `trainer.launch.launch` (start-up included)."""
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    res = launch(args, processes)
     if res.returncode not in (0, 1):
         raise RuntimeError(res.stderr[-3000:])
     return time.perf_counter() - t0

@@ -185,7 +185,7 @@ def measure_text_encoder(check: Check) -> dict:
     from accelerate import init_empty_weights
     from transformers import UMT5Config, UMT5EncoderModel
 
-    from hallo4.preflight import UMT5_XXL
+    from hallo4.memory_estimates import UMT5_XXL
 
     check.reset_peak()
     cfg = UMT5Config(

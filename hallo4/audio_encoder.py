@@ -2,7 +2,7 @@
 
     features = encode_audio(wav2vec2_model, feature_extractor, audio_16k)   # (T, 5, L, D)
 
-* T = ceil(samples / 16000 * 25) video frames.
+* T = ceil(samples / 16000 * 25) video frames (`hallo4.constants.num_video_frames`).
 * The CNN feature-encoder output (~50 Hz) is linearly interpolated (align_corners=True) to T steps
   BEFORE the feature projection and the transformer, so the transformer runs at 25 Hz.
 * The outputs of all L transformer layers are kept (the embedding output is dropped): (T, L, D).
@@ -15,23 +15,16 @@ engine switches it on when the file is present.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .constants import FPS, SAMPLE_RATE, num_video_frames
 from .errors import MissingWeightsError
 
-SAMPLE_RATE = 16000
-FPS = 25.0
 WINDOW = 5
-
-
-def num_frames(num_samples: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> int:
-    """T = ceil(samples / sr * fps) (at least 1)."""
-    return max(1, int(math.ceil(num_samples / sr * fps - 1e-9)))
 
 
 def window_features(hidden: torch.Tensor, window: int = WINDOW) -> torch.Tensor:
@@ -90,7 +83,7 @@ def encode_audio(
         audio = separator(audio, sr)
     if sr != SAMPLE_RATE:
         raise ValueError(f"wav2vec2 needs {SAMPLE_RATE} Hz audio, got {sr} Hz")
-    t = num_frames(len(audio), sr, fps)
+    t = num_video_frames(len(audio), sr, fps)
     inputs = feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_values
     device = device if device is not None else next(model.parameters()).device
     model_dtype = next(model.parameters()).dtype

@@ -19,9 +19,9 @@ import math
 import os
 from pathlib import Path
 
+from .constants import FPS
 from .errors import InputError
 
-FPS = 25
 SEGMENT_FRAMES = 81
 NATIVE_TOKENS = 22 * 30 * 52  # 480x832, 81 frames: latent tokens per sample
 # Seconds per CFG step at 480x832 x 81 frames on an H100/H200-class GPU: ESTIMATES (Wan2.1-1.3B's published

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hallo4.audio_encoder import VocalSeparator, encode_audio, num_frames, wav2vec2_hidden_states, window_features
+from hallo4.audio_encoder import VocalSeparator, encode_audio, wav2vec2_hidden_states, window_features
+from hallo4.constants import num_video_frames as num_frames
 from hallo4.errors import MissingWeightsError
 
 

@@ -96,10 +96,13 @@ def test_learning_moves_towards_the_winners_and_adapter_off_is_the_reference(tmp
     add_lora(model, cfg)
     # Zero-initialised LoRA: the policy equals the reference, so no draw favours the winner yet.
     assert implicit_accuracy(model, held_out, cfg) == 0.0
-    round_dir = train(model, train_files, [1.0] * 8, tmp_path / "round-001", cfg)
+    round_dir = train(model, train_files, [1.0] * 8, tmp_path / "round-001", cfg, eval_files=held_out)
     acc = implicit_accuracy(model, held_out, cfg, draws=6)
     assert acc > 0.75, acc  # clearly above chance on pairs it never saw
     metrics = [json.loads(l) for l in (round_dir / "metrics.jsonl").read_text().splitlines()]
+    # the round reports the held-out accuracy of its final adapter in its last row (only there)
+    assert metrics[-1]["eval_implicit_acc"] == implicit_accuracy(model, held_out, cfg) > 0.5
+    assert metrics[-1]["eval_pairs"] == 6 and "eval_implicit_acc" not in metrics[-2]
     assert len(metrics) == 60 and sum(m["loss"] for m in metrics[-10:]) < sum(m["loss"] for m in metrics[:10])
     with torch.no_grad():
         after = model(hidden_states=x_t, **kwargs)[0]
@@ -166,17 +169,20 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
         )
         clips.append(store.add_clip(cond, r.video, engine="lite", seed=s))
     engine = get_engine("hallo4", model=str(model))
-    h = engine.generate(
-        GenerationRequest(
+
+    def hallo4_clip(name: str, seconds: float):
+        request = GenerationRequest(
             portrait=portrait_path,
             audio=speech_path,
             seed=1,
             size=64,
-            max_seconds=0.5,
-            output=tmp_path / "h.mp4",
+            max_seconds=seconds,
+            output=tmp_path / name,
             options={"steps": 2, "frames_per_segment": 9},
         )
-    )
+        return engine.generate(request)
+
+    h = hallo4_clip("h.mp4", 0.5)
     clips.append(store.add_clip(cond, h.video, engine="hallo4", model_id="tiny", seed=1))
     pairs = [
         store.add_pair(clips[0], clips[2]),
@@ -195,28 +201,43 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     # The generate engine loads the round's adapter and unloads it again.
     engine.load_adapter(out)
-    res = engine.generate(
-        GenerationRequest(
-            portrait=portrait_path,
-            audio=speech_path,
-            seed=1,
-            size=64,
-            max_seconds=0.3,
-            output=tmp_path / "h2.mp4",
-            options={"steps": 2, "frames_per_segment": 9},
-        )
-    )
+    res = hallo4_clip("h2.mp4", 0.3)
     assert res.parameters["adapter"] == str(out) and res.video.exists()
     engine.unload_adapter()
-    base = engine.generate(
-        GenerationRequest(
-            portrait=portrait_path,
-            audio=speech_path,
-            seed=1,
-            size=64,
-            max_seconds=0.3,
-            output=tmp_path / "h3.mp4",
-            options={"steps": 2, "frames_per_segment": 9},
-        )
-    )
+    base = hallo4_clip("h3.mp4", 0.3)
     assert base.parameters["adapter"] is None
+
+
+def test_training_inputs_are_what_inference_sees(tmp_path, portrait_path, speech_path):
+    """The tensors a pair is trained on (trainer.data.encode_pair) equal the first segment's conditions the
+    pipeline hands its transformer when it generates for the same portrait, speech, canvas and seed."""
+    from hallo4 import media
+    from hallo4.pipelines import Hallo4Pipeline
+    from hallo4.testing import make_tiny_pipeline
+    from trainer.data import PairRecord, encode_pair
+
+    pipe = Hallo4Pipeline.from_pretrained(make_tiny_pipeline(tmp_path / "tiny"))
+    pipe.prompt_cache_dir = tmp_path / "prompts"
+    seen: list[dict] = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append({k: v for k, v in kwargs.items() if torch.is_tensor(v)}),
+        with_kwargs=True,
+    )
+    import soundfile as sf
+
+    wav = tmp_path / "speech.wav"  # 0.8 s = 20 frames: 3 segments of 9
+    sf.write(wav, media.load_audio(speech_path, 16000, max_seconds=0.8), 16000, subtype="FLOAT")
+    out = pipe(portrait_path, wav, seed=4, height=32, width=64, frames_per_segment=9, num_inference_steps=1)
+    hook.remove()
+    clip = tmp_path / "clip.mp4"
+    media.write_mp4(clip, out.frames, fps=25.0)
+    rec = PairRecord("k", str(portrait_path), str(wav), str(clip), str(clip), 1.0, [1])
+    train = encode_pair(pipe, rec, width=64, height=32, frames=9, seed=4)
+    first = seen[0]  # segment 1, step 1; the CFG batch's first half is the conditional branch
+    assert len(seen) == 3 and first["control_hidden_states"].shape[0] == 2
+    assert torch.equal(train["context"], first["control_hidden_states"][0])
+    assert torch.equal(train["audio"], first["audio_features"][0])
+    assert torch.equal(train["pose"], first["pose_latents"][0])
+    assert torch.equal(train["prompt"], first["encoder_hidden_states"][0])
+    # the clean reference latent is frame 0 of both the noisy input and the training latents
+    assert torch.equal(train["x0_w"][:, :1], first["hidden_states"][0, :, :1])

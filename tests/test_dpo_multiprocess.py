@@ -7,10 +7,7 @@ from `python -m hallo4.testing`, then `trainer.dpo` under 2 processes, resumed u
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from trainer.dpo import DPOConfig, add_lora, train
+from trainer.launch import launch as launch_processes
 
 from .test_dpo import CFG, _synthetic_pairs, _tiny_transformer
 
@@ -44,49 +42,9 @@ TRAIN_ARGS = [
 ]
 
 
-def _env() -> dict[str, str]:
-    # CPU processes even on a GPU machine (two ranks on one GPU would make NCCL refuse).
-    return dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=str(ROOT),
-        CUDA_VISIBLE_DEVICES="",
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:  # other jobs on this machine may hold torchrun's default port 29500
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(args: list[str], processes: int) -> subprocess.CompletedProcess:
-    """`accelerate launch --multi_gpu --num_processes N` (torchrun). On a machine without CUDA our Accelerator
-    asks for the CPU, so the ranks talk over gloo. (In accelerate 1.15 `--cpu --num_processes N` alone starts a
-    single process unless mpirun is configured; ranks.json below would show it.)"""
-    if processes == 1:
-        cmd = [sys.executable, *args]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            str(processes),
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "--main_process_port",
-            str(_free_port()),
-            *args,
-        ]
-    res = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    """`trainer.launch.launch`, which must succeed."""
+    res = launch_processes(args, processes, timeout=600)
     assert res.returncode == 0, res.stderr[-4000:]
     return res
 

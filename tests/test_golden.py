@@ -130,7 +130,8 @@ def test_time_sinusoid_is_float64():
 def test_audio_path_matches_release():
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    from hallo4.audio_encoder import encode_audio, num_frames, wav2vec2_hidden_states
+    from hallo4.audio_encoder import encode_audio, wav2vec2_hidden_states
+    from hallo4.constants import num_video_frames as num_frames
     from hallo4.models import Hallo4AudioProjection
 
     ref = load_file(str(AUDIO / "audio.safetensors"))
@@ -169,7 +170,7 @@ def test_audio_path_matches_release():
 # 3. schedule: diffusers UniPC configured as the release's flow UniPC
 # ------------------------------------------------------------------------------------------------
 def test_schedule_matches_release():
-    from hallo4.pipelines.pipeline_hallo4 import release_scheduler
+    from hallo4.pipelines.sampling import release_scheduler
     from hallo4.testing import make_tiny_components
 
     gold = _json(GOLDEN / "schedule.json")
@@ -219,12 +220,12 @@ def test_latent_masks_match_release():
 
 
 def test_patch_blanking_matches_release():
-    from hallo4.pipelines.pipeline_hallo4 import BLANK_FRACTION, _blank_patches
+    from hallo4.pipelines.vace_context import BLANK_FRACTION, blank_patches
 
     gold = _json(GOLDEN / "masks.json")["random_mask_patches"]
     rows, cols = gold["patch_grid"]
     frame = torch.rand(2 * rows, 2 * cols, 3, generator=torch.Generator().manual_seed(3)) * 1.8 - 0.9
-    out = _blank_patches(frame, BLANK_FRACTION, torch.Generator().manual_seed(0))
+    out = blank_patches(frame, BLANK_FRACTION, torch.Generator().manual_seed(0))
     blanked = (out == -1.0).all(-1)  # (H, W): all three channels
     patches = blanked.view(rows, 2, cols, 2).permute(0, 2, 1, 3).reshape(rows * cols, 4)
     assert patches.all(1).logical_or(~patches.any(1)).all()  # whole 2x2 patches only
@@ -240,7 +241,7 @@ def test_patch_blanking_matches_release():
 # 5. prompts: defaults and the Wan tokenizer's cleaning
 # ------------------------------------------------------------------------------------------------
 def test_prompts_match_release():
-    from hallo4.pipelines.pipeline_hallo4 import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, clean_prompt
+    from hallo4.pipelines.prompt_encoding import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, clean_prompt
 
     gold = _json(GOLDEN / "prompt.json")
     assert DEFAULT_PROMPT == gold["positive_prompt"]

@@ -50,13 +50,14 @@ def test_each_segment_noise_is_reseeded_with_the_seed(tiny_dir, portrait_path, s
     pipe = Hallo4Pipeline.from_pretrained(tiny_dir)
     pipe.prompt_cache_dir = tmp_path / "prompts"
     states = []
-    real = pipe._denoise
+    real = pipe.prepare_latents
 
-    def spy(*args):
-        states.append(args[9].get_state().clone())  # the noise generator, before the segment draws
-        return real(*args)
+    def spy(*args, **kwargs):
+        generator = kwargs.get("generator", args[3] if len(args) > 3 else None)
+        states.append(generator.get_state().clone())  # the noise generator, before the segment draws
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipe, "_denoise", spy)
+    monkeypatch.setattr(pipe, "prepare_latents", spy)
     out = pipe(
         portrait_path,
         speech_path,

@@ -203,6 +203,8 @@ def shown_commands() -> set[tuple[str, ...]]:
     cmds: set[tuple[str, ...]] = set()
     for text in _shown_texts():
         for m in re.finditer(r"python -m ((?:hallo4|trainer)[\w.]*)(?: ([a-z][\w-]*)\b)?", text):
+            if m.group(1).endswith("."):  # a pattern such as `python -m hallo4.*`, not a command
+                continue
             cmds.add(("python", "-m", m.group(1)) + ((m.group(2),) if m.group(2) else ()))
         for m in re.finditer(r"\b(hf|huggingface-cli) ([a-z][\w-]*)", text):
             cmds.add((m.group(1), m.group(2)))
@@ -253,3 +255,44 @@ def test_app_download_returns_at_once_when_the_weights_are_there(tmp_path, monke
     messages = []
     assert studio.download_official(lambda f, m: messages.append((f, m))) == model
     assert messages == [(1.0, f"The hallo4 weights are already in {model}")]
+
+
+def test_find_components_is_where_the_pipeline_loads_from(tmp_path):
+    """The release layout (converted transformer, Wan base beside it, the release's wav2vec2): find_components
+    names each folder; a part taken away becomes None and is named by the pipeline's error."""
+    import shutil
+
+    from hallo4.pipelines import Hallo4Pipeline
+    from hallo4.testing import make_tiny_pipeline
+
+    tiny = make_tiny_pipeline(tmp_path / "tiny")
+    models = tmp_path / "models"
+    model = models / weights.MODEL_FOLDER
+    base = models / weights.BASE_FOLDER
+    audio = models / weights.OFFICIAL_FOLDER / weights.WAV2VEC
+    shutil.copytree(tiny / "transformer", model)  # the bare converter output
+    for part in ("vae", "text_encoder", "tokenizer", "scheduler"):
+        shutil.copytree(tiny / part, base / part)
+    shutil.copytree(tiny / "audio_encoder", audio)
+    shutil.copy(tiny / "feature_extractor" / "preprocessor_config.json", audio)
+    found = weights.find_components(model)
+    assert found == {
+        "transformer": model,
+        "vae": base / "vae",
+        "text_encoder": base / "text_encoder",
+        "tokenizer": base / "tokenizer",
+        "audio_encoder": audio,
+        "feature_extractor": audio,
+    }
+    assert weights.components_present(str(model)) and weights.find_scheduler(model) == base / "scheduler"
+    pipe = Hallo4Pipeline.from_pretrained(model)
+    assert pipe.text_encoder_dir == base / "text_encoder"
+    # a base model given explicitly wins over the default beside the folder
+    other = tmp_path / "other-base"
+    shutil.copytree(base / "vae", other / "vae")
+    assert weights.find_components(model, base_model=other)["vae"] == other / "vae"
+    shutil.rmtree(base / "tokenizer")
+    assert weights.find_components(model)["tokenizer"] is None and not weights.components_present(model)
+    assert weights.missing_components(model) == [f"tokenizer (looked in: {model / 'tokenizer'}, {base / 'tokenizer'})"]
+    with pytest.raises(MissingWeightsError, match="tokenizer"):
+        Hallo4Pipeline.from_pretrained(model)

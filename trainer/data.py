@@ -22,7 +22,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hallo4 import media
-from hallo4.audio_encoder import encode_audio
+from hallo4.constants import FPS, num_video_frames
+from hallo4.pipelines.conditions import frames_to_tensor, load_audio, load_portrait, pad_repeat
+from hallo4.pipelines.prompt_encoding import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
+from hallo4.pipelines.segments import SegmentPlan
 from hallo4.progress import Progress, ProgressCallback, as_progress
 
 
@@ -69,56 +72,40 @@ def pairs_from_dataset(root: str | Path) -> list[PairRecord]:
 
 
 def _video_frames(path: str, n: int, width: int, height: int) -> np.ndarray:
-    clip = media.read_video(path, fps=25.0, name="training clip")
-    frames = clip.frames[:n]
-    if len(frames) < n:
-        frames = np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), 0)])
+    """The first n frames of a clip at 25 fps on the canvas (the last frame repeated if it is shorter)."""
+    clip = media.read_video(path, fps=FPS, name="training clip")
+    frames = pad_repeat(clip.frames[:n], n)
     return np.stack([media.fit_to_canvas(f, width, height)[0] for f in frames])
-
-
-def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (1, 3, N, H, W) in [-1, 1]."""
-    return torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
 
 
 @torch.no_grad()
 def encode_pair(
     pipe, rec: PairRecord, *, width: int, height: int, frames: int, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Tensors of one pair (see the module doc), on the CPU, float32."""
-    from hallo4.pipelines.pipeline_hallo4 import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT
-    from hallo4.pipelines.pipeline_hallo4 import _to_tensor as frames_to_tensor
+    """Tensors of one pair (see the module doc), on the CPU, float32.
 
-    portrait = np.asarray(media.load_image(rec.portrait))
-    wav = media.load_audio(rec.audio, 16000)
-    canvas, _ = media.fit_to_canvas(portrait, width, height)
-    ref = pipe.vae_encode(_to_video_tensor(canvas[None]))  # (1, 16, 1, h, w)
+    The conditions are the first segment's, built by the pipeline's own steps (`prepare_skeleton`,
+    `prepare_audio`, `prepare_reference`, `prepare_segment_context`, `encode_prompt`) on a clip as long as the
+    audio, exactly as `Hallo4Pipeline.__call__` builds them for segment 1 (tests/test_dpo.py compares them)."""
+    cpu = torch.device("cpu")
+    portrait = load_portrait(rec.portrait)
+    wav = load_audio(rec.audio, None)
+    canvas, _ = media.fit_to_canvas(portrait, width, height, fill=0)
+    segment = SegmentPlan(num_video_frames(len(wav)), frames)
+    first = segment.window(0)
+    ref = pipe.prepare_reference(canvas, cpu)  # (1, 16, 1, h, w)
     x0 = {}
     for name, path in (("w", rec.winner_video), ("l", rec.loser_video)):
-        lat = pipe.vae_encode(_to_video_tensor(_video_frames(path, frames, width, height)))
-        x0[name] = torch.cat([ref, lat], 2)[0]
-    h_lat, w_lat = height // 8, width // 8
-    zero = pipe.vae_encode(torch.zeros(1, 3, frames, height, width))
-    mask = pipe.latent_mask(torch.ones(frames, height, width))[None]
-    ctx = torch.cat([zero, zero, mask.to(zero.dtype)], 1)
-    ref_ctx = torch.cat([ref, torch.zeros_like(ref), ref.new_zeros(1, 64, 1, h_lat, w_lat)], 1)
-    context = torch.cat([ref_ctx, ctx], 2)[0]
-    feats = encode_audio(pipe.audio_encoder, pipe.feature_extractor, wav, 16000)
-    if len(feats) < frames:
-        feats = torch.cat([feats, feats[-1:].expand(frames - len(feats), *feats.shape[1:])])
-    warnings: list[str] = []
-    skel = pipe._skeleton_frames(None, portrait, frames, width, height, seed, wav, warnings)
-    pose = pipe.vae_encode_frames(frames_to_tensor(skel[:frames]))[0] if skel is not None else None
-    prompt, _ = pipe.encode_prompt(DEFAULT_PROMPT, DEFAULT_NEGATIVE_PROMPT, torch.device("cpu"), torch.float32)
-    out = {
-        "x0_w": x0["w"],
-        "x0_l": x0["l"],
-        "context": context,
-        "audio": feats[:frames].float(),
-        "prompt": prompt[0].float(),
-    }
+        video = frames_to_tensor(_video_frames(path, frames, width, height)).permute(1, 0, 2, 3)[None]
+        x0[name] = torch.cat([ref, pipe.vae_encode(video)], 2)[0]
+    context = pipe.prepare_segment_context(ref, frames)[0]
+    feats = pad_repeat(pipe.prepare_audio(wav, cpu), segment.padded_frames)[first]
+    skel, _ = pipe.prepare_skeleton(None, portrait, segment.num_frames, height, width, seed, wav)
+    pose = pipe.prepare_pose_latents(pad_repeat(skel, segment.padded_frames)[first]) if skel is not None else None
+    prompt, _ = pipe.encode_prompt(DEFAULT_PROMPT, DEFAULT_NEGATIVE_PROMPT, cpu, torch.float32)
+    out = {"x0_w": x0["w"], "x0_l": x0["l"], "context": context, "audio": feats.float(), "prompt": prompt[0].float()}
     if pose is not None:
-        out["pose"] = pose.float()
+        out["pose"] = pose[0].float()
     return {k: v.detach().cpu().contiguous() for k, v in out.items()}
 
 

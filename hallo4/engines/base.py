@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..constants import FPS
 from ..progress import Progress, ProgressCallback
 
 
@@ -70,7 +71,7 @@ class GenerationResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     num_frames: int = 0
-    fps: float = 25.0
+    fps: float = FPS
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
