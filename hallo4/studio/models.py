@@ -13,47 +13,14 @@ from .settings import load_settings
 log = logging.getLogger("hallo4.studio")
 
 
-def _has_weights(d: Path) -> bool:
-    return (d / "config.json").is_file() and any(
-        any(d.glob(p)) for p in ("*.safetensors", "*.bin", "*.safetensors.index.json")
-    )
-
-
-def _has_tokenizer(d: Path) -> bool:
-    return any((d / f).is_file() for f in ("tokenizer.json", "spiece.model", "tokenizer_config.json"))
-
-
 def hallo4_components(model: str | None = None) -> dict[str, Path | None]:
-    """Where each hallo4 component would be loaded from (None = missing), looking where
-    Hallo4Pipeline.from_pretrained looks: the model folder (or the bare `hallo4.convert` output), the
-    Wan2.1-VACE base beside it (vae, text encoder, tokenizer) and wav2vec2 beside it. Loads nothing.
-
-    The studio's only component lookup: every studio caller goes through here."""
-    root = Path(model or load_settings().model).expanduser()
-    bases = [root, root.parent / "wan2.1-vace-1.3b"]
-    audio_dirs = [
-        root / "audio_encoder",
-        root.parent / "hallo4-official" / "wav2vec" / "wav2vec2-base-960h",
-        root / "wav2vec" / "wav2vec2-base-960h",
-    ]
-
-    def first(cands, check):
-        return next((c for c in cands if c.is_dir() and check(c)), None)
-
-    return {
-        "transformer": first([root / "transformer", root], _has_weights),
-        "vae": first([b / "vae" for b in bases], _has_weights),
-        "text_encoder": first([b / "text_encoder" for b in bases], _has_weights),
-        "tokenizer": first([b / "tokenizer" for b in bases], _has_tokenizer),
-        "audio_encoder": first(audio_dirs, _has_weights),
-        "feature_extractor": first(
-            [root / "feature_extractor"] + audio_dirs, lambda p: (p / "preprocessor_config.json").is_file()
-        ),
-    }
+    """Where each hallo4 component would be loaded from (None = missing): `weights.find_components` for
+    the configured model folder, the same lookup `Hallo4Pipeline.from_pretrained` uses. Loads nothing."""
+    return weights.find_components(Path(model or load_settings().model).expanduser())
 
 
 def hallo4_weights_present(model: str | None = None) -> bool:
-    return all(v is not None for v in hallo4_components(model).values())
+    return weights.components_present(Path(model or load_settings().model).expanduser())
 
 
 def default_engine() -> str:
