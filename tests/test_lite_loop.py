@@ -195,3 +195,26 @@ def test_too_few_votes_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
     assert "error: votes: 3 usable lite votes, a lite round needs at least 10" in err
     assert "1 not a pair of two lite motion-model clips" in err and "Vote on 7 more lite pairs" in err
     assert not list((data_dir / "rounds" / "lite").glob("round-*"))
+
+
+def test_a_cancelled_round_shows_as_failed_and_cannot_be_activated(data_dir):
+    from hallo4.errors import CancelledError
+    from hallo4.lite_motion import load_motion_model, speech_conditions
+    from hallo4.media import load_audio
+    from hallo4.progress import Progress
+    from trainer.lite_dpo import LiteDPOConfig, LitePair, train_lite_round
+
+    cond = speech_conditions(load_audio(AUDIOS[0], 16000, max_seconds=1.0))
+    pair = LitePair(cond, np.zeros((len(cond), 8), np.float32), np.ones((len(cond), 8), np.float32), "v1")
+    name = reserve_lite_round()
+    assert lite_round_info(name)["status"] == "empty"
+    prog = Progress(lambda fraction, _msg: prog.cancel() if fraction >= 3 / 20 else None)
+    with pytest.raises(CancelledError):
+        train_lite_round(
+            load_motion_model(), [pair], LiteDPOConfig(steps=20, batch_size=2), lite_round_dir(name), prog
+        )
+    info = lite_round_info(name)
+    assert info["status"] == "failed" and "CancelledError" in info["error"] and info["steps_done"] == 3
+    assert list_lite_rounds() == []
+    with pytest.raises(InputError, match="no finished lite round"):
+        activate_lite_round(name)
