@@ -20,7 +20,7 @@ from hallo4.engines.base import GenerationRequest
 from hallo4.engines.lite import LiteEngine
 from hallo4.errors import InputError
 from hallo4.lite_motion import LiteMotion
-from hallo4.lite_motion.clips import CACHE_DIR, clip_motion
+from hallo4.lite_motion.clips import CACHE_DIR, clip_motion, store_lite_clip
 from hallo4.lite_motion.features import denormalise
 from hallo4.lite_motion.rounds import (
     WEIGHTS_FILE,
@@ -57,15 +57,7 @@ def make_clip(store: PreferenceStore, cond_id: int, audio: Path, round_name, see
     options = dict(opts["options"], **({"motion": motion} if motion is not None else {}))
     req = GenerationRequest(PORTRAIT, audio, seed=seed, size=256, max_seconds=1.0, output=out, options=options)
     res = LiteEngine().generate(req)
-    clip_id = store.add_clip(
-        cond_id,
-        res.video,
-        "lite",
-        model_id=opts["model_id"],
-        adapter=opts["adapter"],
-        parameters={**res.parameters, **opts["parameters"]},
-        seed=seed,
-    )
+    clip_id = store_lite_clip(store, cond_id, res, opts)
     return store.get_clip(clip_id)
 
 
@@ -124,8 +116,8 @@ def test_cached_motion_outlives_the_round_weights(data_dir, tmp_path):
     (lite_round_dir(name) / "round.json").write_text("{}")
     cond = store.add_conditions(PORTRAIT, AUDIOS[0])
     clip = make_clip(store, cond, AUDIOS[0], name, 4, tmp_path / "a.mp4")
-    first = clip_motion(store, clip)  # what the Arena calls at pair time: fills the cache
-    assert len(list((data_dir / "store" / CACHE_DIR).glob("*.npz"))) == 1
+    assert len(list((data_dir / "store" / CACHE_DIR).glob("*.npz"))) == 1  # store_lite_clip filled the cache
+    first = clip_motion(store, clip)
     (lite_round_dir(name) / WEIGHTS_FILE).unlink()
     np.testing.assert_array_equal(clip_motion(store, clip).motion, first.motion)
     with pytest.raises(InputError, match="weights of lite round 'round-001' are missing"):
