@@ -181,6 +181,9 @@ def test_too_few_votes_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
         res = LiteEngine().generate(GenerationRequest(PORTRAIT, AUDIOS[0], seed=s, size=128, max_seconds=1.0))
         rules.append(store.add_clip(cond, res.video, "lite", parameters=res.parameters, seed=s))
     store.record_vote(store.add_pair(*rules), "a", rules[0], "r1")
+    from trainer.lite_votes import NOT_LITE, count_lite_votes
+
+    assert count_lite_votes(store) == (3, {NOT_LITE: 1})  # what the Train tab shows before a round starts
     proc = _cli(data_dir, "--steps", "5")
     out, err = proc.communicate()
     assert proc.returncode == 2, err
