@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--train-clips", type=int, default=24)
     parser.add_argument("--eval-clips", type=int, default=12)
+    parser.add_argument("--pairs-per-clip", type=int, default=8, help="judged round-vs-base pairs per eval clip")
     parser.add_argument("--steps", type=int, default=LiteDPOConfig.steps)
     parser.add_argument("--render", action="store_true", help="also render hello.wav and measure lip sync (slower)")
     args = parser.parse_args(argv)
@@ -90,6 +91,7 @@ def _bench(args: argparse.Namespace) -> int:
                 rater,
                 args.votes,
                 LiteDPOConfig(steps=args.steps, seed=seed),
+                pairs_per_clip=args.pairs_per_clip,
                 seed=seed,
             )
             row = {**res.__dict__, "seed": seed, "total_seconds": round(time.perf_counter() - t, 1)}
@@ -125,6 +127,7 @@ def _bench(args: argparse.Namespace) -> int:
         "lite_dpo",
         {
             "votes": args.votes,
+            "judged_pairs": args.eval_clips * args.pairs_per_clip,
             "sample_seconds_10s_clip": round(sample_s, 3),
             "torch_threads": torch.get_num_threads(),
             "parameters": sum(p.numel() for p in base.parameters()),

@@ -92,11 +92,15 @@ def test_mouth_kl_keeps_the_mouth_near_the_reference_while_the_rest_moves(speech
     assert drift[20.0][1] > 0.5 * drift[0.0][1], drift  # the vote still moves what the KL leaves free
 
 
-# Spread over seeds 0-2 with this small config (BENCHMARKS.md): lively 0.825-0.90, few_blinks 0.975-1.0,
-# random 0.50-0.575; jaw/speech correlation drop at most 0.079 (0.035 for seed 0). The bench's 200-vote
-# rounds keep the drop within 0.05 for lively, few_blinks and random.
+# Spread over seeds 0-2 with this small config and the default mouth_kl (BENCHMARKS.md): win rate lively
+# 0.775 / 0.675 / 0.825, lips shut 0.65 / 0.75 / 0.70, fewer blinks 1.0 / 0.975 / 1.0, random 0.50 / 0.525 /
+# 0.575; jaw/speech correlation drop at most 0.023. 40 judged pairs give a standard error of ~0.07, so the
+# scripted raters' bar here is 0.6; the bench's 200-vote rounds clear 0.7 for every seed.
 @pytest.mark.slow
-@pytest.mark.parametrize("rater,lo,hi", [("lively", 0.7, 1.0), ("few_blinks", 0.7, 1.0), ("random", 0.25, 0.8)])
+@pytest.mark.parametrize(
+    "rater,lo,hi",
+    [("lively", 0.6, 1.0), ("lips_closed", 0.6, 1.0), ("few_blinks", 0.9, 1.0), ("random", 0.3, 0.75)],
+)
 def test_votes_move_the_round_towards_the_rater(speech, rater, lo, hi):
     train_conds, eval_conds, eval_audios = speech
     base = load_motion_model()
@@ -104,7 +108,7 @@ def test_votes_move_the_round_towards_the_rater(speech, rater, lo, hi):
         base, train_conds, eval_conds, eval_audios, rater, 80, LiteDPOConfig(**CFG), pairs_per_clip=10, seed=0
     )
     assert lo <= res.win_rate <= hi, res
-    assert res.round_sync > res.base_sync - 0.1, res  # speech still drives the mouth
+    assert res.round_sync > res.base_sync - 0.05, res  # speech still drives the mouth
 
 
 def test_lite_rounds_list_activate_and_roll_back(tmp_path, monkeypatch, speech):

@@ -20,7 +20,7 @@ from hallo4.engines.base import GenerationRequest
 from hallo4.engines.lite import LiteEngine
 from hallo4.errors import InputError
 from hallo4.lite_motion import LiteMotion
-from hallo4.lite_motion.clips import CACHE_DIR, clip_motion
+from hallo4.lite_motion.clips import CACHE_DIR, clip_motion, store_lite_clip
 from hallo4.lite_motion.features import denormalise
 from hallo4.lite_motion.rounds import (
     WEIGHTS_FILE,
@@ -57,15 +57,7 @@ def make_clip(store: PreferenceStore, cond_id: int, audio: Path, round_name, see
     options = dict(opts["options"], **({"motion": motion} if motion is not None else {}))
     req = GenerationRequest(PORTRAIT, audio, seed=seed, size=256, max_seconds=1.0, output=out, options=options)
     res = LiteEngine().generate(req)
-    clip_id = store.add_clip(
-        cond_id,
-        res.video,
-        "lite",
-        model_id=opts["model_id"],
-        adapter=opts["adapter"],
-        parameters={**res.parameters, **opts["parameters"]},
-        seed=seed,
-    )
+    clip_id = store_lite_clip(store, cond_id, res, opts)
     return store.get_clip(clip_id)
 
 
@@ -124,8 +116,8 @@ def test_cached_motion_outlives_the_round_weights(data_dir, tmp_path):
     (lite_round_dir(name) / "round.json").write_text("{}")
     cond = store.add_conditions(PORTRAIT, AUDIOS[0])
     clip = make_clip(store, cond, AUDIOS[0], name, 4, tmp_path / "a.mp4")
-    first = clip_motion(store, clip)  # what the Arena calls at pair time: fills the cache
-    assert len(list((data_dir / "store" / CACHE_DIR).glob("*.npz"))) == 1
+    assert len(list((data_dir / "store" / CACHE_DIR).glob("*.npz"))) == 1  # store_lite_clip filled the cache
+    first = clip_motion(store, clip)
     (lite_round_dir(name) / WEIGHTS_FILE).unlink()
     np.testing.assert_array_equal(clip_motion(store, clip).motion, first.motion)
     with pytest.raises(InputError, match="weights of lite round 'round-001' are missing"):
@@ -189,9 +181,35 @@ def test_too_few_votes_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
         res = LiteEngine().generate(GenerationRequest(PORTRAIT, AUDIOS[0], seed=s, size=128, max_seconds=1.0))
         rules.append(store.add_clip(cond, res.video, "lite", parameters=res.parameters, seed=s))
     store.record_vote(store.add_pair(*rules), "a", rules[0], "r1")
+    from trainer.lite_votes import NOT_LITE, count_lite_votes
+
+    assert count_lite_votes(store) == (3, {NOT_LITE: 1})  # what the Train tab shows before a round starts
     proc = _cli(data_dir, "--steps", "5")
     out, err = proc.communicate()
     assert proc.returncode == 2, err
     assert "error: votes: 3 usable lite votes, a lite round needs at least 10" in err
     assert "1 not a pair of two lite motion-model clips" in err and "Vote on 7 more lite pairs" in err
     assert not list((data_dir / "rounds" / "lite").glob("round-*"))
+
+
+def test_a_cancelled_round_shows_as_failed_and_cannot_be_activated(data_dir):
+    from hallo4.errors import CancelledError
+    from hallo4.lite_motion import load_motion_model, speech_conditions
+    from hallo4.media import load_audio
+    from hallo4.progress import Progress
+    from trainer.lite_dpo import LiteDPOConfig, LitePair, train_lite_round
+
+    cond = speech_conditions(load_audio(AUDIOS[0], 16000, max_seconds=1.0))
+    pair = LitePair(cond, np.zeros((len(cond), 8), np.float32), np.ones((len(cond), 8), np.float32), "v1")
+    name = reserve_lite_round()
+    assert lite_round_info(name)["status"] == "empty"
+    prog = Progress(lambda fraction, _msg: prog.cancel() if fraction >= 3 / 20 else None)
+    with pytest.raises(CancelledError):
+        train_lite_round(
+            load_motion_model(), [pair], LiteDPOConfig(steps=20, batch_size=2), lite_round_dir(name), prog
+        )
+    info = lite_round_info(name)
+    assert info["status"] == "failed" and "CancelledError" in info["error"] and info["steps_done"] == 3
+    assert list_lite_rounds() == []
+    with pytest.raises(InputError, match="no finished lite round"):
+        activate_lite_round(name)

@@ -150,26 +150,11 @@ def train_lite_round(
         log = open(out / "metrics.jsonl", "w")  # noqa: SIM115 (kept open for the whole round, closed below)
     t0 = time.perf_counter()
     try:
-        for step in range(cfg.steps):
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-            res = _step(policy, ref, _batch(pairs, cfg, g), cfg, g)
-            opt.zero_grad()
-            res.loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-            opt.step()
-            row = {
-                "step": step + 1,
-                "loss": round(res.loss.item(), 5),
-                "implicit_acc": round(res.implicit_acc.item(), 4),
-                "reward_margin": float(res.reward_margin),
-                "lr": cfg.lr,
-                "seconds": round(time.perf_counter() - t0, 2),
-            }
-            metrics.append(row)
-            if log:
-                log.write(json.dumps(row) + "\n")
-                log.flush()  # the Train tab plots the round live from this file
-            prog((step + 1) / cfg.steps, f"step {step + 1}/{cfg.steps} loss {row['loss']:.4f}")
+        _train_steps(policy, ref, opt, pairs, cfg, prog, metrics, log, t0)
+    except BaseException as exc:  # cancelled, killed by Ctrl-C or a bug: the Train tab shows the round as failed
+        if out:
+            (out / "failed.json").write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        raise
     finally:
         if log:
             log.close()
@@ -177,6 +162,31 @@ def train_lite_round(
     if out:
         _save_round(policy, pairs, metrics, out, parent, time.perf_counter() - t0)
     return policy, metrics
+
+
+def _train_steps(policy, ref, opt, pairs, cfg: LiteDPOConfig, prog: Progress, metrics: list, log, t0: float):
+    """The optimizer steps; each appends its row to `metrics` and, flushed, to the open metrics.jsonl `log`."""
+    for step in range(cfg.steps):
+        prog.check()  # a cancel asked during the last report stops before the next step
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        res = _step(policy, ref, _batch(pairs, cfg, g), cfg, g)
+        opt.zero_grad()
+        res.loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        opt.step()
+        row = {
+            "step": step + 1,
+            "loss": round(res.loss.item(), 5),
+            "implicit_acc": round(res.implicit_acc.item(), 4),
+            "reward_margin": float(res.reward_margin),
+            "lr": cfg.lr,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        metrics.append(row)
+        if log:
+            log.write(json.dumps(row) + "\n")
+            log.flush()  # the Train tab plots the round live from this file
+        prog((step + 1) / cfg.steps, f"step {step + 1}/{cfg.steps} loss {row['loss']:.4f}")
 
 
 def _save_round(policy, pairs: list[LitePair], metrics: list[dict], out: Path, parent: str | None, secs: float):

@@ -6,8 +6,8 @@ A lite-motion clip records (hallo4.lite_motion.rounds.lite_clip_options) the mot
 the weights' hash; its audio is the pair's conditions audio in the store, cut to the clip's max_seconds.
 From these the motion is rebuilt exactly as the engine sampled it (same code path: runtime.LiteMotion).
 The result is cached in `<store>/lite_motion/<key>.npz` (key = hash of audio, cut, seed, weights), so the
-trainer still has a clip's motion after its round's weights are gone; the Arena calls `clip_motion` once
-right after storing a clip to fill that cache.
+trainer still has a clip's motion after its round's weights are gone; the Arena stores its lite clips with
+`store_lite_clip` (add_clip with the right record, then `clip_motion` once to fill that cache).
 """
 
 from __future__ import annotations
@@ -95,6 +95,25 @@ def clip_motion(store: Any, clip: Any, *, use_cache: bool = True) -> ClipMotion:
         np.savez(tmp, cond=cond, motion=motion)
         tmp.replace(cache)  # atomic: a reader never sees half a file
     return ClipMotion(cond, motion, src)
+
+
+def store_lite_clip(store: Any, conditions_id: int, result: Any, opts: dict[str, Any]) -> int:
+    """Store a lite Arena clip rendered with `opts = rounds.lite_clip_options(...)` (a GenerationResult) the
+    way the trainer reads it, cache its motion, and return the clip id."""
+    if int(result.seed) != int(opts["seed"]):
+        raise ValueError(f"the clip was rendered with seed {result.seed}, its options say {opts['seed']}")
+    clip_id = store.add_clip(
+        conditions_id,
+        result.video,
+        "lite",
+        model_id=opts["model_id"],
+        adapter=opts["adapter"],
+        parameters={**result.parameters, **opts["parameters"]},
+        seed=int(opts["seed"]),
+        timings=result.timings,
+    )
+    clip_motion(store, store.get_clip(clip_id))
+    return clip_id
 
 
 def rebuild_motion(audio_path: str | Path, src: MotionSource) -> tuple[np.ndarray, np.ndarray]:

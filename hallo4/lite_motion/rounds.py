@@ -139,8 +139,9 @@ def round_metrics(name: str | None = None) -> list[dict[str, Any]]:
 
 
 def lite_round_info(name: str) -> dict[str, Any]:
-    """What the Train tab shows for a round: status (training / finished / failed-or-empty), steps done of
-    total, parent, vote count, seconds, and the summary in round.json once finished."""
+    """What the Train tab shows for a round: status ("training", "finished", "failed" with "error", or "empty":
+    reserved, not started), steps done of total, parent, vote count, and round.json's summary once finished.
+    A trainer killed outright (SIGKILL) cannot write failed.json: the app that started it knows it died."""
     d = lite_round_dir(name)
     if not d.is_dir():
         raise InputError("round", f"there is no lite round called {name!r}", "Pick a round from the list.")
@@ -148,15 +149,24 @@ def lite_round_info(name: str) -> dict[str, Any]:
     rows = round_metrics(name)
     info: dict[str, Any] = {
         "name": name,
-        "status": "finished" if _is_finished(d) else ("training" if cfg else "empty"),
+        "status": _status(d, cfg),
         "steps_done": len(rows),
         "steps": cfg.get("steps"),
         "parent": cfg.get("parent", BASE),
         "votes": cfg.get("votes"),
         "active": active_lite_round() == name,
     }
+    info.update(_read_json(d / "failed.json"))
     info.update(_read_json(d / DONE_FILE))
     return info
+
+
+def _status(d: Path, cfg: dict[str, Any]) -> str:
+    if _is_finished(d):
+        return "finished"
+    if (d / "failed.json").is_file():
+        return "failed"  # the trainer stopped (cancelled, error); "error" in the info says why
+    return "training" if cfg else "empty"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
