@@ -1,6 +1,7 @@
 """What the app tells a newcomer, without Gradio: upload checks with the file's own name, optional
-number fields ("empty = preset"), sizes that keep the portrait's aspect, Arena wording, the Train
-tab's checklist. The tab modules show these strings; tests call them directly.
+number fields ("empty = preset"), the Train tab's checklist (lite sizes, speech clips and Arena wording
+are core modules: hallo4.portrait_size, speech_clip, system_labels).
+The tab modules show these strings; tests call them directly.
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ import numpy as np
 
 from ..constants import SAMPLE_RATE as SR
 from ..errors import Hallo4Error, InputError
-from ..portrait_size import lite_size
-from ..speech_clip import speech_onset, speech_window
-from ..system_labels import LITE_STYLE, system_label
+from ..speech_clip import speech_onset
 
 log = logging.getLogger("hallo4.ui")
-
-# Core helpers the UI shows or re-exports (they live below the UI: the studio uses them too).
-__all__ = ["LITE_STYLE", "lite_size", "speech_onset", "speech_window", "system_label"]
 
 # ----------------------------------------------------------------------------------------------
 # Messages without server paths
