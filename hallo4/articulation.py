@@ -217,6 +217,8 @@ def articulate(
     spread/rounding); 3. consonants open a little with their loudness; 4. smooth without lag, then
     lead the onsets by `cfg.lead_frames`; 5. closures forced shut (with a one-frame approach).
     """
+    # Longer than 60 lines: the docstring's five steps in order on shared per-frame arrays (each step reads the
+    # previous ones' values); split, each piece would take most of the others' state.
     feats = articulatory_features(audio, sr, fps)
     n = len(feats.level_db)
     audio = np.asarray(audio, np.float32)

@@ -150,6 +150,8 @@ def articulatory_features(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float =
     rendering a clip. Level and dips on 10 ms sub-frames so a 60 ms stop closure is seen
     even though a video frame lasts 40 ms.
     """
+    # Longer than 60 lines: numbered steps 1-5 on the same padded audio, windows and spectrum bins; levels and
+    # dips already live in _levels_and_dips.
     audio = np.asarray(audio, np.float32)
     env = speech_envelope(audio, sr, fps)
     n = len(env)

@@ -146,13 +146,13 @@ def test_refuses_before_downloading_when_the_disk_is_too_small(repos, online, tm
     models = tmp_path / "models"
     with FakeHub(repos) as hub:
         plan = weights.plan(models, endpoint=hub.endpoint)
-        monkeypatch.setattr(weights, "free_disk", lambda path: plan.needed_bytes)  # no room for the margin
+        monkeypatch.setattr(weights.planning, "free_disk", lambda path: plan.needed_bytes)  # no room for the margin
         with pytest.raises(
             ResourceError, match=r"Not enough disk space .* need 5\.\d\d GB more .* only 5\.\d\d GB are free"
         ):
             weights.download(models, convert=False, endpoint=hub.endpoint)
         assert hub.gets == []
-        monkeypatch.setattr(weights, "free_disk", lambda path: plan.needed_bytes + weights.DISK_MARGIN)
+        monkeypatch.setattr(weights.planning, "free_disk", lambda path: plan.needed_bytes + weights.DISK_MARGIN)
         weights.download(models, convert=False, endpoint=hub.endpoint)
         assert hub.gets
 

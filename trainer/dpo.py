@@ -88,6 +88,8 @@ def run_round(
 ) -> Path:
     """From votes to a finished round folder. Under `accelerate launch` call it on every process: the pairs
     are encoded once, shared out over the processes, and only the main process writes the round and the store."""
+    # Longer than 60 lines: a round's stages (records, round folder, encoding, training, consumed votes) with the
+    # multi-process hand-offs between them, in the order they run.
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 

@@ -47,6 +47,8 @@ def train(
     Call it on every process (under `accelerate launch`); `accelerator` defaults to `make_accelerator(cfg)`.
     `eval_files`: held-out pairs whose implicit accuracy the last metrics row reports (`eval_implicit_acc`);
     default the first `cfg.eval_pairs` training pairs."""
+    # Longer than 60 lines: setup, resume and the loop with its checkpoints in the order they run (the DPO step
+    # itself lives in dpo_step).
     prog = as_progress(progress)
     if not pair_files:
         raise InputError(

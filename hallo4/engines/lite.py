@@ -65,16 +65,10 @@ class LiteEngine:
         warnings: list[str] = []
         t0 = time.perf_counter()
         seed = int(request.seed) if request.seed is not None else secrets.randbelow(2**31 - 1)
-        size = int(request.size or 512)  # None: the lite engine's default long side
-        if not 64 <= size <= 2048:
-            raise InputError("size", f"{size} px is out of range", "Choose a size between 64 and 2048 pixels.")
         expressiveness = float(request.options.get("expressiveness", self.expressiveness))
-
         prog(0.0, "Loading inputs")
-        portrait = media.load_image(request.portrait, name="portrait")
-        w, h = media.output_size(portrait.width, portrait.height, size, multiple=2)
-        image = np.asarray(portrait.resize((w, h), resample=3 if w < portrait.width else 2))  # LANCZOS / BILINEAR
-        audio = media.load_audio(request.audio, SR, name="audio", max_seconds=request.max_seconds)
+        image, audio = _load_inputs(request)
+        h, w = image.shape[:2]
         timings["load"] = time.perf_counter() - t0
 
         t = time.perf_counter()
@@ -227,3 +221,15 @@ def generate(
 ) -> GenerationResult:
     """Convenience: LiteEngine(**kwargs).generate(request, progress)."""
     return LiteEngine(**kwargs).generate(request, progress)
+
+
+def _load_inputs(request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait resized to the request's long side (even sides; RGB uint8) and the speech at SR."""
+    size = int(request.size or 512)  # None: the lite engine's default long side
+    if not 64 <= size <= 2048:
+        raise InputError("size", f"{size} px is out of range", "Choose a size between 64 and 2048 pixels.")
+    portrait = media.load_image(request.portrait, name="portrait")
+    w, h = media.output_size(portrait.width, portrait.height, size, multiple=2)
+    image = np.asarray(portrait.resize((w, h), resample=3 if w < portrait.width else 2))  # LANCZOS / BILINEAR
+    audio = media.load_audio(request.audio, SR, name="audio", max_seconds=request.max_seconds)
+    return image, audio

@@ -97,16 +97,12 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         )
         self.condition_embedder.timesteps_proj = Float64Timesteps(freq_dim)
 
-        # 3. Blocks
+        # 3. Blocks (the main and the VACE blocks share their layout: one argument list)
+        block_args = (inner_dim, ffn_dim, num_attention_heads, qk_norm, cross_attn_norm, eps)
         self.blocks = nn.ModuleList(
             [
                 Hallo4TransformerBlock(
-                    inner_dim,
-                    ffn_dim,
-                    num_attention_heads,
-                    qk_norm,
-                    cross_attn_norm,
-                    eps,
+                    *block_args,
                     enable_audio=enable_audio,
                     enable_skeleton=enable_skeleton,
                 )
@@ -116,12 +112,7 @@ class Hallo4Transformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin, CacheM
         self.vace_blocks = nn.ModuleList(
             [
                 WanVACETransformerBlock(
-                    inner_dim,
-                    ffn_dim,
-                    num_attention_heads,
-                    qk_norm,
-                    cross_attn_norm,
-                    eps,
+                    *block_args,
                     None,
                     apply_input_projection=i == 0,
                     apply_output_projection=True,

@@ -64,16 +64,15 @@ def pad_repeat(x, n: int):
 
 
 def fit_frames(frames: np.ndarray, n: int) -> np.ndarray:
-    """Ping-pong loop (or trim) frames to length n."""
+    """Ping-pong loop (or trim) frames to length n (the indices: `skeleton.pingpong_indices`, the one home)."""
+    from ..skeleton import pingpong_indices
+
     t = len(frames)
     if t == 0:
         raise InputError("skeleton", "has no frames", "Upload a skeleton with at least one frame.")
     if t >= n:
         return frames[:n]
-    period = max(1, 2 * t - 2)
-    idx = np.arange(n) % period
-    idx = np.where(idx < t, idx, period - idx)
-    return frames[idx]
+    return frames[pingpong_indices(t, n)]
 
 
 def skeleton_frames(

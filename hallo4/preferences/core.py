@@ -15,6 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 from ..constants import file_sha256
@@ -214,17 +215,9 @@ class StoreCore:
     # -- reading --------------------------------------------------------------------------------
     def _clip(self, row: sqlite3.Row) -> Clip:
         return Clip(
-            id=row["id"],
-            uid=row["uid"],
-            conditions_id=row["conditions_id"],
-            video=row["video"],
-            engine=row["engine"],
-            model_id=row["model_id"],
-            adapter=row["adapter"],
+            **_columns(row, Clip),
             parameters=json.loads(row["parameters"]),
-            seed=row["seed"],
             timings=json.loads(row["timings"]),
-            created=row["created"],
             video_path=str(self.media_path(row["video"], row["ext"])),
         )
 
@@ -243,12 +236,7 @@ class StoreCore:
         if row is None:
             raise KeyError(conditions_id)
         return Conditions(
-            id=row["id"],
-            uid=row["uid"],
-            portrait=row["portrait"],
-            audio=row["audio"],
-            skeleton=row["skeleton"],
-            prompt=row["prompt"],
+            **_columns(row, Conditions),
             portrait_path=str(self.media_path(row["portrait"])),
             audio_path=str(self.media_path(row["audio"])),
             skeleton_path=str(self.media_path(row["skeleton"])) if row["skeleton"] else None,
@@ -281,6 +269,13 @@ class StoreCore:
                 (rater,),
             ).fetchone()
         return self.get_pair(row["id"]) if row else None
+
+
+def _columns(row: sqlite3.Row, record: type, *, computed: tuple[str, ...] = ("parameters", "timings")) -> dict:
+    """A row's columns that are plain fields of `record` (same name, stored as is): one mapping for every
+    record read from its row. `computed` fields (JSON text in the table) are decoded by the caller."""
+    names = set(row.keys())
+    return {f.name: row[f.name] for f in fields(record) if f.name in names and f.name not in computed}
 
 
 def insert_conditions(

@@ -1,4 +1,4 @@
-"""The skeleton keypoint format and its loaders.
+"""The skeleton keypoint format (the loaders of files in these formats live in `loaders`).
 
 `SkeletonSequence` holds, per frame, in pixel coordinates of a `width` x `height` canvas:
 - body (T, 18, 3): OpenPose COCO-18 order: 0 nose, 1 neck, 2 r_shoulder, 3 r_elbow, 4 r_wrist,
@@ -178,13 +178,6 @@ class SkeletonSequence:
         tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")))
         tmp.replace(path)  # atomic: never a half-written skeleton under the real name
         return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> SkeletonSequence:
-        """Our JSON, OpenPose JSON (file or folder), or a folder of DWPose-style .npy files (validated)."""
-        from .loaders import load_sequence
-
-        return load_sequence(path)
 
 
 def check_canvas(width: float, height: float, where: str | None) -> None:

@@ -14,6 +14,8 @@ from .. import paths
 from ..errors import InputError
 from ..preferences import PreferenceStore
 from ..progress import Progress, ProgressCallback, as_progress
+from ..speech_clip import speech_window
+from ..system_labels import system_label
 from .generation import GenerateArgs, check_input, engine_kwargs, generate
 from .models import hallo4_weights_present
 
@@ -62,7 +64,6 @@ def arena_new_pair(
     round is active), with different seeds, each recording its round and seed so a lite DPO round can
     rebuild its motion (hallo4.lite_motion.rounds.lite_clip_options)."""
     from ..lite_motion.rounds import active_lite_round, arena_lite_rounds
-    from ..ui import speech_window
 
     portrait = check_input(portrait, "portrait", "a portrait photo")
     audio = check_input(audio, "audio", "a speech recording")
@@ -141,8 +142,6 @@ def arena_next_pair(rater: str) -> ArenaMatch | None:
 
 def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
     """Record a screen choice ('left', 'right', 'tie', 'both_bad', 'skip'); reveal who made what."""
-    from ..ui import system_label
-
     if choice not in ("left", "right", "tie", "both_bad", "skip"):
         raise InputError("vote", f"unknown choice {choice!r}", "Use the buttons under the videos.")
     st = store()
@@ -169,8 +168,6 @@ def arena_vote(match: ArenaMatch, choice: str, rater: str) -> dict[str, Any]:
 
 def win_rate_rows() -> list[list[Any]]:
     """The Arena's win-rate table: system, wins, losses, ties, votes, win rate."""
-    from ..ui import system_label
-
     return [
         [
             system_label(r["system"]),

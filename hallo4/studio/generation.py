@@ -16,6 +16,7 @@ from .. import limits, paths
 from ..constants import file_sha256
 from ..engines import GenerationRequest, GenerationResult, get_engine
 from ..errors import InputError, MissingWeightsError
+from ..portrait_size import lite_size
 from ..progress import Progress, ProgressCallback, as_progress
 from .models import hallo4_weights_present, model_status
 from .settings import load_settings
@@ -107,8 +108,6 @@ def _size(args: GenerateArgs, preset: dict[str, Any], portrait: Path) -> int | N
     if args.size:
         return int(args.size)
     if args.engine == "lite":
-        from ..ui import lite_size
-
         return lite_size(preset["lite_size"], portrait)
     return None  # hallo4: the trained canvas unless a size is given (presets trade steps/CFG, not the canvas)
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import gradio as gr
 
 from .. import arena, studio, zerogpu
-from . import messages
+from ..system_labels import system_label
 from .common import progress_for, rater_of, require_inputs, tracked, user_errors
 from .widgets import portrait_input
 
@@ -97,7 +97,7 @@ def win_rate_chart():
     rows = [r for r in studio.store().win_rates() if r["win_rate"] is not None]
     return pd.DataFrame(
         {
-            "system": pd.Series([messages.system_label(r["system"]) for r in rows], dtype=str),
+            "system": pd.Series([system_label(r["system"]) for r in rows], dtype=str),
             "win_rate": pd.Series([round(100 * r["win_rate"], 1) for r in rows], dtype=float),
         }
     )

@@ -1,6 +1,7 @@
 """What the app tells a newcomer, without Gradio: upload checks with the file's own name, optional
-number fields ("empty = preset"), sizes that keep the portrait's aspect, Arena wording, the Train
-tab's checklist. The tab modules show these strings; tests call them directly.
+number fields ("empty = preset"), the Train tab's checklist (lite sizes, speech clips and Arena wording
+are core modules: hallo4.portrait_size, speech_clip, system_labels).
+The tab modules show these strings; tests call them directly.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import FPS
 from ..constants import SAMPLE_RATE as SR
 from ..errors import Hallo4Error, InputError
+from ..speech_clip import speech_onset
 
 log = logging.getLogger("hallo4.ui")
 
@@ -100,33 +101,6 @@ def check_audio(path: str | Path | None) -> tuple[bool, str]:
     return True, msg + "."
 
 
-def speech_onset(audio: np.ndarray, sr: int = SR, threshold: float = 0.3) -> float:
-    """Seconds of leading silence: the first 25 fps frame whose loudness envelope passes `threshold`."""
-    from ..audio_features import speech_envelope
-
-    env = speech_envelope(audio, sr, FPS)
-    loud = np.flatnonzero(env > threshold)
-    return float(loud[0] / FPS) if len(loud) else 0.0
-
-
-def speech_window(audio_path: str | Path, max_seconds: float, out_dir: str | Path, lead: float = 0.25) -> Path:
-    """A wav of at most `max_seconds` that starts just before the speech (leading silence cut), so a
-    short clip shows talking rather than the pause before it. Returns the input when nothing is cut."""
-    import soundfile as sf
-
-    from .. import media
-
-    audio = media.load_audio(audio_path, SR, name="speech")
-    start = max(0.0, speech_onset(audio) - lead)
-    if start < 0.1 and len(audio) <= max_seconds * SR:
-        return Path(audio_path)
-    seg = audio[int(start * SR) : int((start + max_seconds) * SR)]
-    out = Path(out_dir) / f"{Path(audio_path).stem}_speech_{int(start * 1000)}ms_{int(max_seconds * 1000)}ms.wav"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(out, seg, SR, subtype="PCM_16")
-    return out
-
-
 # ----------------------------------------------------------------------------------------------
 # "Empty = preset" fields
 # ----------------------------------------------------------------------------------------------
@@ -153,47 +127,6 @@ def optional_number(
             f"Use a value from {lo:g} to {hi:g}, or leave it empty to use the preset.",
         )
     return num
-
-
-def lite_size(preset_size: int, portrait: str | Path | None) -> int:
-    """The lite engine's long side for a preset: the preset's, never above the portrait's own long side
-    (no upscaling), so a 1024x1536 photo at "fast" becomes 512x768 rather than 256x384."""
-    if not portrait:
-        return preset_size
-    try:
-        from PIL import Image
-
-        with Image.open(portrait) as im:
-            return int(min(preset_size, max(im.size)))
-    except (OSError, ValueError) as exc:  # unreadable image: the real load reports it properly (with its name)
-        log.debug("lite_size: could not read %s (%s); using the preset's size", portrait, exc)
-        return preset_size
-
-
-# ----------------------------------------------------------------------------------------------
-# Arena wording
-# ----------------------------------------------------------------------------------------------
-LITE_STYLE = {0.7: "calm head motion", 1.0: "natural head motion", 1.3: "expressive head motion"}
-
-
-def system_label(system: str) -> str:
-    """A stored system id in words: 'lite/expressiveness-1.3' -> 'lite, expressive head motion',
-    'lite/lite-motion@round-002' -> 'lite motion model, lite round round-002'."""
-    base, _, adapter = system.partition("@")
-    engine, _, model = base.partition("/")
-    words = engine
-    m = re.fullmatch(r"expressiveness-([0-9.]+)", model or "")
-    if model == "lite-motion":  # the lite motion model (hallo4.lite_motion.rounds.MODEL_ID): base or a round
-        return "lite motion model, " + (f"lite round {Path(adapter).name}" if adapter else "base")
-    if m:
-        words += ", " + LITE_STYLE.get(float(m.group(1)), f"head motion x{float(m.group(1)):g}")
-    elif model:
-        words += f", {model}"
-    if engine == "hallo4":
-        words = "hallo4 diffusion" + (f", {model}" if model else "")
-    if adapter:
-        words += f", trained round {Path(adapter).name}"
-    return words
 
 
 # ----------------------------------------------------------------------------------------------
