@@ -27,7 +27,7 @@ from hallo4 import face as F  # noqa: E402
 from hallo4 import media  # noqa: E402
 from hallo4.articulation import articulate  # noqa: E402
 from hallo4.engines.lite import FaceRig  # noqa: E402
-from hallo4.engines.lite_mouth import mouth_warnings  # noqa: E402
+from hallo4.engines.lite_mouth_geometry import mouth_warnings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "portraits"

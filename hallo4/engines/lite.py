@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..paths import outputs_dir
 from ..progress import Progress, ProgressCallback, as_progress
 from .base import GenerationRequest, GenerationResult
-from .lite_mouth import mouth_warnings
+from .lite_mouth_geometry import mouth_warnings
 from .lite_rig import FaceRig
 from .lite_tracks import blink_track, head_motion_from_skeleton, mouth_tracks
 

@@ -26,15 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import face as F
-from .lite_mesh import face_roll, inner_lip_polygon, polygon_signed_distance, polygon_signed_distance_grid, rotate
-
-UPPER_INNER = F.LIP_INNER_UPPER  # corner to corner, image left to right
-LOWER_INNER = F.LIP_INNER_LOWER
-
-
-# Below these sizes the painted mouth has too few pixels to read as teeth and lips (see `mouth_warnings`).
-MIN_FACE_PX = 110.0
-MAX_YAW = 0.35  # nose offset from the eye midline, in inter-ocular distances (~25 degrees)
+from .lite_mesh import inner_lip_polygon, polygon_signed_distance
+from .lite_mouth_geometry import (  # noqa: F401  (mouth_warnings: re-exported for tests)
+    LOWER_INNER,
+    UPPER_INNER,
+    MouthGeometry,
+    mouth_geometry,
+    mouth_warnings,
+    smoothstep,
+)
 
 
 @dataclass
@@ -47,96 +47,6 @@ class MouthLayers:
     cavity: np.ndarray  # (h, w) alpha of the whole interior
     teeth: np.ndarray  # (h, w) upper + lower teeth coverage (already inside `cavity`)
     tongue: np.ndarray  # (h, w)
-
-
-def mouth_warnings(landmarks: np.ndarray) -> list[str]:
-    """Say when the face is too small or turned too far for a clean painted mouth."""
-    lm = landmarks[:, :2]
-    out = []
-    fh = F.face_height(lm)
-    if fh < MIN_FACE_PX:
-        out.append(
-            f"The face is small ({fh:.0f} px from forehead to chin; {MIN_FACE_PX:.0f}+ looks best): "
-            "the lite engine's mouth will be soft. Use a larger output size or a closer crop."
-        )
-    left, right = lm[list(F.LEFT_EYE)].mean(0), lm[list(F.RIGHT_EYE)].mean(0)
-    iod = float(np.linalg.norm(left - right)) + 1e-6
-    axis = (left - right) / iod
-    yaw = float(np.dot(lm[F.NOSE_TIP] - (left + right) / 2, axis)) / iod
-    if abs(yaw) > MAX_YAW:
-        out.append(
-            "The face is turned to the side: the lite engine paints the open mouth as if seen from the front, "
-            "which shows on a turned face. A front-facing portrait works best."
-        )
-    return out
-
-
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
-@dataclass
-class _Geometry:
-    """One frame's mouth box, laid out in the face's upright frame (a tilted head tilts teeth and tongue)."""
-
-    x0: int
-    y0: int
-    sd: np.ndarray  # signed distance to the inner-lip polygon (> 0 inside)
-    img_xs: np.ndarray  # pixel coordinates in the image (the photo's own interior is sampled there)
-    img_ys: np.ndarray
-    xs: np.ndarray  # the same pixels in the upright frame
-    ys: np.ndarray
-    u: np.ndarray  # -1 .. 1 corner to corner
-    v: np.ndarray  # 0 at the upper lip, 1 at the lower lip
-    top: np.ndarray  # smooth upper / lower inner-lip curves at each pixel's x (the lip points wobble)
-    bottom: np.ndarray
-    local_gap: np.ndarray
-    gap: float  # the opening at the middle (px)
-    open_rel: float  # gap in face heights (~0.1 is a wide "ah")
-    half_w: float
-
-
-def _geometry(points: np.ndarray, image_shape: tuple[int, int], face_h: float) -> _Geometry | None:
-    poly = inner_lip_polygon(points)
-    centre = points[[F.UPPER_LIP_INNER_MID, F.LOWER_LIP_INNER_MID], :2].mean(0).astype(np.float32)
-    roll = face_roll(points)
-    upright = rotate(points[: F.NUM_LANDMARKS - 10], centre, -roll)
-    gap = float(upright[F.LOWER_LIP_INNER_MID, 1] - upright[F.UPPER_LIP_INNER_MID, 1])
-    if gap < 0.75:
-        return None
-    h, w = image_shape
-    x0, y0 = np.floor(poly.min(0)).astype(int)
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 - x0 < 2 or y1 - y0 < 1:
-        return None
-    img_ys, img_xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    sd = polygon_signed_distance_grid(poly, x0, y0, img_xs.shape)
-    xs, ys = np.moveaxis(rotate(np.stack([img_xs, img_ys], -1), centre, -roll), -1, 0)
-    upoly = rotate(poly, centre, -roll)
-    half_w = max(float(upoly[:, 0].max() - upoly[:, 0].min()) / 2, 1.0)
-    up, lo = upright[list(UPPER_INNER)], upright[list(LOWER_INNER)]
-    top = np.polyval(np.polyfit(up[:, 0], up[:, 1], 2), xs)
-    bottom = np.polyval(np.polyfit(lo[:, 0], lo[:, 1], 2), xs)
-    local_gap = np.maximum(bottom - top, 1e-3)
-    return _Geometry(
-        x0=int(x0),
-        y0=int(y0),
-        sd=sd,
-        img_xs=img_xs,
-        img_ys=img_ys,
-        xs=xs,
-        ys=ys,
-        u=(xs - float(centre[0])) / half_w,
-        v=np.clip((ys - top) / local_gap, 0, 1),
-        top=top,
-        bottom=bottom,
-        local_gap=local_gap,
-        gap=gap,
-        open_rel=gap / face_h,
-        half_w=half_w,
-    )
 
 
 class MouthRenderer:
@@ -230,12 +140,12 @@ class MouthRenderer:
 
         `bite` 0..1: the lower lip against the upper teeth ("f", "v"): the teeth show however narrow the
         opening and reach down to the lower lip."""
-        g = _geometry(points, image_shape, self.face_h)
+        g = mouth_geometry(points, image_shape, self.face_h)
         if g is None:
             return None
         # 1. Cavity alpha: 0 on and outside the polygon, feathered inwards (never spills onto the lips).
         feather = min(self.feather, max(0.6, 0.35 * g.gap))
-        cavity = _smoothstep(g.sd / feather)
+        cavity = smoothstep(g.sd / feather)
         rgb = self._shade_cavity(g)
         tongue = self._tongue(g, rgb)
         teeth = self._upper_teeth(g, rgb, bite)
@@ -254,57 +164,57 @@ class MouthRenderer:
             (tongue * cavity).astype(np.float32),
         )
 
-    def _shade_cavity(self, g: _Geometry) -> np.ndarray:
+    def _shade_cavity(self, g: MouthGeometry) -> np.ndarray:
         """Lip-coloured near the lips, near black deep inside and at the corners, a shadow under the upper lip."""
-        depth = _smoothstep(g.sd / max(1.5, 0.45 * g.gap))
-        depth = np.maximum(depth, _smoothstep(np.abs(g.u) * 1.1 - 0.1))
+        depth = smoothstep(g.sd / max(1.5, 0.45 * g.gap))
+        depth = np.maximum(depth, smoothstep(np.abs(g.u) * 1.1 - 0.1))
         rgb = self.cavity_edge[None, None] * (1 - depth[..., None]) + self.cavity_deep[None, None] * depth[..., None]
-        rgb *= (0.75 + 0.25 * _smoothstep((g.ys - g.top) / max(2.0, 0.35 * g.gap)))[..., None]
+        rgb *= (0.75 + 0.25 * smoothstep((g.ys - g.top) / max(2.0, 0.35 * g.gap)))[..., None]
         return rgb
 
-    def _tongue(self, g: _Geometry, rgb: np.ndarray) -> np.ndarray:
+    def _tongue(self, g: MouthGeometry, rgb: np.ndarray) -> np.ndarray:
         """Wide openings: a rounded mound on the floor of the mouth, lit on top (composited into `rgb`)."""
-        amount = float(_smoothstep(np.array((g.open_rel - 0.058) / 0.035)))
+        amount = float(smoothstep(np.array((g.open_rel - 0.058) / 0.035)))
         if amount <= 0:
             return np.zeros_like(g.sd)
         mound = 1 - g.u**2 / 0.5 - ((g.v - 1.0) / 0.42) ** 2
-        tongue = _smoothstep(mound / 0.25) * amount
+        tongue = smoothstep(mound / 0.25) * amount
         lit = (0.55 + 0.45 * np.clip((1 - g.v) / 0.4, 0, 1))[..., None]  # top of the mound catches light
         colour = self.tongue_rgb * lit * (1 - 0.5 * g.u[..., None] ** 2)
         rgb[:] = rgb * (1 - tongue[..., None]) + colour * tongue[..., None]
         return tongue
 
-    def _upper_teeth(self, g: _Geometry, rgb: np.ndarray, bite: float) -> np.ndarray:
+    def _upper_teeth(self, g: MouthGeometry, rgb: np.ndarray, bite: float) -> np.ndarray:
         """Hang from the upper lip curve, shorter towards the corners, only when open enough (or biting)."""
         if self.photo_interior:
             return np.zeros_like(g.sd)
-        amount = max(float(_smoothstep(np.array((g.open_rel - 0.012) / 0.02))), float(bite))
+        amount = max(float(smoothstep(np.array((g.open_rel - 0.012) / 0.02))), float(bite))
         if amount <= 0:
             return np.zeros_like(g.sd)
         reach = 0.45 + 0.75 * float(bite)  # with a bite the edges rest on (slightly behind) the lower lip
         u, ys, top = g.u, g.ys, g.top
         length = np.minimum(self.teeth_len, reach * g.local_gap) * (1 - 0.45 * u**2)
         edge = np.clip((top + length - ys) + 0.5, 0, 1)  # 1-px anti-aliased biting edge
-        across = 1 - _smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
+        across = 1 - smoothstep((np.abs(u) - 0.55) / 0.35)  # the arch turns away into the dark corners
         teeth = edge * across * amount
-        under_lip = _smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
+        under_lip = smoothstep((ys - top) / np.maximum(1.5, 0.3 * length))  # shadow of the upper lip on the teeth
         shade = (0.7 + 0.3 * np.cos(np.clip(u, -1, 1) * 1.3)) * (0.78 + 0.22 * under_lip)
         if g.half_w > 14:  # faint gaps between incisors and laterals once there are pixels for them
             gaps = sum(np.exp(-((((u - c) * g.half_w) / 0.7) ** 2)) for c in (0.0, -0.2, 0.2, -0.38, 0.38))
             shade = shade * (1 - 0.1 * np.clip(gaps, 0, 1))
-        trans = 1 - 0.2 * _smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
+        trans = 1 - 0.2 * smoothstep((ys - top) / np.maximum(length, 1e-3) * 4 - 3)  # translucent biting edge
         colour = self.teeth[None, None] * (shade * trans)[..., None]
         rgb[:] = rgb * (1 - teeth[..., None]) + colour * teeth[..., None]
         return teeth
 
-    def _lower_teeth(self, g: _Geometry, rgb: np.ndarray) -> np.ndarray:
+    def _lower_teeth(self, g: MouthGeometry, rgb: np.ndarray) -> np.ndarray:
         """A thin, shadowed edge above the lower lip on wide openings."""
-        amount = 0.0 if self.photo_interior else float(_smoothstep(np.array((g.open_rel - 0.062) / 0.03)))
+        amount = 0.0 if self.photo_interior else float(smoothstep(np.array((g.open_rel - 0.062) / 0.03)))
         if amount <= 0:
             return np.zeros_like(g.sd)
         u = g.u
         lh = 0.018 * self.face_h * (1 - 0.5 * u**2)
-        lower = np.clip((g.ys - (g.bottom - lh)) + 0.5, 0, 1) * (1 - _smoothstep((np.abs(u) - 0.3) / 0.3)) * amount
+        lower = np.clip((g.ys - (g.bottom - lh)) + 0.5, 0, 1) * (1 - smoothstep((np.abs(u) - 0.3) / 0.3)) * amount
         colour = self.teeth[None, None] * (0.55 + 0.2 * np.cos(np.clip(u, -1, 1) * 1.4))[..., None]
         rgb[:] = rgb * (1 - lower[..., None]) + colour * lower[..., None]
         return lower
