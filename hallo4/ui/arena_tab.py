@@ -7,7 +7,8 @@ from dataclasses import asdict
 
 import gradio as gr
 
-from .. import arena, studio, zerogpu
+from .. import studio, zerogpu
+from ..studio import arena_prefetch
 from ..system_labels import system_label
 from .common import progress_for, rater_of, require_inputs, tracked, user_errors
 from .widgets import portrait_input
@@ -33,7 +34,7 @@ def _arena_view(match: studio.ArenaMatch | None, status: str):
 def arena_next(rater, portrait=None, audio=None, request: gr.Request = None, progress=gr.Progress()):
     """A pending pair, the one being prepared after the last vote, or a new one from the inputs below."""
     example = studio.examples()[0]
-    match = arena.next_pair(
+    match = arena_prefetch.next_pair(
         rater_of(request), portrait or example[0], audio or example[1], progress_for(request, progress, "arena_next")
     )
     return _arena_view(match, f"Pair #{match.pair_id}: {QUESTION}")
@@ -71,7 +72,7 @@ def make_arena_generate(on_gpu: Callable) -> Callable:
 def arena_prepare(pair_id, rater, request: gr.Request = None):
     """After a vote: make the next pair in the background from the same portrait and speech."""
     if pair_id is not None:
-        arena.prepare_next(rater_of(request), pair_id)
+        arena_prefetch.prepare_next(rater_of(request), pair_id)
 
 
 def _vote_fn(label: str):

@@ -11,10 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-from . import studio
-from .progress import Progress
+from ..progress import Progress
+from .arena import ArenaMatch, arena_new_pair, arena_next_pair, store
 
-log = logging.getLogger("hallo4.arena")
+log = logging.getLogger("hallo4.studio.arena")
 
 _lock = threading.Lock()
 _worker: threading.Thread | None = None
@@ -27,9 +27,9 @@ def preparing() -> bool:
 def prepare_next(rater: str, pair_id: int | None) -> bool:
     """Start making a new pair from `pair_id`'s conditions if `rater` has no pending pair. True if started."""
     global _worker
-    if pair_id is None or studio.store().next_pair(rater) is not None:
+    if pair_id is None or store().next_pair(rater) is not None:
         return False
-    st = studio.store()
+    st = store()
     cond = st.get_conditions(st.get_pair(int(pair_id)).conditions_id)
     with _lock:
         if preparing():
@@ -37,7 +37,7 @@ def prepare_next(rater: str, pair_id: int | None) -> bool:
 
         def run(portrait: str = cond.portrait_path, audio: str = cond.audio_path) -> None:
             try:
-                studio.arena_new_pair(portrait, audio)
+                arena_new_pair(portrait, audio)
             except Exception as exc:  # noqa: BLE001 - "Next pair" then makes one itself and reports any error
                 log.warning("Preparing the next Arena pair failed: %s", exc)
 
@@ -52,12 +52,12 @@ def next_pair(
     audio: str | Path | None,
     progress: Progress | None = None,
     timeout: float = 300.0,
-) -> studio.ArenaMatch:
+) -> ArenaMatch:
     """A pair for `rater`: a pending one, else the one being prepared (waiting for it), else a new one
     made now from `portrait`/`audio` (the "Make a new pair" inputs, an example by default)."""
     start = time.monotonic()
     while True:
-        match = studio.arena_next_pair(rater)
+        match = arena_next_pair(rater)
         if match is not None:
             return match
         if not preparing() or time.monotonic() - start > timeout:
@@ -65,4 +65,4 @@ def next_pair(
         if progress is not None:
             progress(min(0.9, (time.monotonic() - start) / 20), "Preparing the next pair")
         time.sleep(0.3)
-    return studio.arena_new_pair(portrait, audio, progress)
+    return arena_new_pair(portrait, audio, progress)
