@@ -49,6 +49,22 @@ def tiny_pipeline_dir(tmp_path_factory) -> Path:
     return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-shared") / "hallo4-tiny")
 
 
+@pytest.fixture
+def tiny_pipeline_copy(tiny_pipeline_dir, tmp_path) -> Path:
+    """A private copy of the shared tiny pipeline, for a test that writes into the pipeline folder."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_pipeline_dir, tmp_path / "hallo4-tiny"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """HALLO4_DATA_DIR set to a fresh folder in the test's tmp_path: nothing lands in the user's data folder.
+    Files that need it for every test say `pytestmark = pytest.mark.usefixtures("data_dir")`."""
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
 def render_clip(engine: str = "lite", *, engine_kwargs: dict[str, Any] | None = None, **request: Any):
     """Render one clip with a real engine: `GenerationRequest(**request)` on `get_engine(engine, **engine_kwargs)`."""
     from hallo4.engines import GenerationRequest, get_engine
