@@ -15,24 +15,15 @@ from hallo4.engines import GenerationRequest, get_engine
 from hallo4.engines.diffusion import DiffusionEngine
 from hallo4.errors import InputError, MissingWeightsError, ResourceError
 
+from .helpers import TINY_RUN
+
 pytestmark = pytest.mark.usefixtures("data_dir")  # HALLO4_DATA_DIR in each test's tmp_path
 
 OPTS = {"steps": 2, "frames_per_segment": 13, "height": 32, "width": 64}
 
 
 def _run(engine, portrait, audio, **pipe_kw):
-    return engine.pipe(
-        portrait,
-        audio,
-        skeleton=False,
-        seed=4,
-        max_seconds=0.5,
-        height=32,
-        width=64,
-        frames_per_segment=13,
-        num_inference_steps=2,
-        **pipe_kw,
-    ).frames
+    return engine.pipe(portrait, audio, skeleton=False, seed=4, max_seconds=0.5, **TINY_RUN, **pipe_kw).frames
 
 
 def test_engine_generates_mp4(tiny_pipeline_dir, portrait_path, speech_path, tmp_path):
@@ -114,7 +105,7 @@ def test_lora_adapter_load_and_unload(tiny_pipeline_dir, portrait_path, speech_p
     engine.unload_adapter()
     assert np.array_equal(_run(engine, portrait_path, speech_path), base)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MissingWeightsError):
+    with pytest.raises(MissingWeightsError, match=r"No LoRA adapter in .*empty \(expected adapter_model"):
         engine.load_adapter(tmp_path / "empty")
 
 

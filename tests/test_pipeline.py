@@ -13,7 +13,9 @@ from hallo4.pipelines.conditions import fit_frames
 from hallo4.pipelines.vace_context import blank_patches
 from hallo4.progress import Progress
 
-SMALL = dict(height=32, width=64, frames_per_segment=13, num_inference_steps=2)  # 0.5 s = 13 frames: one segment
+from .helpers import TINY_RUN
+
+SMALL = TINY_RUN  # 0.5 s = 13 frames: one segment
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +98,7 @@ def test_long_audio_several_segments(pipe, portrait_path, examples_dir, tmp_path
         skeleton=False,
         max_seconds=7.0,
         seed=1,
-        height=32,
-        width=64,
-        frames_per_segment=33,
-        num_inference_steps=1,
+        **{**SMALL, "frames_per_segment": 33, "num_inference_steps": 1},
         progress=lambda f, m: seen.append(m),
         output_path=tmp_path / "long.mp4",
     )
@@ -167,7 +166,10 @@ def test_missing_weights_name_what_and_how(tmp_path, tiny_pipeline_dir):
     for part in ("vae", "text_encoder", "tokenizer", "audio_encoder"):
         assert part in str(e.value)
     assert "transformer (" not in str(e.value)
-    with pytest.raises(MissingWeightsError):
+    with pytest.raises(
+        MissingWeightsError,
+        match=r"(?s)'no-such-org/no-such-model' is neither a local folder nor.*python -m hallo4.weights",
+    ):
         Hallo4Pipeline.from_pretrained("no-such-org/no-such-model")
 
 

@@ -16,6 +16,8 @@ from hallo4.engines.diffusion import DiffusionEngine, choose_precision
 from hallo4.errors import InputError
 from hallo4.pipelines import Hallo4Pipeline
 
+from .helpers import TINY_RUN
+
 pytestmark = pytest.mark.usefixtures("data_dir")  # HALLO4_DATA_DIR in each test's tmp_path
 
 OPTS = {"steps": 2, "frames_per_segment": 13, "height": 32, "width": 64}
@@ -53,17 +55,8 @@ def test_each_segment_noise_is_reseeded_with_the_seed(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipe, "prepare_latents", spy)
-    out = pipe(
-        portrait_path,
-        speech_path,
-        skeleton=False,
-        seed=1234,
-        max_seconds=1.0,
-        height=32,
-        width=32,
-        frames_per_segment=9,
-        num_inference_steps=1,
-    )
+    canvas = dict(height=32, width=32, frames_per_segment=9, num_inference_steps=1)
+    out = pipe(portrait_path, speech_path, skeleton=False, seed=1234, max_seconds=1.0, **canvas)
     assert out.seed == 1234 and len(states) == 3  # 25 frames = 3 segments of 9 (8 new frames each)
     fresh = torch.Generator().manual_seed(1234).get_state()
     assert all(torch.equal(s, fresh) for s in states)
@@ -133,9 +126,7 @@ def test_release_precision_keeps_time_path_and_head_fp32(tiny_pipeline_dir, port
             ("ffn", tr.blocks[0].ffn),
         ]
     ]
-    kw = dict(
-        skeleton=False, seed=4, max_seconds=0.5, height=32, width=64, frames_per_segment=13, num_inference_steps=2
-    )
+    kw = dict(skeleton=False, seed=4, max_seconds=0.5, **TINY_RUN)
     release = pipe(portrait_path, speech_path, **kw).frames.astype(np.float32)
     for h in hooks:
         h.remove()
