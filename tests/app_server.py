@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+from trainer.launch import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class AppServer:
@@ -57,6 +53,25 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+    def __enter__(self) -> AppServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def app_server_fixture(folder: str, env: dict[str, str] | None = None):
+    """A module-scoped `server` fixture: the real app started once for a test file (data in a fresh
+    `folder` under pytest's tmp), stopped after its last test. Use: `server = app_server_fixture("x", env)`."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory) -> Iterator[AppServer]:
+        with AppServer(tmp_path_factory.mktemp(folder), env=env) as srv:
+            yield srv
+
+    return server
 
 
 def generate_inputs(

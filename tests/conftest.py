@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,36 @@ def speech_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_pipeline_dir(tmp_path_factory) -> Path:
+def tiny_pipeline_dir(tmp_path_factory) -> Iterator[Path]:
     """One tiny random Hallo4 pipeline folder (`make_tiny_pipeline`, seed 0) for the whole session.
-    Tests only read it; one that changes a pipeline folder makes its own."""
+    Tests only read it (one that writes into a pipeline folder takes `tiny_pipeline_copy`); at the end of the
+    session the folder must be as it was, so one test's change cannot leak into another unnoticed."""
     from hallo4.testing import make_tiny_pipeline
 
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-shared") / "hallo4-tiny")
+    folder = make_tiny_pipeline(tmp_path_factory.mktemp("tiny-shared") / "hallo4-tiny")
+    before = _tree_state(folder)
+    yield folder
+    assert _tree_state(folder) == before, "a test changed the shared tiny pipeline: use tiny_pipeline_copy"
+
+
+def _tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def tiny_pipeline_copy(tiny_pipeline_dir, tmp_path) -> Path:
+    """A private copy of the shared tiny pipeline, for a test that writes into the pipeline folder."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_pipeline_dir, tmp_path / "hallo4-tiny"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """HALLO4_DATA_DIR set to a fresh folder in the test's tmp_path: nothing lands in the user's data folder.
+    Files that need it for every test say `pytestmark = pytest.mark.usefixtures("data_dir")`."""
+    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
 
 
 def render_clip(engine: str = "lite", *, engine_kwargs: dict[str, Any] | None = None, **request: Any):

@@ -14,15 +14,10 @@ from gradio_client.exceptions import AppError
 
 from hallo4 import media
 
-from .app_server import AppServer, generate_inputs
+from .app_server import app_server_fixture, generate_inputs
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    # The vote load test's 20 sessions all come from 127.0.0.1: allow them all a rater id (hallo4.raters).
-    srv = AppServer(tmp_path_factory.mktemp("appdata"), env={"HALLO4_NEW_RATERS_PER_HOUR": "1000"})
-    yield srv
-    srv.stop()
+# The vote load test's 20 sessions all come from 127.0.0.1: allow them all a rater id (hallo4.raters).
+server = app_server_fixture("appdata", {"HALLO4_NEW_RATERS_PER_HOUR": "1000"})
 
 
 @pytest.fixture
@@ -248,27 +243,16 @@ def test_files_outside_the_app_are_not_served(server):
             urllib.request.urlopen(server.url + path, timeout=10)
 
 
-def test_load_500_votes_from_20_sessions(server, tmp_path, portrait_path, speech_path):
+def test_load_500_votes_from_20_sessions(server, generate_clip, portrait_path, speech_path):
     """20 concurrent clients x 25 votes -> exactly 500 rows, none lost or duplicated."""
-    from hallo4.engines import GenerationRequest, get_engine
     from hallo4.preferences import PreferenceStore
 
     store = PreferenceStore(server.data_dir / "store")
     before = store.vote_count()
     cond = store.add_conditions(portrait_path, speech_path)
-    eng = get_engine("lite")
     clips = []
     for seed in range(8):  # 8 real clips -> 28 possible pairs
-        res = eng.generate(
-            GenerationRequest(
-                portrait=portrait_path,
-                audio=speech_path,
-                seed=seed,
-                size=96,
-                max_seconds=1.2,
-                output=tmp_path / f"c{seed}.mp4",
-            )
-        )
+        res = generate_clip(portrait=portrait_path, audio=speech_path, seed=seed, size=96, max_seconds=1.2)
         clips.append(store.add_clip(cond, res.video, engine="lite", seed=seed))
     pairs = [store.add_pair(a, b) for i, a in enumerate(clips) for b in clips[i + 1 :]][:25]
     assert len(set(pairs)) == 25

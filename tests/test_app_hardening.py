@@ -36,9 +36,8 @@ def _store_with_pair(data_dir: Path, video: Path, portrait: Path, audio: Path) -
 def server(tmp_path_factory, lite_clip, portrait_path, speech_path):
     data = tmp_path_factory.mktemp("harden")
     _store_with_pair(data, lite_clip.video, portrait_path, speech_path)
-    srv = AppServer(data, env={"HALLO4_NEW_RATERS_PER_HOUR": "2", "HALLO4_ADMIN_TOKEN": ""})
-    yield srv
-    srv.stop()
+    with AppServer(data, env={"HALLO4_NEW_RATERS_PER_HOUR": "2", "HALLO4_ADMIN_TOKEN": ""}) as srv:
+        yield srv
 
 
 def _err(fn, *args, **kwargs) -> str:
@@ -130,20 +129,16 @@ def test_admin_open_on_loopback_without_token(server):
 
 
 def test_admin_refused_on_all_interfaces_without_token(tmp_path):
-    srv = AppServer(tmp_path, env={"GRADIO_SERVER_NAME": "0.0.0.0", "HALLO4_ADMIN_TOKEN": ""})
-    try:
+    with AppServer(tmp_path, env={"GRADIO_SERVER_NAME": "0.0.0.0", "HALLO4_ADMIN_TOKEN": ""}) as srv:
         c = Client(srv.url, verbose=False)
         msg = _err(c.predict, "none", "none", "", api_name="/models_save")
         assert "0.0.0.0 (not loopback)" in msg and "HALLO4_ADMIN_TOKEN" in msg
         assert "HALLO4_ADMIN_TOKEN" in _err(c.predict, "", "hallo4", 10, 2500, 1e-4, 4, api_name="/train_start")
         assert not (tmp_path / "settings.json").exists()
-    finally:
-        srv.stop()
 
 
 def test_admin_token_guesses_are_rate_limited(tmp_path):
-    srv = AppServer(tmp_path, env={"HALLO4_ADMIN_TOKEN": "right-token", "HALLO4_ADMIN_MAX_FAILURES": "3"})
-    try:
+    with AppServer(tmp_path, env={"HALLO4_ADMIN_TOKEN": "right-token", "HALLO4_ADMIN_MAX_FAILURES": "3"}) as srv:
         c = Client(srv.url, verbose=False)
         for i in range(3):
             assert "wrong or missing admin token" in _err(
@@ -151,8 +146,6 @@ def test_admin_token_guesses_are_rate_limited(tmp_path):
             )
         # Locked now: even the right token waits, so guessing cannot go on.
         assert "too many wrong admin tokens" in _err(c.predict, "none", "none", "right-token", api_name="/models_save")
-    finally:
-        srv.stop()
 
 
 # -- item 6: nothing with other users' paths is served ---------------------------------------------
@@ -242,8 +235,7 @@ def test_full_disk_gives_a_clear_message(tmp_path, portrait_path, speech_path):
 
 def _start_fails_or_fill(data: Path, tmp_path: Path, portrait: Path, audio: Path) -> str:
     """Start on the small disk, fill it, then ask for a video: the error must name the full disk."""
-    srv = AppServer(data, log_path=tmp_path / "app.log")  # the log must not sit on the full disk
-    try:
+    with AppServer(data, log_path=tmp_path / "app.log") as srv:  # the log must not sit on the full disk
         filler = data / "filler.bin"
         with open(filler, "wb", buffering=0) as f:
             try:
@@ -254,5 +246,3 @@ def _start_fails_or_fill(data: Path, tmp_path: Path, portrait: Path, audio: Path
         c = Client(srv.url, verbose=False)
         # Upload from outside the full disk (Gradio's temp folder), save settings (an admin action on loopback).
         return _err(c.predict, "none", "none", "", api_name="/models_save")
-    finally:
-        srv.stop()

@@ -27,8 +27,8 @@ def speak(tmp_path, text: str, lead_silence: float = 0.0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def hopper_rig(examples_dir):
-    img = np.asarray(media.load_image(examples_dir / "portraits" / "grace_hopper.jpg").resize((436, 512)))
+def hopper_rig(hopper_path):
+    img = np.asarray(media.load_image(hopper_path).resize((436, 512)))
     return FaceRig(img, F.analyze_face(img, require=True).landmarks)
 
 

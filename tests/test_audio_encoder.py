@@ -10,25 +10,7 @@ import torch.nn.functional as F
 from hallo4.audio_encoder import VocalSeparator, encode_audio, wav2vec2_hidden_states, window_features
 from hallo4.constants import num_video_frames as num_frames
 from hallo4.errors import MissingWeightsError
-
-
-def _tiny_wav2vec2():
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    torch.manual_seed(0)
-    cfg = Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
-    fe = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
-    )
-    return Wav2Vec2Model(cfg).eval(), fe
+from hallo4.testing import tiny_wav2vec2
 
 
 def test_num_frames_is_ceil_at_25fps():
@@ -38,7 +20,7 @@ def test_num_frames_is_ceil_at_25fps():
 
 
 def test_shapes_and_window_edges():
-    model, fe = _tiny_wav2vec2()
+    model, fe = tiny_wav2vec2()
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal(int(16000 * 1.23)) * 0.1).astype(np.float32)
     out = encode_audio(model, fe, audio)
@@ -57,7 +39,7 @@ def test_shapes_and_window_edges():
 
 def test_matches_manual_interpolation_before_transformer():
     """Hidden states equal the HF model run on CNN features resampled (align_corners) to T steps."""
-    model, fe = _tiny_wav2vec2()
+    model, fe = tiny_wav2vec2()
     audio = (np.sin(np.arange(16000) / 7.0) * 0.3).astype(np.float32)
     x = fe(audio, sampling_rate=16000, return_tensors="pt").input_values
     ours = wav2vec2_hidden_states(model, x, 25)[0]

@@ -9,7 +9,7 @@ import pytest
 
 from hallo4.batch import BatchDefaults, main, read_jobs, run_batch
 
-from .test_dpo_multiprocess import launch
+from .helpers import launch_ok
 
 FAST = dict(size=64, max_seconds=0.3)
 
@@ -142,14 +142,14 @@ def test_two_processes_split_the_rows(tmp_path, examples_dir):
         ],
     )
     out = tmp_path / "out"
-    launch(["-m", "hallo4.batch", str(jobs), "-o", str(out)], 2)
+    launch_ok(["-m", "hallo4.batch", str(jobs), "-o", str(out)], 2)
     s = _summary(out)
     assert [s[f"clip{i}"]["status"] for i in range(4)] == ["done"] * 4
     assert [s[f"clip{i}"]["rank"] for i in range(4)] == ["0", "1", "0", "1"]  # interleaved over the two ranks
     assert all((out / f"clip{i}.mp4").stat().st_size > 0 for i in range(4))
     # Resume under two processes: a clip without its record counts as partial; only that row is redone.
     (out / "clip3.json").unlink()
-    launch(["-m", "hallo4.batch", str(jobs), "-o", str(out)], 2)
+    launch_ok(["-m", "hallo4.batch", str(jobs), "-o", str(out)], 2)
     s = _summary(out)
     assert {k: v["status"] for k, v in s.items()} == {
         "clip0": "skipped",

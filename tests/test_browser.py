@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .app_server import AppServer
+from .app_server import app_server_fixture
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,11 +27,7 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = AppServer(tmp_path_factory.mktemp("browserdata"))
-    yield srv
-    srv.stop()
+server = app_server_fixture("browserdata")
 
 
 @pytest.fixture(scope="module")
@@ -283,14 +279,14 @@ def test_uploads_are_checked_at_once(browser, server, media_files, portrait_path
     pg.close()
 
 
-def test_preview_is_cleared_when_inputs_change(browser, server, portrait_path, speech_path, examples_dir):
+def test_preview_is_cleared_when_inputs_change(browser, server, portrait_path, speech_path, hopper_path):
     pg = _open(browser, server)
     pg.locator("#portrait-file input[type=file]").set_input_files(str(portrait_path))
     pg.locator("#speech-input input[type=file]").set_input_files(str(speech_path))
     pg.wait_for_timeout(1000)
     pg.locator("#preview-btn").click()
     pg.wait_for_function(READY, arg="#preview-video", timeout=60_000)
-    _upload(pg, "#portrait-file", examples_dir / "portraits" / "grace_hopper.jpg")
+    _upload(pg, "#portrait-file", hopper_path)
     pg.wait_for_function(
         "() => { const e = document.querySelector('#preview-video'); return !e || e.offsetParent === null || !e.querySelector('video'); }",
         timeout=30_000,

@@ -13,39 +13,21 @@ import torch
 from hallo4 import media
 from hallo4.engines import GenerationRequest, get_engine
 from hallo4.engines.diffusion import DiffusionEngine
-from hallo4.errors import InputError, MissingWeightsError
-from hallo4.testing import make_tiny_pipeline
+from hallo4.errors import InputError, MissingWeightsError, ResourceError
+
+from .helpers import TINY_RUN
+
+pytestmark = pytest.mark.usefixtures("data_dir")  # HALLO4_DATA_DIR in each test's tmp_path
 
 OPTS = {"steps": 2, "frames_per_segment": 13, "height": 32, "width": 64}
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-engine") / "hallo4-tiny")
-
-
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
-
-
 def _run(engine, portrait, audio, **pipe_kw):
-    return engine.pipe(
-        portrait,
-        audio,
-        skeleton=False,
-        seed=4,
-        max_seconds=0.5,
-        height=32,
-        width=64,
-        frames_per_segment=13,
-        num_inference_steps=2,
-        **pipe_kw,
-    ).frames
+    return engine.pipe(portrait, audio, skeleton=False, seed=4, max_seconds=0.5, **TINY_RUN, **pipe_kw).frames
 
 
-def test_engine_generates_mp4(tiny_dir, portrait_path, speech_path, tmp_path):
-    engine = get_engine("hallo4", model=str(tiny_dir), output_dir=tmp_path)
+def test_engine_generates_mp4(tiny_pipeline_dir, portrait_path, speech_path, tmp_path):
+    engine = get_engine("hallo4", model=str(tiny_pipeline_dir), output_dir=tmp_path)
     assert isinstance(engine, DiffusionEngine) and engine.name == "hallo4"
     assert engine.device.type == "cpu" and engine.dtype == torch.float32
     messages = []
@@ -64,23 +46,23 @@ def test_engine_generates_mp4(tiny_dir, portrait_path, speech_path, tmp_path):
 
 
 def test_bad_options_and_missing_weights(tmp_path, portrait_path, speech_path):
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"quantize: unknown quantisation '4bit'\. Use 'none' or '8bit'"):
         DiffusionEngine(quantize="4bit")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"offload: unknown offload mode 'everything'\. Use 'none', 'model'"):
         DiffusionEngine(offload="everything")
     engine = DiffusionEngine(model=str(tmp_path / "absent"))
     with pytest.raises(MissingWeightsError, match="python -m hallo4.convert"):
         engine.generate(GenerationRequest(portrait=portrait_path, audio=speech_path, options=OPTS))
     if not torch.cuda.is_available():
-        with pytest.raises(Exception, match="CUDA"):
+        with pytest.raises(ResourceError, match="no CUDA GPU is available.*Use device='cpu'"):
             DiffusionEngine(device="cuda")
 
 
-def test_8bit_runs_and_stays_close(tiny_dir, portrait_path, speech_path):
+def test_8bit_runs_and_stays_close(tiny_pipeline_dir, portrait_path, speech_path):
     pytest.importorskip("bitsandbytes")
-    full = DiffusionEngine(model=str(tiny_dir))
+    full = DiffusionEngine(model=str(tiny_pipeline_dir))
     full.load()
-    q = DiffusionEngine(model=str(tiny_dir), quantize="8bit")
+    q = DiffusionEngine(model=str(tiny_pipeline_dir), quantize="8bit")
     q.load()
     import bitsandbytes as bnb
 
@@ -93,11 +75,11 @@ def test_8bit_runs_and_stays_close(tiny_dir, portrait_path, speech_path):
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
 
 
-def test_lora_adapter_load_and_unload(tiny_dir, portrait_path, speech_path, tmp_path):
+def test_lora_adapter_load_and_unload(tiny_pipeline_dir, portrait_path, speech_path, tmp_path):
     from peft import LoraConfig, get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    engine = DiffusionEngine(model=str(tiny_dir))
+    engine = DiffusionEngine(model=str(tiny_pipeline_dir))
     engine.load()
     base = _run(engine, portrait_path, speech_path)
     # a round folder as the DPO trainer writes it (PEFT names, adapter_config.json)
@@ -123,11 +105,11 @@ def test_lora_adapter_load_and_unload(tiny_dir, portrait_path, speech_path, tmp_
     engine.unload_adapter()
     assert np.array_equal(_run(engine, portrait_path, speech_path), base)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MissingWeightsError):
+    with pytest.raises(MissingWeightsError, match=r"No LoRA adapter in .*empty \(expected adapter_model"):
         engine.load_adapter(tmp_path / "empty")
 
 
-def test_generate_cli_end_to_end(tiny_dir, portrait_path, speech_path, tmp_path):
+def test_generate_cli_end_to_end(tiny_pipeline_dir, portrait_path, speech_path, tmp_path):
     out = tmp_path / "cli.mp4"
     proc = subprocess.run(
         [
@@ -137,7 +119,7 @@ def test_generate_cli_end_to_end(tiny_dir, portrait_path, speech_path, tmp_path)
             "--engine",
             "hallo4",
             "--model",
-            str(tiny_dir),
+            str(tiny_pipeline_dir),
             "--portrait",
             str(portrait_path),
             "--audio",

@@ -145,28 +145,19 @@ def add_and_return(model, cfg):
     return model
 
 
-def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, speech_path):
+def test_round_from_a_store_of_real_off_policy_clips(
+    tmp_path, tiny_pipeline_dir, generate_clip, portrait_path, speech_path
+):
     """Lite clips vs a tiny-hallo4 clip of the same conditions are valid pairs; the round is usable."""
     from hallo4.engines import GenerationRequest, get_engine
     from hallo4.preferences import PreferenceStore
-    from hallo4.testing import make_tiny_pipeline
 
-    model = make_tiny_pipeline(tmp_path / "tiny")
+    model = tiny_pipeline_dir
     store = PreferenceStore(tmp_path / "store")
     cond = store.add_conditions(portrait_path, speech_path)
-    lite = get_engine("lite")
     clips = []
     for s in range(2):
-        r = lite.generate(
-            GenerationRequest(
-                portrait=portrait_path,
-                audio=speech_path,
-                seed=s,
-                size=96,
-                max_seconds=0.5,
-                output=tmp_path / f"l{s}.mp4",
-            )
-        )
+        r = generate_clip(portrait=portrait_path, audio=speech_path, seed=s, size=96, max_seconds=0.5)
         clips.append(store.add_clip(cond, r.video, engine="lite", seed=s))
     engine = get_engine("hallo4", model=str(model))
 
@@ -208,25 +199,22 @@ def test_round_from_a_store_of_real_off_policy_clips(tmp_path, portrait_path, sp
     assert base.parameters["adapter"] is None
 
 
-def test_training_inputs_are_what_inference_sees(tmp_path, portrait_path, speech_path):
+def test_training_inputs_are_what_inference_sees(tmp_path, tiny_pipeline_dir, portrait_path, speech_path, write_wav):
     """The tensors a pair is trained on (trainer.data.encode_pair) equal the first segment's conditions the
     pipeline hands its transformer when it generates for the same portrait, speech, canvas and seed."""
     from hallo4 import media
     from hallo4.pipelines import Hallo4Pipeline
-    from hallo4.testing import make_tiny_pipeline
     from trainer.data import PairRecord, encode_pair
 
-    pipe = Hallo4Pipeline.from_pretrained(make_tiny_pipeline(tmp_path / "tiny"))
+    pipe = Hallo4Pipeline.from_pretrained(tiny_pipeline_dir)
     pipe.prompt_cache_dir = tmp_path / "prompts"
     seen: list[dict] = []
     hook = pipe.transformer.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append({k: v for k, v in kwargs.items() if torch.is_tensor(v)}),
         with_kwargs=True,
     )
-    import soundfile as sf
-
-    wav = tmp_path / "speech.wav"  # 0.8 s = 20 frames: 3 segments of 9
-    sf.write(wav, media.load_audio(speech_path, 16000, max_seconds=0.8), 16000, subtype="FLOAT")
+    # 0.8 s = 20 frames: 3 segments of 9
+    wav = write_wav(tmp_path / "speech.wav", media.load_audio(speech_path, 16000, max_seconds=0.8), subtype="FLOAT")
     out = pipe(portrait_path, wav, seed=4, height=32, width=64, frames_per_segment=9, num_inference_steps=1)
     hook.remove()
     clip = tmp_path / "clip.mp4"

@@ -36,5 +36,5 @@ def test_dpo_loss_from_predictions_hand_example_and_signs():
     big = torch.tensor([[1.0, 100.0]])
     out = dpo_loss(big, ml, rw, rl, z, z, beta=0.5, mask=mask)
     assert out.reward_margin.item() == pytest.approx(6.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="give both target_w and target_l, or neither"):
         dpo_loss(mw, ml, rw, rl, z, None, beta=0.5)

@@ -7,7 +7,6 @@ from `python -m hallo4.testing`, then `trainer.dpo` under 2 processes, resumed u
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from trainer.dpo import DPOConfig, add_lora, train
-from trainer.launch import launch as launch_processes
 
+from .helpers import launch_ok
 from .test_dpo import CFG, _synthetic_pairs, _tiny_transformer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,13 +41,6 @@ TRAIN_ARGS = [
 ]
 
 
-def launch(args: list[str], processes: int) -> subprocess.CompletedProcess:
-    """`trainer.launch.launch`, which must succeed."""
-    res = launch_processes(args, processes, timeout=600)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return res
-
-
 def assert_same_adapter(a: dict, b: dict, rel: float = 1e-3) -> None:
     """Equal up to float noise, measured over the whole adapter. Per tensor it is no measure: Adam moves every
     weight by about lr whatever its gradient's size, so weights with no real signal (the text cross-attention's
@@ -66,12 +58,12 @@ def _metrics(round_dir: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_processes_match_one_and_resume_with_another_process_count(tmp_path):
-    launch(["-m", "hallo4.testing", "tiny-model", str(tmp_path / "tiny")], 1)
-    launch(["-m", "hallo4.testing", "demo-store", str(tmp_path / "store")], 1)
+    launch_ok(["-m", "hallo4.testing", "tiny-model", str(tmp_path / "tiny")], 1)
+    launch_ok(["-m", "hallo4.testing", "demo-store", str(tmp_path / "store")], 1)
     common = ["-m", "trainer.dpo", "--store", str(tmp_path / "store"), "--model", str(tmp_path / "tiny"), *TRAIN_ARGS]
 
     # Steps 1-2 on two processes (with gradient checkpointing), then steps 3-4 resumed on one.
-    launch([*common, "--out", str(tmp_path / "multi"), "--steps", "2", "--gradient-checkpointing"], 2)
+    launch_ok([*common, "--out", str(tmp_path / "multi"), "--steps", "2", "--gradient-checkpointing"], 2)
     multi = tmp_path / "multi" / "round-001"
     ranks = json.loads((multi / "ranks.json").read_text())
     assert ranks["num_processes"] == 2
@@ -81,9 +73,9 @@ def test_two_processes_match_one_and_resume_with_another_process_count(tmp_path)
         # Each rank trained on its own share of the step's batch: one pair each, never the same one.
         assert [len(r) for r in row["pairs_by_rank"]] == [1, 1]
         assert row["pairs_by_rank"][0] != row["pairs_by_rank"][1]
-    launch([*common, "--out", str(tmp_path / "multi"), "--steps", "4", "--resume", str(multi)], 1)
+    launch_ok([*common, "--out", str(tmp_path / "multi"), "--steps", "4", "--resume", str(multi)], 1)
 
-    launch([*common, "--out", str(tmp_path / "single"), "--steps", "4"], 1)
+    launch_ok([*common, "--out", str(tmp_path / "single"), "--steps", "4"], 1)
     single = tmp_path / "single" / "round-001"
     one_proc = _metrics(single)
     # Same global batches in the same order, whoever computed them.

@@ -38,22 +38,16 @@ def test_mouth_moves_with_speech_and_rest_of_image_stays(lite_clip, portrait_pat
     assert np.abs(corner - corner[0]).max() < 12  # codec noise only
 
 
-def test_same_seed_same_frames_other_seed_other_blinks(tmp_path, portrait_path, speech_path):
-    eng = get_engine("lite")
+def test_same_seed_same_frames_other_seed_other_blinks(generate_clip, portrait_path, speech_path):
     req = dict(portrait=portrait_path, audio=speech_path, size=128, max_seconds=1.0)
-    a = eng.generate(GenerationRequest(**req, seed=3, output=tmp_path / "a.mp4"))
-    b = eng.generate(GenerationRequest(**req, seed=3, output=tmp_path / "b.mp4"))
+    a, b = generate_clip(**req, seed=3), generate_clip(**req, seed=3)
     fa, fb = media.read_video(a.video).frames, media.read_video(b.video).frames
     assert np.array_equal(fa, fb)
     assert not np.array_equal(blink_track(250, np.random.default_rng(1)), blink_track(250, np.random.default_rng(2)))
 
 
-def test_random_seed_is_returned(tmp_path, portrait_path, speech_path):
-    res = get_engine("lite").generate(
-        GenerationRequest(
-            portrait=portrait_path, audio=speech_path, size=128, max_seconds=0.5, output=tmp_path / "r.mp4"
-        )
-    )
+def test_random_seed_is_returned(generate_clip, portrait_path, speech_path):
+    res = generate_clip(portrait=portrait_path, audio=speech_path, size=128, max_seconds=0.5)
     assert isinstance(res.seed, int) and res.parameters["seed"] == res.seed
 
 
@@ -73,20 +67,20 @@ def test_blinks_are_natural():
     assert track.max() == pytest.approx(1.0)
 
 
-def test_no_face_is_a_clear_error(tmp_path, speech_path):
+def test_no_face_is_a_clear_error(tmp_path, generate_clip, speech_path):
     from PIL import Image
 
     g = np.tile(np.linspace(0, 255, 256, dtype=np.uint8)[None, :, None], (256, 1, 3))
     Image.fromarray(g).save(tmp_path / "wall.png")
     with pytest.raises(InputError, match=r"portrait .*no face.*lite engine"):
-        get_engine("lite").generate(GenerationRequest(portrait=tmp_path / "wall.png", audio=speech_path, size=128))
+        generate_clip(portrait=tmp_path / "wall.png", audio=speech_path, size=128)
 
 
-def test_bad_audio_is_a_clear_error(tmp_path, portrait_path):
+def test_bad_audio_is_a_clear_error(tmp_path, generate_clip, portrait_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF0000WAVEjunk" * 20)
-    with pytest.raises(InputError, match="audio"):
-        get_engine("lite").generate(GenerationRequest(portrait=portrait_path, audio=bad, size=128))
+    with pytest.raises(InputError, match=r"audio \(.*bad\.wav\): could not be decoded as audio.*Convert it to WAV"):
+        generate_clip(portrait=portrait_path, audio=bad, size=128)
 
 
 def test_cancel_stops_rendering(tmp_path, portrait_path, speech_path):
@@ -106,7 +100,7 @@ def test_cancel_stops_rendering(tmp_path, portrait_path, speech_path):
     assert seen and max(seen) < 0.5
 
 
-def test_skeleton_drives_the_head(tmp_path, portrait_path, speech_path):
+def test_skeleton_drives_the_head(tmp_path, generate_clip, portrait_path, speech_path):
     """A skeleton whose head drifts right moves the face right; the background corner stays."""
     from hallo4 import face as F
     from hallo4.skeleton import SkeletonSequence, idle_skeleton
@@ -119,17 +113,7 @@ def test_skeleton_drives_the_head(tmp_path, portrait_path, speech_path):
         arr[..., 0] += drift.reshape((-1,) + (1,) * (arr.ndim - 2))
     path = tmp_path / "drift.json"
     SkeletonSequence(body, hands, face, base.width, base.height, fps=25.0).save(path)
-    res = get_engine("lite").generate(
-        GenerationRequest(
-            portrait=portrait_path,
-            audio=speech_path,
-            skeleton=path,
-            seed=1,
-            size=256,
-            max_seconds=1.0,
-            output=tmp_path / "s.mp4",
-        )
-    )
+    res = generate_clip(portrait=portrait_path, audio=speech_path, skeleton=path, seed=1, size=256, max_seconds=1.0)
     frames = media.read_video(res.video).frames
     x_first = F.analyze_face(frames[0], require=True).landmarks[:, 0].mean()
     x_last = F.analyze_face(frames[-1], require=True).landmarks[:, 0].mean()

@@ -25,11 +25,11 @@ def _painted(img: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def rigs(examples_dir):
+def rigs(portrait_path, hopper_path):
     """name -> FaceRig for a closed mouth (Hopper), a toothy smile (astronaut) and a painted variant."""
     out = {}
-    hopper = np.asarray(media.load_image(examples_dir / "portraits" / "grace_hopper.jpg").resize((436, 512)))
-    astro = np.asarray(media.load_image(examples_dir / "portraits" / "astronaut.png"))
+    hopper = np.asarray(media.load_image(hopper_path).resize((436, 512)))
+    astro = np.asarray(media.load_image(portrait_path))
     for name, img in (("hopper", hopper), ("astronaut", astro), ("painted", _painted(hopper))):
         out[name] = FaceRig(img, F.analyze_face(img, require=True).landmarks)
     return out
@@ -189,23 +189,13 @@ def test_closed_track_closes_a_portraits_parted_lips(rigs):
     assert rig.mouth.layers(dst, (rig.h, rig.w)) is None
 
 
-def test_small_or_turned_faces_are_warned_about(rigs, tmp_path, examples_dir, speech_path):
+def test_small_or_turned_faces_are_warned_about(rigs, generate_clip, portrait_path, speech_path):
     assert mouth_warnings(rigs["hopper"].src) == []
     turned = rigs["hopper"].src.copy()
     iod = np.linalg.norm(turned[list(F.LEFT_EYE)].mean(0) - turned[list(F.RIGHT_EYE)].mean(0))
     turned[F.NOSE_TIP, 0] += 0.5 * iod
     assert any("turned" in w for w in mouth_warnings(turned))
-    from hallo4.engines import GenerationRequest, get_engine
-
-    req = GenerationRequest(
-        portrait=examples_dir / "portraits" / "astronaut.png",
-        audio=speech_path,
-        size=256,
-        max_seconds=0.4,
-        seed=0,
-        output=tmp_path / "small.mp4",
-    )
-    res = get_engine("lite").generate(req)
+    res = generate_clip(portrait=portrait_path, audio=speech_path, size=256, max_seconds=0.4, seed=0)
     assert any("face is small" in w for w in res.warnings)
 
 

@@ -12,8 +12,8 @@ from hallo4.engines.lite import FaceRig
 
 
 @pytest.fixture(scope="module")
-def pair(examples_dir):
-    img = np.asarray(media.load_image(examples_dir / "portraits" / "grace_hopper.jpg").resize((512, 512)))
+def pair(hopper_path):
+    img = np.asarray(media.load_image(hopper_path).resize((512, 512)))
     lm = F.analyze_face(img, require=True).landmarks
     return FaceRig(img, lm), FaceRig(img, lm, exact=True)
 

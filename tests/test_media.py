@@ -213,7 +213,7 @@ def test_unsupported_container(tmp_path):
     p.write_text("plain text, not media " * 50)
     with pytest.raises(InputError, match="not a media file"):
         media.probe(p)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"video \(.*doc\.xyz\): is not a media file ffmpeg can read"):
         media.read_video(p)
 
 

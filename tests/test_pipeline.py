@@ -12,19 +12,15 @@ from hallo4.pipelines import Hallo4Pipeline
 from hallo4.pipelines.conditions import fit_frames
 from hallo4.pipelines.vace_context import blank_patches
 from hallo4.progress import Progress
-from hallo4.testing import make_tiny_pipeline
 
-SMALL = dict(height=32, width=64, frames_per_segment=13, num_inference_steps=2)  # 0.5 s = 13 frames: one segment
+from .helpers import TINY_RUN
 
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "hallo4-tiny")
+SMALL = TINY_RUN  # 0.5 s = 13 frames: one segment
 
 
 @pytest.fixture(scope="module")
-def pipe(tiny_dir, tmp_path_factory):
-    p = Hallo4Pipeline.from_pretrained(tiny_dir)
+def pipe(tiny_pipeline_dir, tmp_path_factory):
+    p = Hallo4Pipeline.from_pretrained(tiny_pipeline_dir)
     p.prompt_cache_dir = tmp_path_factory.mktemp("prompts")
     return p
 
@@ -102,10 +98,7 @@ def test_long_audio_several_segments(pipe, portrait_path, examples_dir, tmp_path
         skeleton=False,
         max_seconds=7.0,
         seed=1,
-        height=32,
-        width=64,
-        frames_per_segment=33,
-        num_inference_steps=1,
+        **{**SMALL, "frames_per_segment": 33, "num_inference_steps": 1},
         progress=lambda f, m: seen.append(m),
         output_path=tmp_path / "long.mp4",
     )
@@ -130,8 +123,8 @@ def test_cancel_stops_between_steps(pipe, portrait_path, speech):
     assert steps == ["Segment 1/1: step 1/5"]
 
 
-def test_prompt_cache_skips_the_text_encoder(tiny_dir, portrait_path, speech, tmp_path, monkeypatch):
-    p = Hallo4Pipeline.from_pretrained(tiny_dir)
+def test_prompt_cache_skips_the_text_encoder(tiny_pipeline_dir, portrait_path, speech, tmp_path, monkeypatch):
+    p = Hallo4Pipeline.from_pretrained(tiny_pipeline_dir)
     assert p.text_encoder is None  # loaded only on a cache miss
     p.prompt_cache_dir = tmp_path
     a = p(portrait_path, speech, skeleton=False, prompt="a man is talking", seed=2, **SMALL).frames
@@ -156,7 +149,7 @@ def p_default_neg():
     return DEFAULT_NEGATIVE_PROMPT
 
 
-def test_missing_weights_name_what_and_how(tmp_path, tiny_dir):
+def test_missing_weights_name_what_and_how(tmp_path, tiny_pipeline_dir):
     with pytest.raises(MissingWeightsError) as e:
         Hallo4Pipeline.from_pretrained(tmp_path / "nope")
     msg = str(e.value)
@@ -167,13 +160,16 @@ def test_missing_weights_name_what_and_how(tmp_path, tiny_dir):
     import shutil
 
     only = tmp_path / "hallo4"
-    shutil.copytree(tiny_dir / "transformer", only)
+    shutil.copytree(tiny_pipeline_dir / "transformer", only)
     with pytest.raises(MissingWeightsError) as e:
         Hallo4Pipeline.from_pretrained(only)
     for part in ("vae", "text_encoder", "tokenizer", "audio_encoder"):
         assert part in str(e.value)
     assert "transformer (" not in str(e.value)
-    with pytest.raises(MissingWeightsError):
+    with pytest.raises(
+        MissingWeightsError,
+        match=r"(?s)'no-such-org/no-such-model' is neither a local folder nor.*python -m hallo4.weights",
+    ):
         Hallo4Pipeline.from_pretrained("no-such-org/no-such-model")
 
 
@@ -197,13 +193,13 @@ def test_vace_mask_and_helpers():
     assert Hallo4Pipeline.default_canvas(400, 900) == (480, 832)
 
 
-def test_vae_tiling_decodes_in_tiles_close_to_untiled(tiny_dir, pipe, portrait_path, speech, monkeypatch):
+def test_vae_tiling_decodes_in_tiles_close_to_untiled(tiny_pipeline_dir, pipe, portrait_path, speech, monkeypatch):
     """vae_tiling=True really runs the VAE tile by tile (tiles smaller than the 32x64 canvas, overlapping and
     blended) and stays close to the untiled frames. The tiny random VAE is not local (its mid block attends over
     the whole image), so tiles cannot match exactly: measured 5.8 grey levels on average, and 8.8 when the tiles
     are not blended (diffusers' blend_v / blend_h as no-ops), which the bound of 7 tells apart."""
     untiled = pipe(portrait_path, speech, skeleton=False, seed=5, **SMALL).frames
-    p = Hallo4Pipeline.from_pretrained(tiny_dir)
+    p = Hallo4Pipeline.from_pretrained(tiny_pipeline_dir)
     p.prompt_cache_dir = pipe.prompt_cache_dir
     # tile sizes persist in the VAE; the call's vae_tiling=True switches tiling on with them
     p.enable_vae_tiling(
@@ -228,9 +224,9 @@ def test_vae_tiling_decodes_in_tiles_close_to_untiled(tiny_dir, pipe, portrait_p
     assert not p.vae.use_tiling
 
 
-def test_model_cpu_offload_gives_the_same_frames(tiny_dir, pipe, portrait_path, speech, tmp_path):
+def test_model_cpu_offload_gives_the_same_frames(tiny_pipeline_dir, pipe, portrait_path, speech, tmp_path):
     ref = pipe(portrait_path, speech, skeleton=False, seed=8, **SMALL).frames
-    p = Hallo4Pipeline.from_pretrained(tiny_dir)
+    p = Hallo4Pipeline.from_pretrained(tiny_pipeline_dir)
     p.prompt_cache_dir = pipe.prompt_cache_dir
     p.enable_model_cpu_offload(device="cpu")  # accelerate hooks; on a GPU machine device="cuda"
     assert np.array_equal(p(portrait_path, speech, skeleton=False, seed=8, **SMALL).frames, ref)

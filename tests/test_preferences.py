@@ -78,10 +78,10 @@ def test_old_schema_is_migrated(tmp_path):
         assert con.execute("SELECT name FROM sqlite_master WHERE name = 'consumed'").fetchone()
 
 
-def test_pairs_need_same_conditions(tmp_path, media_files, examples_dir):
+def test_pairs_need_same_conditions(tmp_path, media_files, hopper_path):
     store, cid, ids, _ = _filled(tmp_path / "s", media_files)
     portrait, audio, clips = media_files
-    other = store.add_conditions(examples_dir / "portraits" / "grace_hopper.jpg", audio)
+    other = store.add_conditions(hopper_path, audio)
     foreign = store.add_clip(other, clips[0], engine="lite")
     with pytest.raises(InputError, match="different portrait/audio"):
         store.add_pair(ids[0], foreign)

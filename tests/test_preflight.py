@@ -9,19 +9,9 @@ from hallo4 import preflight
 from hallo4.errors import ResourceError
 from hallo4.preflight import GiB, Machine
 
+pytestmark = pytest.mark.usefixtures("data_dir")  # HALLO4_DATA_DIR in each test's tmp_path
+
 FULL_DIT_PARAMETERS = 2_770_040_256  # BENCHMARKS.md, counted independently by bench/bench_model.py
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from hallo4.testing import make_tiny_pipeline
-
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-preflight") / "hallo4-tiny")
-
-
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
 
 
 @pytest.fixture(scope="module")
@@ -98,24 +88,24 @@ def test_skip_variable_lets_a_refused_mode_through(monkeypatch):
     assert preflight.check("release", "none", machine=small).fits is False
 
 
-def test_cpu_path_checks_host_memory(tiny_dir):
+def test_cpu_path_checks_host_memory(tiny_pipeline_dir):
     laptop = Machine("cpu", None, 16 * GiB)
     with pytest.raises(ResourceError, match=r"on the CPU needs about \d+\.\d GiB of RAM"):
         preflight.check("bf16", "none", machine=laptop)
     # the tiny test model's own configs are read: a few MB
-    assert preflight.cpu_estimate(tiny_dir)["new_prompt"] < 1 * GiB
-    preflight.check("bf16", "none", model=tiny_dir, machine=laptop)
+    assert preflight.cpu_estimate(tiny_pipeline_dir)["new_prompt"] < 1 * GiB
+    preflight.check("bf16", "none", model=tiny_pipeline_dir, machine=laptop)
 
 
-def test_engine_runs_the_preflight_before_loading(tiny_dir, tmp_path, monkeypatch):
+def test_engine_runs_the_preflight_before_loading(tiny_pipeline_dir, tmp_path, monkeypatch):
     from hallo4.engines.diffusion import DiffusionEngine
 
     calls = []
     real = preflight.check
     monkeypatch.setattr(preflight, "check", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
-    engine = DiffusionEngine(model=tiny_dir, device="cpu")
+    engine = DiffusionEngine(model=tiny_pipeline_dir, device="cpu")
     engine.load()
-    assert calls and calls[0][0][:2] == ("bf16", "none") and calls[0][1]["model"] == str(tiny_dir)
+    assert calls and calls[0][0][:2] == ("bf16", "none") and calls[0][1]["model"] == str(tiny_pipeline_dir)
     # no weights: nothing to size, the loader's MissingWeightsError speaks instead
     assert DiffusionEngine(model=tmp_path / "none", device="cpu").preflight() is None
 

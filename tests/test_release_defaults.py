@@ -15,23 +15,18 @@ from hallo4.engines import GenerationRequest
 from hallo4.engines.diffusion import DiffusionEngine, choose_precision
 from hallo4.errors import InputError
 from hallo4.pipelines import Hallo4Pipeline
-from hallo4.testing import make_tiny_pipeline
+
+from .helpers import TINY_RUN
+
+pytestmark = pytest.mark.usefixtures("data_dir")  # HALLO4_DATA_DIR in each test's tmp_path
 
 OPTS = {"steps": 2, "frames_per_segment": 13, "height": 32, "width": 64}
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-release") / "hallo4-tiny")
-
-
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
-
-
-def test_default_canvas_is_the_trained_one_and_other_sizes_warn(tiny_dir, portrait_path, speech_path, tmp_path):
-    engine = DiffusionEngine(model=str(tiny_dir), output_dir=tmp_path)
+def test_default_canvas_is_the_trained_one_and_other_sizes_warn(
+    tiny_pipeline_dir, portrait_path, speech_path, tmp_path
+):
+    engine = DiffusionEngine(model=str(tiny_pipeline_dir), output_dir=tmp_path)
     req = GenerationRequest(portrait=portrait_path, audio=speech_path)
     assert req.size is None and engine._canvas(req, {}) == (None, None)  # the pipeline's 832x480 / 480x832
     assert engine._size_warning(req, None, None) is None
@@ -46,8 +41,10 @@ def test_default_canvas_is_the_trained_one_and_other_sizes_warn(tiny_dir, portra
     assert Hallo4Pipeline.default_canvas(450, 900) == (480, 832)
 
 
-def test_each_segment_noise_is_reseeded_with_the_seed(tiny_dir, portrait_path, speech_path, monkeypatch, tmp_path):
-    pipe = Hallo4Pipeline.from_pretrained(tiny_dir)
+def test_each_segment_noise_is_reseeded_with_the_seed(
+    tiny_pipeline_dir, portrait_path, speech_path, monkeypatch, tmp_path
+):
+    pipe = Hallo4Pipeline.from_pretrained(tiny_pipeline_dir)
     pipe.prompt_cache_dir = tmp_path / "prompts"
     states = []
     real = pipe.prepare_latents
@@ -58,17 +55,8 @@ def test_each_segment_noise_is_reseeded_with_the_seed(tiny_dir, portrait_path, s
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipe, "prepare_latents", spy)
-    out = pipe(
-        portrait_path,
-        speech_path,
-        skeleton=False,
-        seed=1234,
-        max_seconds=1.0,
-        height=32,
-        width=32,
-        frames_per_segment=9,
-        num_inference_steps=1,
-    )
+    canvas = dict(height=32, width=32, frames_per_segment=9, num_inference_steps=1)
+    out = pipe(portrait_path, speech_path, skeleton=False, seed=1234, max_seconds=1.0, **canvas)
     assert out.seed == 1234 and len(states) == 3  # 25 frames = 3 segments of 9 (8 new frames each)
     fresh = torch.Generator().manual_seed(1234).get_state()
     assert all(torch.equal(s, fresh) for s in states)
@@ -114,8 +102,8 @@ def test_choose_precision_by_free_memory():
     assert DiffusionEngine(device="cpu", quantize="8bit").precision == "8bit"
 
 
-def test_release_precision_keeps_time_path_and_head_fp32(tiny_dir, portrait_path, speech_path):
-    engine = DiffusionEngine(model=str(tiny_dir), precision="release")
+def test_release_precision_keeps_time_path_and_head_fp32(tiny_pipeline_dir, portrait_path, speech_path):
+    engine = DiffusionEngine(model=str(tiny_pipeline_dir), precision="release")
     pipe = engine.load()
     assert pipe.autocast_dtype == torch.bfloat16 and pipe.transformer.dtype == torch.float32
     assert any("autocast on the CPU is slow" in w for w in engine.load_warnings)
@@ -138,9 +126,7 @@ def test_release_precision_keeps_time_path_and_head_fp32(tiny_dir, portrait_path
             ("ffn", tr.blocks[0].ffn),
         ]
     ]
-    kw = dict(
-        skeleton=False, seed=4, max_seconds=0.5, height=32, width=64, frames_per_segment=13, num_inference_steps=2
-    )
+    kw = dict(skeleton=False, seed=4, max_seconds=0.5, **TINY_RUN)
     release = pipe(portrait_path, speech_path, **kw).frames.astype(np.float32)
     for h in hooks:
         h.remove()

@@ -190,7 +190,7 @@ def test_fit_length_modes(extracted):
     assert np.allclose(held.body[10:], seq.body[-1]) and "held" in msg
     trimmed, msg = fit_length(extracted, 5, "pingpong")
     assert trimmed.num_frames == 5 and "trimmed" in msg
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="fit mode: unknown mode 'bogus'. Use pingpong, hold or trim"):
         fit_length(seq, 5, "bogus")
 
 

@@ -11,6 +11,7 @@ import torch
 from hallo4 import media
 from hallo4.audio_encoder import VOCAL_MODEL, VocalSeparator, encode_audio
 from hallo4.errors import MissingWeightsError
+from hallo4.testing import tiny_wav2vec2
 
 onnx = pytest.importorskip("onnx")  # test-only dependency (requirements-dev.txt); a missing one fails CI's install
 
@@ -78,23 +79,7 @@ def test_band_pass_vocal_model_on_speech_plus_music(tmp_path, speech_path):
 
 
 def test_encode_audio_uses_the_separated_stem(tmp_path, speech_path):
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    torch.manual_seed(0)
-    model = Wav2Vec2Model(
-        Wav2Vec2Config(
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-            conv_dim=(16,) * 7,
-            num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=2,
-        )
-    ).eval()
-    fe = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
-    )
+    model, fe = tiny_wav2vec2()
     speech = media.load_audio(speech_path, 16000, max_seconds=1.0)
     mix = speech + 0.3 * np.sin(2 * np.pi * 55 * np.arange(len(speech)) / 16000).astype(np.float32)
     sep = VocalSeparator(build_mdx(tmp_path / "bp.onnx", 256, 32, 1024, (150.0, 4500.0)), **SMALL)
@@ -125,13 +110,6 @@ def test_missing_or_wrong_model_is_said(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # The hallo4 engine: on by default when the file is there, off with a note when not, switchable
 # ------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from hallo4.testing import make_tiny_pipeline
-
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-vocals") / "hallo4")
-
-
 OPTS = {"steps": 1, "frames_per_segment": 5, "height": 32, "width": 32}
 
 
@@ -161,27 +139,26 @@ def _generate(engine, portrait, audio, tmp_path, monkeypatch, **opts):
     return res, seen[-1]
 
 
-def test_engine_auto_on_off_and_switch(tiny_dir, portrait_path, speech_path, tmp_path, monkeypatch):
+def test_engine_auto_on_off_and_switch(
+    tiny_pipeline_copy, data_dir, portrait_path, speech_path, tmp_path, monkeypatch
+):
     from hallo4.engines.diffusion import DiffusionEngine
 
-    monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path / "data"))
-    engine = DiffusionEngine(model=str(tiny_dir))
+    engine = DiffusionEngine(model=str(tiny_pipeline_copy))
     res, sep = _generate(engine, portrait_path, speech_path, tmp_path, monkeypatch)
     assert sep is None and res.parameters["vocal_separation"] is False
     assert any("Vocal separation is off" in w and VOCAL_MODEL in w for w in res.warnings)
     with pytest.raises(MissingWeightsError, match=VOCAL_MODEL):
         _generate(engine, portrait_path, speech_path, tmp_path, monkeypatch, vocal_separation="on")
 
-    # Kim_Vocal_2-shaped stand-in next to the weights (real n_fft 7680, hop 1024; small dim_f / dim_t)
-    onnx_path = build_mdx(tiny_dir / "audio_separator" / VOCAL_MODEL, 64, 16, 7680, (100.0, 300.0))
-    try:
-        res, sep = _generate(engine, portrait_path, speech_path, tmp_path, monkeypatch)
-        assert isinstance(sep, VocalSeparator) and sep.path == onnx_path and res.parameters["vocal_separation"]
-        assert not any("Vocal separation" in w for w in res.warnings)
-        res, sep = _generate(engine, portrait_path, speech_path, tmp_path, monkeypatch, vocal_separation="off")
-        assert sep is None and res.parameters["vocal_separation"] is False
-    finally:
-        onnx_path.unlink()
+    # Kim_Vocal_2-shaped stand-in next to the weights (real n_fft 7680, hop 1024; small dim_f / dim_t), in the
+    # test's own copy of the pipeline
+    onnx_path = build_mdx(tiny_pipeline_copy / "audio_separator" / VOCAL_MODEL, 64, 16, 7680, (100.0, 300.0))
+    res, sep = _generate(engine, portrait_path, speech_path, tmp_path, monkeypatch)
+    assert isinstance(sep, VocalSeparator) and sep.path == onnx_path and res.parameters["vocal_separation"]
+    assert not any("Vocal separation" in w for w in res.warnings)
+    res, sep = _generate(engine, portrait_path, speech_path, tmp_path, monkeypatch, vocal_separation="off")
+    assert sep is None and res.parameters["vocal_separation"] is False
 
 
 def test_cli_switch_exists():
