@@ -6,7 +6,8 @@ For each rater (lively head, lips shut on p/b/m, few blinks, random control) and
 samples pairs on training sentences, the rater votes, trainer.lite_dpo trains one round (reference = base),
 then fresh pairs (round vs base, different seeds, held-out voices) are judged by the same rater. Also
 reports the jaw/speech correlation (hallo4.metrics.cross_correlation on the motion) and, with --render,
-the lip-sync meter on clips rendered by the lite engine. Writes bench/results/lite_dpo.json.
+the lip-sync meter on clips rendered by the lite engine, including rule motion vs base model on every
+examples/audio clip (what decides Generate's default lite motion). Writes bench/results/lite_dpo.json.
 """
 
 from __future__ import annotations
@@ -57,6 +58,21 @@ def rendered_sync(motion, audio_path: Path, portrait: Path, seed: int) -> float:
         return lipsync(res.video).correlation
 
 
+def examples_sync(base) -> dict[str, dict[str, float]]:
+    """Lip-sync meter of the rule motion and of the base model on each examples/audio clip (grace_hopper, seed 1)."""
+    from hallo4.lite_motion import LiteMotion
+
+    root = Path(__file__).resolve().parents[1]
+    portrait = root / "examples" / "portraits" / "grace_hopper.jpg"
+    out = {}
+    for audio in sorted((root / "examples" / "audio").glob("*.wav")):
+        rules = rendered_sync("rules", audio, portrait, 1)
+        model = rendered_sync(LiteMotion(base), audio, portrait, 1)
+        out[audio.name] = {"rules": round(rules, 4), "base": round(model, 4)}
+        print(audio.name, out[audio.name], flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_lite_dpo", description=__doc__.splitlines()[0])
     parser.add_argument("--votes", type=int, default=200)
@@ -80,6 +96,7 @@ def _bench(args: argparse.Namespace) -> int:
     eval_conds = [speech_conditions(a) for a in eval_audio]
     root = Path(__file__).resolve().parents[1]
     runs = []
+    sync_examples = examples_sync(base) if args.render else None
     for rater in RATERS:
         for seed in args.seeds:
             t = time.perf_counter()
@@ -135,6 +152,7 @@ def _bench(args: argparse.Namespace) -> int:
             "config": LiteDPOConfig(steps=args.steps).__dict__,
             "note": "2-core machine shared with other jobs during the run: seconds are upper bounds",
             "summary": summary,
+            "examples_sync": sync_examples,
             "runs": runs,
         },
     )

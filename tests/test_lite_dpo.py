@@ -15,9 +15,11 @@ from hallo4 import media
 from hallo4.errors import InputError
 from hallo4.lite_motion import load_motion_model, speech_conditions
 from hallo4.lite_motion.data import SENTENCES, VOICES, espeak
+from hallo4.lite_motion.features import CONDITION_NAMES, MOTION_NAMES
 from trainer.lite_dpo import LiteDPOConfig, LitePair, train_lite_round
 from trainer.lite_sim import judge, lips_closed, lively, run_rater
 
+D = len(MOTION_NAMES)
 CFG = dict(steps=60, batch_size=8, window=80)
 
 
@@ -38,9 +40,9 @@ def speech(tmp_path_factory):
 
 def test_raters_prefer_what_they_say():
     rng = np.random.default_rng(0)
-    cond = np.zeros((50, 12), np.float32)
+    cond = np.zeros((50, len(CONDITION_NAMES)), np.float32)
     cond[20:24, 3] = 1.0  # a "p" closure
-    calm = np.zeros((50, 8), np.float32)
+    calm = np.zeros((50, D), np.float32)
     busy = calm.copy()
     busy[:, 3] = 0.05 * np.sin(np.arange(50) / 3)
     assert lively(busy, cond) > lively(calm, cond) and judge("lively", busy, calm, cond, rng)
@@ -64,7 +66,7 @@ def test_round_writes_its_files_and_leaves_the_reference_alone(tmp_path, speech)
     base = load_motion_model()
     before = {k: v.clone() for k, v in base.state_dict().items()}
     cond = speech[0][0]
-    pairs = [LitePair(cond, np.zeros((len(cond), 8), np.float32), np.ones((len(cond), 8), np.float32), "v1")]
+    pairs = [LitePair(cond, np.zeros((len(cond), D), np.float32), np.ones((len(cond), D), np.float32), "v1")]
     new, metrics = train_lite_round(base, pairs, LiteDPOConfig(steps=3, batch_size=2), tmp_path)
     assert all(torch.equal(v, base.state_dict()[k]) for k, v in before.items())
     assert any(not torch.equal(v, new.state_dict()[k]) for k, v in before.items())
@@ -75,14 +77,14 @@ def test_round_writes_its_files_and_leaves_the_reference_alone(tmp_path, speech)
     with pytest.raises(InputError, match="no lite votes"):
         train_lite_round(base, [], LiteDPOConfig(steps=1))
     with pytest.raises(InputError, match="different lengths"):
-        train_lite_round(base, [LitePair(cond, cond[:5, :8], cond[:, :8])], LiteDPOConfig(steps=1))
+        train_lite_round(base, [LitePair(cond, cond[:5, :D], cond[:, :D])], LiteDPOConfig(steps=1))
 
 
 def test_mouth_kl_keeps_the_mouth_near_the_reference_while_the_rest_moves(speech):
     base = load_motion_model()
     cond = speech[0][0]
     t = len(cond)
-    pairs = [LitePair(cond, np.zeros((t, 8), np.float32), np.ones((t, 8), np.float32), "v1")]  # "less of all"
+    pairs = [LitePair(cond, np.zeros((t, D), np.float32), np.ones((t, D), np.float32), "v1")]  # "less of all"
     drift = {}
     for kl in (0.0, 20.0):
         new, _ = train_lite_round(base, pairs, LiteDPOConfig(steps=12, batch_size=4, window=60, mouth_kl=kl))
@@ -118,7 +120,7 @@ def test_lite_rounds_list_activate_and_roll_back(tmp_path, monkeypatch, speech):
     monkeypatch.setenv("HALLO4_DATA_DIR", str(tmp_path))
     assert list_lite_rounds() == [] and active_lite_motion() == "base"
     cond = speech[0][0]
-    pair = LitePair(cond, np.zeros((len(cond), 8), np.float32), np.ones((len(cond), 8), np.float32), "v1")
+    pair = LitePair(cond, np.zeros((len(cond), D), np.float32), np.ones((len(cond), D), np.float32), "v1")
     out = next_round_dir(lite_rounds_dir())
     train_lite_round(load_motion_model(), [pair], LiteDPOConfig(steps=2, batch_size=2), out)
     assert list_lite_rounds() == ["round-001"]
@@ -140,6 +142,9 @@ def test_lite_rounds_list_activate_and_roll_back(tmp_path, monkeypatch, speech):
         preset="fast",
     )
     assert studio.generate(args, use_cache=False).parameters["motion"] == str(out)
-    # ...and the rules again after a roll back.
+    # ...and the base model (the one the Arena compared) after a roll back; the rules stay one option away.
     assert activate_lite_round(None) == "base" and active_lite_motion() == "base"
+    base_motion = studio.generate(args, use_cache=False).parameters["motion"]
+    assert base_motion not in ("rules", str(out)) and "weights" in base_motion
+    args.extra = {"motion": "rules"}
     assert studio.generate(args, use_cache=False).parameters["motion"] == "rules"

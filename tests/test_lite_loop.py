@@ -21,7 +21,7 @@ from hallo4.engines.lite import LiteEngine
 from hallo4.errors import InputError
 from hallo4.lite_motion import LiteMotion
 from hallo4.lite_motion.clips import CACHE_DIR, clip_motion, store_lite_clip
-from hallo4.lite_motion.features import denormalise
+from hallo4.lite_motion.features import MOTION_NAMES, denormalise
 from hallo4.lite_motion.rounds import (
     WEIGHTS_FILE,
     activate_lite_round,
@@ -38,6 +38,8 @@ from hallo4.lite_motion.rounds import (
 from hallo4.preferences import PreferenceStore
 from tests.conftest import EXAMPLES, ROOT
 from trainer.lite_sim import lively
+
+D = len(MOTION_NAMES)
 
 PORTRAIT = EXAMPLES / "portraits" / "astronaut.png"
 AUDIOS = (EXAMPLES / "audio" / "hello.wav", EXAMPLES / "audio" / "story.wav")
@@ -97,7 +99,7 @@ def test_rebuilt_motion_is_the_motion_the_engine_rendered(data_dir, tmp_path):
     spy = RecordingMotion()
     clip = make_clip(store, cond, AUDIOS[1], None, 11, tmp_path / "a.mp4", motion=spy)
     cm = clip_motion(store, clip, use_cache=False)
-    assert cm.motion.shape == (25, 8) and cm.source.seed == 11 and cm.source.max_seconds == 1.0
+    assert cm.motion.shape == (25, D) and cm.source.seed == 11 and cm.source.max_seconds == 1.0
     np.testing.assert_allclose(cm.cond, spy.seen[0], atol=1e-6)
     np.testing.assert_allclose(cm.motion, spy.seen[1], atol=1e-5)
     # A clip that recorded a different seed than it was rendered with does not rebuild to what was shown.
@@ -200,7 +202,7 @@ def test_a_cancelled_round_shows_as_failed_and_cannot_be_activated(data_dir):
     from trainer.lite_dpo import LiteDPOConfig, LitePair, train_lite_round
 
     cond = speech_conditions(load_audio(AUDIOS[0], 16000, max_seconds=1.0))
-    pair = LitePair(cond, np.zeros((len(cond), 8), np.float32), np.ones((len(cond), 8), np.float32), "v1")
+    pair = LitePair(cond, np.zeros((len(cond), D), np.float32), np.ones((len(cond), D), np.float32), "v1")
     name = reserve_lite_round()
     assert lite_round_info(name)["status"] == "empty"
     prog = Progress(lambda fraction, _msg: prog.cancel() if fraction >= 3 / 20 else None)

@@ -77,3 +77,40 @@ def test_lite_engine_renders_model_motion(tmp_path, portrait_path, speech_path):
     res = LiteEngine().generate(req)
     assert res.parameters["motion"] != "rules" and res.num_frames == 25
     assert media.probe(res.video).num_frames == 25
+
+
+def test_shipped_base_raises_brows_on_speech_and_never_in_silence(speech_path):
+    """The brow channel is alive: a few 0.2-0.6 s raises over speech, none in a pause (issue 16 lists brows)."""
+    speech = media.load_audio(speech_path, 16000, name="audio")
+    audio = np.concatenate([speech, np.zeros(2 * 16000, np.float32), speech])  # speech, 2 s pause, speech
+    n = len(speech_conditions(audio))
+    pause = slice(int((len(speech) / 16000 + 0.4) * 25), int((len(speech) / 16000 + 1.6) * 25))
+    motion = LiteMotion(load_motion_model())
+    raises = []
+    for seed in range(4):
+        mouth, _, _ = motion.tracks(audio, 16000, 25.0, n, seed)
+        brow = mouth["brow"]
+        assert brow.shape == (n,) and 0 <= brow.min() and brow.max() <= 1
+        assert brow[pause].max() < 0.1, (seed, brow[pause])  # no raise while silent
+        up = brow > 0.2
+        raises.append(int(np.sum(up[1:] & ~up[:-1]) + up[0]))
+        assert up.mean() < 0.4, seed  # raises are sparse, not a held expression
+    seconds = 2 * len(speech) / 16000
+    assert 0.5 <= np.mean(raises) / seconds * 10 <= 8, raises  # a few raises per 10 s of speech
+
+
+def test_motion_path_tucks_the_lower_lip_on_f(tmp_path):
+    """ "afa" through the motion model: the engine's tracks carry "labiodental" (f/v) from the speech itself."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("espeak-ng"), "espeak-ng is missing: apt-get install espeak-ng (it is listed in packages.txt)"
+    wav = tmp_path / "afa.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), "afa"], check=True, capture_output=True)
+    audio = np.concatenate([np.zeros(int(0.3 * 16000), np.float32), media.load_audio(wav, 16000)])
+    n = len(speech_conditions(audio))
+    mouth, _, _ = LiteMotion(load_motion_model()).tracks(audio, 16000, 25.0, n, 0)
+    labio = np.flatnonzero(mouth["labiodental"] > 0.5)
+    assert len(labio) >= 2, mouth.get("labiodental")
+    np.testing.assert_array_equal(mouth["labiodental"] > 0.5, articulate(audio).labiodental[:n] > 0.5)
+    assert mouth["open"][labio].max() > 0.02  # the lips are not shut on "f"

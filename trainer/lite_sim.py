@@ -28,10 +28,11 @@ def lively(motion: np.ndarray, cond: np.ndarray) -> float:
 
 
 def lips_closed(motion: np.ndarray, cond: np.ndarray) -> float:
-    """Lips fully shut on "p/b/m" while the mouth still talks: minus the jaw opening left on the frames speech
+    """Lips fully shut on "p/b/m" (not on "f/v") while the mouth still talks: minus the jaw opening left on the frames speech
     says are closures, relative to the opening on the other voiced frames (a mouth that barely opens anywhere
     does not count as closing well; it scores like one that never closes)."""
-    hard = hard_closure(cond)
+    # "f"/"v" are found among closure-deep dips but the lips do not shut there (the lower lip meets the teeth).
+    hard = hard_closure(cond) & (cond[:, CONDITION_NAMES.index("labiodental")] < 0.5)
     voiced = (cond[:, CONDITION_NAMES.index("voiced")] > 0.5) & ~hard
     if not hard.any() or not voiced.any():
         return 0.0

@@ -49,8 +49,8 @@ class LiteEngine:
     name = "lite"
 
     def __init__(self, output_dir: str | Path | None = None, expressiveness: float = 1.0, motion: Any = None):
-        """`motion`: None = rule-based motion; "base", a saved round's folder or a `hallo4.lite_motion.LiteMotion`
-        = motion sampled from the lite motion model (request.options["motion"] overrides it)."""
+        """`motion`: None or "rules" = rule-based motion; "base", a saved round's folder or a
+        `hallo4.lite_motion.LiteMotion` = motion sampled from the lite motion model (request.options["motion"] overrides it)."""
         self.output_dir = Path(output_dir) if output_dir else None
         self.expressiveness = float(expressiveness)
         self.motion = motion
@@ -81,6 +81,7 @@ class LiteEngine:
         prog(0.05, "Analysing speech")
         n = num_video_frames(len(audio), SR, FPS)
         motion = request.options.get("motion", self.motion)
+        motion = None if motion == "rules" else motion  # options["motion"] = "rules": the rule-based motion
         motion, tracks = self._tracks(request, motion, image, analysis, audio, n, seed, expressiveness, warnings, prog)
         timings["motion"] = time.perf_counter() - t
 

@@ -3,7 +3,8 @@
 Each clip's motion is what the rule engine makes (hallo4.articulation mouth, blink schedule, idle head
 sway/roll/nods from hallo4.skeleton.idle) under a random style: expressiveness, head liveliness, blink
 rate, how completely the lips shut on "p/b/m", and a small yaw/pitch sway (the idle generator moves the
-head in the image plane only, so without it the model would never turn the head). The base model thus
+head in the image plane only, so without it the model would never turn the head), and brow raises on
+speech emphasis (`brow_raises`). The base model thus
 reproduces today's behaviour with natural variety, and that variety is what Arena votes choose from.
 """
 
@@ -62,6 +63,8 @@ class Style:
     blink_rate: float
     closure: float  # 1 = lips fully shut on p/b/m, lower = they stay slightly parted
     turn: float  # yaw/pitch sway amplitude (relative)
+    brow: float  # brow raises per 10 s of speech (emphasis peaks chosen at random)
+    brow_height: float  # peak brow raise 0..1
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Style:
@@ -71,6 +74,8 @@ class Style:
             blink_rate=float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))),
             closure=float(rng.uniform(0.3, 1.0)),
             turn=float(rng.uniform(0.0, 1.5)),
+            brow=float(rng.uniform(1.5, 5.0)),
+            brow_height=float(rng.uniform(0.35, 0.9)),
         )
 
 
@@ -98,8 +103,34 @@ def cached_portrait_pose(portrait: np.ndarray):
         idle.portrait_pose = original
 
 
+def brow_raises(audio: np.ndarray, n: int, style: Style, rng: np.random.Generator) -> np.ndarray:
+    """(n,) brow raise 0..1: smooth 0.2-0.6 s bumps on loudness peaks (speech emphasis), about `style.brow`
+    per 10 s of speech, at random among the peaks; zero in silence (the bumps are cut to speech +- 0.1 s)."""
+    from scipy.signal import find_peaks
+
+    env = gaussian_filter1d(speech_envelope(audio, SR, FPS)[:n], 2.0, mode="nearest")
+    out = np.zeros(n, np.float32)
+    speech = env > 0.25 * max(float(env.max()), 1e-6)
+    if not speech.any():
+        return out
+    peaks, _ = find_peaks(env, prominence=0.08 * float(env.max()), distance=int(0.5 * FPS))
+    peaks = peaks[speech[peaks]]
+    count = int(rng.poisson(style.brow * speech.sum() / FPS / 10.0))
+    if count == 0 or len(peaks) == 0:
+        return out
+    chosen = rng.choice(peaks, size=min(count, len(peaks)), replace=False, p=env[peaks] / env[peaks].sum())
+    for k in chosen:
+        half = int(round(rng.uniform(0.2, 0.6) * FPS / 2))
+        bump = np.hanning(2 * half + 1)[1:-1] * style.brow_height * rng.uniform(0.7, 1.0)
+        lo, hi = k - half + 1, k + half
+        seg = bump[max(0, -lo) : len(bump) - max(0, hi - n)]
+        out[max(lo, 0) : min(hi, n)] = np.maximum(out[max(lo, 0) : min(hi, n)], seg)
+    near_speech = np.convolve(speech.astype(float), np.ones(int(0.2 * FPS) + 1), mode="same") > 0
+    return (out * near_speech).astype(np.float32)
+
+
 def rule_motion(audio: np.ndarray, cond: np.ndarray, portrait: np.ndarray, style: Style, seed: int) -> np.ndarray:
-    """(T, 8) motion (MOTION_NAMES order) from the rule engine under `style`."""
+    """(T, 9) motion (MOTION_NAMES order) from the rule engine under `style`."""
     from ..engines.lite import blink_track, head_motion_from_skeleton
     from ..skeleton import idle_skeleton
 
@@ -125,6 +156,7 @@ def rule_motion(audio: np.ndarray, cond: np.ndarray, portrait: np.ndarray, style
     env = gaussian_filter1d(speech_envelope(audio, SR, FPS)[:n], 4.0, mode="nearest")
     yaw = wave(np.radians(5.0) * style.turn)
     pitch = wave(np.radians(2.5) * style.turn) + np.radians(2.0) * style.turn * (env - env.mean())  # nod on emphasis
-    return np.stack([open_, art.spread[:n], blinks, head[:, 0], head[:, 1], head[:, 2], yaw, pitch], 1).astype(
+    brow = brow_raises(audio, n, style, rng)
+    return np.stack([open_, art.spread[:n], blinks, head[:, 0], head[:, 1], head[:, 2], yaw, pitch, brow], 1).astype(
         np.float32
     )

@@ -25,6 +25,7 @@ MOTION_CHANNELS: dict[str, float] = {
     "roll": 0.03,  # radians
     "yaw": 0.04,
     "pitch": 0.03,
+    "brow": 0.5,  # brow raise 0..1 (emphasis; the renderer's tracks["brow"])
 }
 MOTION_NAMES = tuple(MOTION_CHANNELS)
 MOTION_SCALE = np.array(list(MOTION_CHANNELS.values()), np.float32)
@@ -43,6 +44,10 @@ CONDITION_NAMES = (
     "f2",
     "voiced",
     "dip",
+    # "f"/"v" (lower lip to upper teeth): a speech fact like closure, so it is a condition passed straight to
+    # tracks["labiodental"] rather than a motion channel the model could drift off: lip sync by construction,
+    # no sampling error and no DPO round can move it.
+    "labiodental",
 )
 
 
@@ -66,6 +71,7 @@ def speech_conditions(audio: np.ndarray, sr: int = SAMPLE_RATE, fps: float = FPS
             np.nan_to_num((feats.f2 - 1500.0) / 600.0) * voiced,
             voiced,
             np.clip(feats.dip / 30.0, 0, 2),
+            art.labiodental if art.labiodental is not None else np.zeros_like(art.open),
         ],
         1,
     )
@@ -85,10 +91,23 @@ def denormalise(x: np.ndarray) -> np.ndarray:
     return (x * MOTION_SCALE).astype(np.float32)
 
 
-def as_engine_tracks(motion: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """(mouth dict, blinks (T,), head (T, 5)) in the lite engine's units, clipped to what it renders well."""
+def as_engine_tracks(
+    motion: np.ndarray, cond: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(mouth dict, blinks (T,), head (T, 5)) in the lite engine's units, clipped to what it renders well.
+
+    The mouth dict also carries "brow" (motion) and, given the clip's conditions, "labiodental" (speech).
+    """
     m = np.asarray(motion, np.float32)
-    mouth = {"open": np.clip(m[:, 0], 0, 1.2), "spread": np.clip(m[:, 1], -1, 1)}
+    mouth = {
+        "open": np.clip(m[:, 0], 0, 1.2),
+        "spread": np.clip(m[:, 1], -1, 1),
+        "brow": np.clip(m[:, MOTION_NAMES.index("brow")], 0, 1),
+    }
+    if cond is not None:
+        mouth["labiodental"] = np.clip(
+            np.asarray(cond, np.float32)[: len(m), CONDITION_NAMES.index("labiodental")], 0, 1
+        )
     blinks = np.clip(m[:, 2], 0, 1)
     head = np.clip(m[:, HEAD], [-0.6, -0.6, -0.35, -0.45, -0.28], [0.6, 0.6, 0.35, 0.45, 0.28]).astype(np.float32)
     return mouth, blinks, head

@@ -51,4 +51,5 @@ class LiteMotion:
         return cond, self.model.motion(cond, seed)
 
     def tracks(self, audio: np.ndarray, sr: int, fps: float, n: int, seed: int):
-        return as_engine_tracks(denormalise(self.normalised(audio, sr, fps, n, seed)[1]))
+        cond, x = self.normalised(audio, sr, fps, n, seed)
+        return as_engine_tracks(denormalise(x), cond)

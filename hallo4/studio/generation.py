@@ -118,8 +118,9 @@ def _options(args: GenerateArgs, preset: dict[str, Any]) -> dict[str, Any]:
     if args.engine == "lite" and "motion" not in options:
         from ..lite_motion.rounds import active_lite_motion
 
-        if (motion := active_lite_motion()) != "base":  # an activated lite DPO round drives the motion (issue 16)
-            options["motion"] = motion
+        # The active lite DPO round, else the base model the Arena compares (issue 16; options["motion"]="rules"
+        # picks the rule-based motion).
+        options["motion"] = active_lite_motion()
     if args.engine == "hallo4":
         options.setdefault("steps", int(args.steps or preset["steps"]))
         options.setdefault("guidance", float(args.guidance if args.guidance is not None else preset["guidance"]))

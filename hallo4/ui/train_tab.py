@@ -33,7 +33,7 @@ def _generate_uses(engine: str) -> str:
         return (
             f"Generate's lite motion: **{active}** (activated lite round)."
             if active
-            else "Generate's lite motion: rule-based (no lite round active; Arena pairs sample the base model)."
+            else "Generate's lite motion: the base model (no lite round active; the one Arena pairs compare)."
         )
     return f"Generate uses: {'`' + active + '`' if active else 'the base model (no adapter)'}."
 
@@ -167,7 +167,7 @@ def train_rollback(token, engine, request: gr.Request = None):
 
 def _activated(engine: str, active: str | None) -> str:
     if engine == "lite":
-        return f"Generate's lite motion now: {active or 'rule-based (rolled back: no lite round active)'}."
+        return f"Generate's lite motion now: {active or 'the base model (rolled back: no lite round active)'}."
     return f"Generate now uses: {active or 'the base model (no adapter)'}."
 
 
