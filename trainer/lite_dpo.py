@@ -29,7 +29,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from hallo4.errors import InputError
 from hallo4.lite_motion.model import LiteMotionModel
 from hallo4.progress import Progress, ProgressCallback, as_progress
 
+from .lite_votes import LitePair, lite_pairs_from_store, open_store, too_few_votes_error
 from .loss import dpo_loss, flow_matching_inputs
 
 MOUTH = slice(0, 2)  # open, spread: hallo4.lite_motion.features.MOTION_NAMES
@@ -55,18 +56,6 @@ class LiteDPOConfig:
     seed: int = 0
     threads: int = 1  # torch CPU threads (the machine is shared)
     mouth_kl: float = 20.0  # extra KL to the reference on the mouth channels (open, spread): keeps lip sync
-
-
-@dataclass
-class LitePair:
-    """One vote with the model's own inputs: conditions (T, C), winner and loser motion (T, D), normalised."""
-
-    cond: np.ndarray
-    winner: np.ndarray
-    loser: np.ndarray
-    vote_id: str = ""
-    weight: float = 1.0  # share of decisive votes agreeing (1.0 = unanimous), as trainer.dpo weighs pairs
-    vote_ids: list[int] = field(default_factory=list)  # the store's vote rows behind this pair
 
 
 def _check(pairs: list[LitePair]) -> None:
@@ -229,8 +218,6 @@ def train_from_votes(
     before creating anything when fewer than `min_votes` usable lite votes exist."""
     from hallo4.lite_motion.rounds import active_lite_round, lite_rounds_dir, model_path, reserve_lite_round
     from hallo4.lite_motion.runtime import load_motion_model
-
-    from .lite_votes import lite_pairs_from_store, open_store, too_few_votes_error
 
     store = store or open_store()
     pairs, skipped = lite_pairs_from_store(store)

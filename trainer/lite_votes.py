@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-from hallo4.errors import InputError
+import numpy as np
 
-from .lite_dpo import LitePair
+from hallo4.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,18 @@ NOT_LITE = "not a pair of two lite motion-model clips"
 SKELETON = "made with a skeleton (the head was not the model's)"
 EXPRESSIVENESS = "the two clips used different expressiveness"
 UNREBUILDABLE = "motion neither cached nor rebuildable"
+
+
+@dataclass
+class LitePair:
+    """One vote with the model's own inputs: conditions (T, C), winner and loser motion (T, D), normalised."""
+
+    cond: np.ndarray
+    winner: np.ndarray
+    loser: np.ndarray
+    vote_id: str = ""
+    weight: float = 1.0  # share of decisive votes agreeing (1.0 = unanimous), as trainer.dpo weighs pairs
+    vote_ids: list[int] = field(default_factory=list)  # the store's vote rows behind this pair
 
 
 def open_store():

@@ -22,6 +22,7 @@ from typing import Any
 from .. import paths
 from ..constants import file_sha256
 from ..errors import InputError
+from ..metrics_log import read_metrics
 
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 DONE_FILE = "round.json"
@@ -126,16 +127,7 @@ def round_metrics(name: str | None = None) -> list[dict[str, Any]]:
         if not rounds:
             return []
         name = rounds[-1]
-    f = lite_round_dir(name) / "metrics.jsonl"
-    if not f.is_file():
-        return []
-    rows = []
-    for line in f.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # the line being written right now
-    return rows
+    return read_metrics(lite_round_dir(name) / "metrics.jsonl")
 
 
 def lite_round_info(name: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import importlib.util
-import json
 import logging
 import os
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 from .. import paths
 from ..errors import Hallo4Error, InputError, MissingWeightsError
 from ..lite_motion import rounds as lite_rounds
+from ..metrics_log import read_metrics
 from .arena import store
 from .generation import ROOT
 from .models import cuda_available, hallo4_weights_present
@@ -65,19 +65,6 @@ def active_round(engine: str = "hallo4") -> str | None:
         return lite_rounds.active_lite_round()
     adapter = load_settings().adapter
     return Path(adapter).name if adapter else None
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a metrics.jsonl (a line being written right now is skipped: the next read has it)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # the line being written right now
-    return out
 
 
 def round_metrics(name: str | None, engine: str = "hallo4") -> list[dict[str, Any]]:
