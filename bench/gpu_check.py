@@ -88,7 +88,7 @@ def update_benchmarks(md: str, path: Path) -> None:
     path.write_text(text)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: check the script, not the GPU")
     parser.add_argument("--steps", type=int, default=2, help="measured denoising steps per mode (after one warm-up)")
@@ -99,7 +99,40 @@ def main(argv: list[str] | None = None) -> int:
         "--update-benchmarks", action="store_true", help="replace the GPU check table in BENCHMARKS.md"
     )
     parser.add_argument("--modes", default=None, help="comma list like bf16:none,8bit:group (default: all nine)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _extrapolate_segments(result: dict, check: Check) -> None:
+    """segment_s per mode: SEGMENT_STEPS x the measured step time + the measured VAE costs of a segment."""
+    vae = result["vae"]
+    vae_s = 0.0
+    if "decode_segment_s" in vae:
+        vae_s = (
+            vae["encode_16_skeleton_frames_s"] * -(-check.frames // 16)
+            + vae["encode_context_video_s"]
+            + vae["decode_segment_s"]
+        )
+    for m in result["modes"]:
+        if "seconds_per_step" in m:
+            m["segment_s"] = round(SEGMENT_STEPS * m["seconds_per_step"] + vae_s, 1)
+
+
+def _write(result: dict, args: argparse.Namespace) -> str:
+    from bench.common import machine
+
+    result["machine"] = machine()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    md = markdown(result)
+    Path(args.markdown or out.with_suffix(".md")).write_text(md + "\n")
+    if args.update_benchmarks:
+        update_benchmarks(md, ROOT / "BENCHMARKS.md")
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     import torch
     from diffusers.utils import logging as diffusers_logging
@@ -125,11 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         "modes": [],
     }
 
-    def over_budget() -> bool:
-        return time.perf_counter() - t_start > args.budget_s
-
-    def guarded(name, fn):
-        if over_budget():
+    def guarded(fn):
+        if time.perf_counter() - t_start > args.budget_s:
             return {"skipped": f"time budget ({args.budget_s:.0f} s) used up"}
         try:
             return fn()
@@ -137,52 +167,20 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
+    def run_modes(selected) -> None:
+        for p, o in selected:
+            measured = guarded(lambda p=p, o=o: measure_mode(check, p, o, args.steps))
+            result["modes"].append({"precision": p, "offload": o, **measured})
+
     # Order: what matters most first, in case the budget runs out.
-    first = [m for m in modes if m == ("bf16", "none")]
-    rest = [m for m in modes if m != ("bf16", "none")]
-    for precision, offload in first:
-        result["modes"].append(
-            {
-                "precision": precision,
-                "offload": offload,
-                **guarded("mode", lambda p=precision, o=offload: measure_mode(check, p, o, args.steps)),
-            }
-        )
-    result["vae"] = guarded("vae", lambda: measure_vae(check))
-    result["text_encoder"] = guarded("text", lambda: measure_text_encoder(check))
-    result["dpo"] = guarded("dpo", lambda: measure_dpo(check))
-    for precision, offload in rest:
-        result["modes"].append(
-            {
-                "precision": precision,
-                "offload": offload,
-                **guarded("mode", lambda p=precision, o=offload: measure_mode(check, p, o, args.steps)),
-            }
-        )
-    vae = result["vae"]
-    vae_s = 0.0
-    if "decode_segment_s" in vae:
-        vae_s = (
-            vae["encode_16_skeleton_frames_s"] * -(-check.frames // 16)
-            + vae["encode_context_video_s"]
-            + vae["decode_segment_s"]
-        )
-    for m in result["modes"]:
-        if "seconds_per_step" in m:
-            m["segment_s"] = round(SEGMENT_STEPS * m["seconds_per_step"] + vae_s, 1)
+    run_modes([m for m in modes if m == ("bf16", "none")])
+    result["vae"] = guarded(lambda: measure_vae(check))
+    result["text_encoder"] = guarded(lambda: measure_text_encoder(check))
+    result["dpo"] = guarded(lambda: measure_dpo(check))
+    run_modes([m for m in modes if m != ("bf16", "none")])
+    _extrapolate_segments(result, check)
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
-
-    from bench.common import machine
-
-    result["machine"] = machine()
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    md = markdown(result)
-    Path(args.markdown or out.with_suffix(".md")).write_text(md + "\n")
-    if args.update_benchmarks:
-        update_benchmarks(md, ROOT / "BENCHMARKS.md")
-    print(md)
+    print(_write(result, args))
     return 0
 
 
