@@ -76,23 +76,12 @@ def _pairs(directory: Path, n: int = 8) -> None:
         )
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--rows", type=int, default=6)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--seconds", type=float, default=2.0)
-    p.add_argument("--dpo-worker", nargs=3, metavar=("PAIRS", "OUT", "STEPS"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.dpo_worker:
-        dpo_worker(Path(args.dpo_worker[0]), Path(args.dpo_worker[1]), int(args.dpo_worker[2]))
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="bench-mp-"))
-    _pairs(tmp / "pairs")
+def _bench_dpo(tmp: Path, steps: int) -> dict:
+    """1 vs 2 processes of the tiny DPO round: steps/s after warm-up, and whether the ranks agree."""
     dpo = {}
     for n in (1, 2):
         out = tmp / f"dpo{n}"
-        worker = ["bench/bench_multiprocess.py", "--dpo-worker", str(tmp / "pairs"), str(out), str(args.steps)]
+        worker = ["bench/bench_multiprocess.py", "--dpo-worker", str(tmp / "pairs"), str(out), str(steps)]
         wall = _launch(worker, n)
         rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
         warm = rows[-1]["seconds"] - rows[WARMUP - 1]["seconds"]
@@ -104,21 +93,26 @@ def main(argv=None) -> None:
             "ranks": len(checksums),
             "ranks_identical": len(set(checksums)) == 1,
         }
+    return dpo
+
+
+def _bench_batch(tmp: Path, rows: int, size: int, seconds: float) -> dict:
+    """1 vs 2 processes of a lite batch: clips per minute."""
     examples = ROOT / "examples"
     jobs = tmp / "jobs.csv"
     with open(jobs, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "portrait", "audio", "seed", "size", "max_seconds"])
         portraits = sorted((examples / "portraits").iterdir())
-        for i in range(args.rows):
+        for i in range(rows):
             w.writerow(
                 [
                     f"clip{i}",
                     portraits[i % len(portraits)],
                     examples / "audio" / "hello.wav",
                     i,
-                    args.size,
-                    args.seconds,
+                    size,
+                    seconds,
                 ]
             )
     batch = {}
@@ -133,6 +127,24 @@ def main(argv=None) -> None:
             "clips_per_min": round(60 * len(summary) / wall, 2),
             "mean_row_s": round(sum(float(r["seconds"]) for r in summary) / len(summary), 2),
         }
+    return batch
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--rows", type=int, default=6)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--dpo-worker", nargs=3, metavar=("PAIRS", "OUT", "STEPS"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.dpo_worker:
+        dpo_worker(Path(args.dpo_worker[0]), Path(args.dpo_worker[1]), int(args.dpo_worker[2]))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-mp-"))
+    _pairs(tmp / "pairs")
+    dpo = _bench_dpo(tmp, args.steps)
+    batch = _bench_batch(tmp, args.rows, args.size, args.seconds)
     write(
         "multiprocess",
         {
