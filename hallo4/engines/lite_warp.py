@@ -133,8 +133,8 @@ class PiecewiseAffineWarp:
         table: np.ndarray, ids: np.ndarray, gx: np.ndarray, gy: np.ndarray, clamp: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """Source coordinates for pixels at (gx, gy) in triangles `ids`, clamped to the triangle's source box."""
-        cols = table.T  # (10, T + 1): one contiguous gather per coefficient
-        c = [np.ascontiguousarray(cols[j]).take(ids) for j in range(10 if clamp else 6)]
+        cols = np.ascontiguousarray(table.T)  # (10, T + 1): one contiguous gather per coefficient
+        c = [cols[j].take(ids) for j in range(10 if clamp else 6)]
         mx = c[0] * gx
         mx += c[2] * gy
         mx += c[4]
@@ -158,8 +158,9 @@ class PiecewiseAffineWarp:
         mx, my = self._maps(table, self._coarse_ids(dst), *self._lo_grid, clamp=False)
         size = (self.lo_shape[1] * s, self.lo_shape[0] * s)  # exactly s times: then crop to the region
         crop = (slice(s, s + ry1 - ry0), slice(s, s + rx1 - rx0))
-        map_x = np.ascontiguousarray(cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)[crop])
-        map_y = np.ascontiguousarray(cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)[crop])
+        # Views, not copies: cv2.remap takes row-strided maps.
+        map_x = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)[crop]
+        map_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)[crop]
         self._exact(table, dst, map_x, map_y)
         return map_x, map_y
 
@@ -208,7 +209,8 @@ class PiecewiseAffineWarp:
         rx0, ry0, rx1, ry1 = self.roi
         map_x, map_y = self.maps(dst)
         frame = self.image.copy()
-        frame[ry0:ry1, rx0:rx1] = cv2.remap(
-            self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        # Sampled straight into the frame's region (a view): no temporary frame-sized copy.
+        cv2.remap(
+            self.image, map_x, map_y, cv2.INTER_LINEAR, dst=frame[ry0:ry1, rx0:rx1], borderMode=cv2.BORDER_REPLICATE
         )
         return frame
