@@ -183,6 +183,11 @@ def _value(pg, sel: str) -> str:
 
 def _upload(pg, sel: str, path) -> None:
     """Set a file input, clearing what the component holds first (a filled one has no file input)."""
+    # Wait until the component has rendered one or the other (an accordion renders its children on open):
+    # counting Clear buttons before that raced with the render and then waited for an input that never came.
+    pg.locator(f"{sel} input[type=file], {sel} button[aria-label=Clear]").first.wait_for(
+        state="attached", timeout=60_000
+    )
     clear = pg.locator(f"{sel} button[aria-label=Clear]")
     if clear.count():
         clear.first.click()
