@@ -58,7 +58,10 @@ def cpu_by_stage(portrait: str, audio: np.ndarray) -> dict[str, float]:
         out["rig"] = cpu_seconds() - c
         c = cpu_seconds()
         labio = mouth["labiodental"]
-        frames = [rig.render(mouth["open"][i], mouth["spread"][i], blinks[i], head[i], labio[i]) for i in range(250)]
+        frames = [
+            rig.render(mouth["open"][i], mouth["spread"][i], blinks[i], head[i], labiodental=labio[i])
+            for i in range(250)
+        ]
         out["render"] = cpu_seconds() - c
         c = cpu_seconds()
         media.write_mp4(Path(tempfile.mkdtemp()) / "stage.mp4", frames, fps=25.0, audio=EX / "audio" / "story.wav")

@@ -196,7 +196,7 @@ def _row(name: str, img: np.ndarray, columns: list[tuple[str, float, float, floa
         cv2.putText(row, text, (6, tile_h // 2 + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 80, 0), 1, cv2.LINE_AA)
     entry = {"portrait": name, "face_px": round(fh, 1), "warnings": warns, "shapes": {}}
     for k, (col, o, s, labio) in enumerate(columns):
-        frame = rig.render(o, s, 0.0, np.zeros(3, np.float32), labio)
+        frame = rig.render(o, s, 0.0, np.zeros(3, np.float32), labiodental=labio)
         dst = rig.landmarks_at(o, s, 0.0, np.zeros(3, np.float32), labio)
         left, right = F.MOUTH_INNER_CORNERS
         entry["shapes"][col] = {

@@ -207,8 +207,8 @@ def _render(rig: FaceRig, tracks: dict, n: int, prog, out: Path, audio_path) -> 
                 tracks["spread"][i],
                 tracks["blink"][i],
                 tracks["head"][i],
-                float(tracks["labiodental"][i]),
-                float(tracks["brow"][i]),
+                labiodental=float(tracks["labiodental"][i]),
+                brow=float(tracks["brow"][i]),
             )
             render_time += time.perf_counter() - t
             yield frame

@@ -143,17 +143,10 @@ class FaceRig:
         dst[m] = self.pivot + np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]], 1) + (tx, ty)
         return dst
 
-    def render(
-        self,
-        open_amt: float,
-        spread: float,
-        blink: float,
-        head: np.ndarray,
-        labiodental: float = 0.0,
-        brow: float = 0.0,
-    ) -> np.ndarray:
-        """One RGB frame: the warped portrait with the mouth interior painted in."""
-        dst = self.landmarks_at(open_amt, spread, blink, head, labiodental, brow)
+    def render(self, open_amt: float, spread: float, blink: float, head: np.ndarray, **extra: float) -> np.ndarray:
+        """One RGB frame: the warped portrait with the mouth interior painted in. `extra`: `landmarks_at`'s
+        optional tracks by name (labiodental, brow)."""
+        dst = self.landmarks_at(open_amt, spread, blink, head, **extra)
         frame = self.warp(dst)
-        self.mouth.draw(frame, dst, bite=labiodental)
+        self.mouth.draw(frame, dst, bite=extra.get("labiodental", 0.0))
         return frame
