@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 import pytest
 from gradio_client import Client
-from gradio_client.exceptions import ValidationError
+from gradio_client.exceptions import AppError, ValidationError
 
 from .app_server import AppServer, app_server_fixture, generate_inputs
 
@@ -85,11 +85,18 @@ def test_a_flooding_visitor_does_not_lock_out_another(server, portrait_path, spe
         try:
             job.result(timeout=240)
             outcomes.append("ok")
-        except ValidationError as exc:  # the queue's refusal (a validator); any other error fails the test
+        except ValidationError as exc:  # the queue's refusal (a validator)
             outcomes.append(str(exc))
+        except AppError as exc:
+            # A flooder's queued job whose event stream the client stopped reading is cancelled as a page that
+            # went away (the app's "stops when its user goes away"); seen once in CI with 8 streams from one client.
+            if "the request was cancelled or its page was closed" not in str(exc):
+                raise
+            outcomes.append("stopped")
     refused = [o for o in outcomes if "jobs waiting or running (the limit is 2 per visitor)" in o]
     assert len(refused) >= 5, outcomes  # the flooder got a clear message instead of 8 places in the queue
-    assert outcomes.count("ok") + len(refused) == len(flood), outcomes  # no job failed for another reason
+    # no job failed for another reason
+    assert outcomes.count("ok") + outcomes.count("stopped") + len(refused) == len(flood), outcomes
 
 
 def _running_job_script(url: str, portrait: Path, audio: Path) -> str:
