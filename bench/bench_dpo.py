@@ -11,7 +11,6 @@ no grad), backward, AdamW step. Peak memory: process max RSS (CPU) or torch.cuda
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import peak_rss_mib, write  # noqa: E402
+from hallo4.metrics_log import read_metrics  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     round_dir = train(model, files, [1.0] * len(files), tmp / "round-001", cfg)
     total = time.perf_counter() - t0
-    rows = [json.loads(l) for l in (round_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(round_dir / "metrics.jsonl")
     warm = rows[-1]["seconds"] - rows[min(4, len(rows) - 1)]["seconds"]
     warm_steps = len(rows) - 1 - min(4, len(rows) - 1)
     lora_params = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)

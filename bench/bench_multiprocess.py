@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write  # noqa: E402
+from hallo4.metrics_log import read_metrics  # noqa: E402
 from trainer.launch import launch  # noqa: E402
 
 WARMUP = 3
@@ -83,7 +84,7 @@ def _bench_dpo(tmp: Path, steps: int) -> dict:
         out = tmp / f"dpo{n}"
         worker = ["bench/bench_multiprocess.py", "--dpo-worker", str(tmp / "pairs"), str(out), str(steps)]
         wall = _launch(worker, n)
-        rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+        rows = read_metrics(out / "metrics.jsonl")
         warm = rows[-1]["seconds"] - rows[WARMUP - 1]["seconds"]
         checksums = json.loads((out / "ranks.json").read_text())["adapter_sha256"]
         dpo[f"{n}_process"] = {
