@@ -20,4 +20,19 @@ def run(work: Callable[[], int | None]) -> int:
     except Hallo4Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        release_process_resources()
     return 0 if code is None else int(code)
+
+
+def release_process_resources() -> None:
+    """Tear down, while the interpreter is still whole, what native threads hang on to: the torch process group
+    (`accelerate launch`) and the cached mediapipe graphs. Left to static destructors at exit they can abort a
+    process whose work is done ("terminate called without an active exception", SIGABRT; seen once in CI on a
+    `hallo4.batch` rank). Only modules already imported are touched: a lite command stays free of torch."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    face = sys.modules.get("hallo4.face")
+    if face is not None:
+        face.close_cached_graphs()

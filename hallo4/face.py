@@ -179,6 +179,15 @@ def _solution(kind: str):
     return _solutions[kind]
 
 
+def close_cached_graphs() -> None:
+    """Close this process's cached mediapipe graphs (they are rebuilt on next use)."""
+    with _lock:
+        graphs = list(_solutions.values())
+        _solutions.clear()
+    for graph in graphs:
+        graph.close()
+
+
 def _rgb(image: np.ndarray) -> np.ndarray:
     """uint8 RGB for mediapipe: grayscale (H, W) / (H, W, 1) is expanded, alpha dropped."""
     arr = np.asarray(image)
