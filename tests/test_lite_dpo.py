@@ -20,7 +20,10 @@ from trainer.lite_dpo import LiteDPOConfig, LitePair, train_lite_round
 from trainer.lite_sim import judge, lips_closed, lively, run_rater
 
 D = len(MOTION_NAMES)
-CFG = dict(steps=60, batch_size=8, window=80)
+# 80 votes (not the bench's 200): the round's defaults (lr 6e-4, mouth_kl 30, 100 steps), tuned for 200 votes,
+# overfit so few (lips shut won 0.575 on seed 1 with 60 steps, 0.30 on seed 2 with 100); the earlier, gentler
+# settings hold on every seed (BENCHMARKS.md).
+CFG = dict(steps=60, batch_size=8, window=80, lr=3e-4, mouth_kl=20.0)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +97,10 @@ def test_mouth_kl_keeps_the_mouth_near_the_reference_while_the_rest_moves(speech
     assert drift[20.0][1] > 0.5 * drift[0.0][1], drift  # the vote still moves what the KL leaves free
 
 
-# Spread over seeds 0-2 with this small config and the default mouth_kl (BENCHMARKS.md): win rate lively
-# 0.775 / 0.675 / 0.825, lips shut 0.65 / 0.75 / 0.70, fewer blinks 1.0 / 0.975 / 1.0, random 0.50 / 0.525 /
-# 0.575; jaw/speech correlation drop at most 0.023. 40 judged pairs give a standard error of ~0.07, so the
-# scripted raters' bar here is 0.6; the bench's 200-vote rounds clear 0.7 for every seed.
+# Spread over seeds 0-2 with this small config (9-channel base, BENCHMARKS.md): win rate lively 0.725 / 0.75 /
+# 0.75, lips shut 0.625 / 0.675 / 0.725, fewer blinks 1.0 / 1.0 / 1.0, random 0.50 / 0.525 / 0.575; jaw/speech
+# correlation drop at most 0.016. 40 judged pairs give a standard error of ~0.07, so the scripted raters' bar
+# here is 0.6; the bench's 200-vote rounds with the defaults clear 0.89 for every seed.
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "rater,lo,hi",

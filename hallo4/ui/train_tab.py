@@ -8,13 +8,19 @@ import os
 
 import gradio as gr
 
+from trainer.dpo_config import DPOConfig
+from trainer.lite_dpo import LiteDPOConfig
+
 from .. import admin, studio
 from . import messages
 from .common import user_errors
 
 BASE = "(base model)"
-# The round form's defaults per engine (lite: trainer.lite_dpo's; hallo4: trainer.dpo's usual round).
-DEFAULTS = {"lite": {"steps": 80, "beta": 500.0, "lr": 3e-4}, "hallo4": {"steps": 200, "beta": 2500.0, "lr": 1e-4}}
+# The round form's defaults per engine: the trainers' own configs (trainer.lite_dpo / trainer.dpo).
+DEFAULTS = {
+    engine: {"steps": cfg.steps, "beta": cfg.beta, "lr": cfg.lr}
+    for engine, cfg in (("lite", LiteDPOConfig()), ("hallo4", DPOConfig()))
+}
 ENGINE_CHOICES = [("lite: the motion model (any CPU)", "lite"), ("hallo4: diffusion LoRA (GPU)", "hallo4")]
 
 
