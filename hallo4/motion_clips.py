@@ -83,5 +83,5 @@ def talking_head_clip(
     blinks = blink_track(n, np.random.default_rng(seed))
     head = np.concatenate([tr["shift"], np.stack([tr["roll"], tr["yaw"], tr["pitch"]], 1)], 1).astype(np.float32)
     frames = (rig.render(open_[i], spread[i], blinks[i], head[i]) for i in range(n))
-    path = media.write_mp4(out, frames, fps=FPS, audio=sound, audio_sr=SR)
+    path = media.write_mp4(out, frames, fps=FPS, audio=sound, audio_sr=SR, num_frames=n)
     return MotionClip(Path(path), tr["yaw"], tr["pitch"], tr["roll"], tr["shift"])

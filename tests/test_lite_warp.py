@@ -61,3 +61,22 @@ def test_lips_and_lids_are_exact(pair):
             box = (slice(y0 + 1, y1), slice(x0 + 1, x1))
             err = np.hypot(fx[box] - ex[box], fy[box] - ey[box])
             assert err.max() < 0.05, (group[:3], err.max())
+
+
+def test_region_of_interest_holds_every_moving_pixel(pair, hopper_path):
+    """The rig warps only inside its region (the triangles with a moving corner): the same exact warp over the
+    whole frame changes no pixel outside it."""
+    from hallo4.engines.lite_warp import PiecewiseAffineWarp
+
+    _, exact = pair
+    h, w = exact.image.shape[:2]
+    whole = PiecewiseAffineWarp(exact.image, exact.src, exact.tri, (0, 0, w, h), scale=1)
+    rx0, ry0, rx1, ry1 = exact.roi
+    assert (rx1 - rx0) * (ry1 - ry0) < 0.75 * w * h  # the region is a real saving on this portrait
+    outside = np.ones((h, w), bool)
+    outside[ry0:ry1, rx0:rx1] = False
+    for pose in _sequence()[::4]:
+        dst = exact.landmarks_at(*pose)
+        full = whole(dst)
+        assert np.array_equal(full[outside], exact.image[outside])
+        assert np.array_equal(full, exact.warp(dst))

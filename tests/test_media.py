@@ -22,12 +22,13 @@ def _frames(n: int, w: int = 96, h: int = 64) -> np.ndarray:
     return np.stack([np.roll(base, i * 2, axis=1) for i in range(n)])
 
 
-def _encode(path, n, fps, audio=None, w=96, h=64):
-    return media.write_mp4(path, _frames(n, w, h), fps=fps, audio=audio)
+def _encode(path, n, fps, audio=None, w=96, h=64, num_frames=None):
+    return media.write_mp4(path, _frames(n, w, h), fps=fps, audio=audio, num_frames=num_frames)
 
 
-def test_write_mp4_is_browser_safe_and_audio_cut(tmp_path, speech_path):
-    out = _encode(tmp_path / "a.mp4", 50, 25, audio=speech_path)  # 2 s video, 6 s audio
+@pytest.mark.parametrize("announced", [None, 50], ids=["two-pass", "one-pass"])
+def test_write_mp4_is_browser_safe_and_audio_cut(tmp_path, speech_path, announced):
+    out = _encode(tmp_path / "a.mp4", 50, 25, audio=speech_path, num_frames=announced)  # 2 s video, 6 s audio
     info = media.probe(out)
     assert info.kind == "video"
     assert info.video_codec == "h264" and info.pix_fmt == "yuv420p"
@@ -39,13 +40,29 @@ def test_write_mp4_is_browser_safe_and_audio_cut(tmp_path, speech_path):
     assert len(audio) / 16000 == pytest.approx(2.0, abs=0.1)
 
 
-def test_write_mp4_odd_dimensions_and_audio_array(tmp_path):
+@pytest.mark.parametrize("announced", [None, 25], ids=["two-pass", "one-pass"])
+def test_write_mp4_odd_dimensions_and_audio_array(tmp_path, announced):
     sr = 16000
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr).astype(np.float32)
-    out = media.write_mp4(tmp_path / "odd.mp4", _frames(25, 95, 63), fps=25, audio=tone, audio_sr=sr)
+    out = media.write_mp4(
+        tmp_path / "odd.mp4", _frames(25, 95, 63), fps=25, audio=tone, audio_sr=sr, num_frames=announced
+    )
     info = media.probe(out)
     assert (info.width, info.height) == (96, 64)
     assert info.has_audio
+
+
+def test_write_mp4_one_pass_pads_short_audio_and_checks_the_count(tmp_path):
+    sr = 16000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(sr // 2) / sr).astype(np.float32)  # 0.5 s under 2 s of video
+    out = media.write_mp4(tmp_path / "pad.mp4", _frames(50), fps=25, audio=tone, audio_sr=sr, num_frames=50)
+    info = media.probe(out)
+    assert info.num_frames == 50 and info.duration == pytest.approx(2.0, abs=0.03)
+    assert len(media.load_audio(out)) / sr == pytest.approx(2.0, abs=0.1)  # padded with silence
+    for n in (49, 51):  # a count other than the announced one is refused and leaves nothing behind
+        with pytest.raises(ValueError, match="announced"):
+            media.write_mp4(tmp_path / f"n{n}.mp4", _frames(n), fps=25, audio=tone, audio_sr=sr, num_frames=50)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pad.mp4"]
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg", "m4a"])
@@ -273,3 +290,11 @@ def test_probe_cli(tmp_path, speech_path):
     res = subprocess.run([sys.executable, "-m", "hallo4.media", "probe", str(bad)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and "not a media file" in res.stderr
+
+
+def test_write_mp4_encoder_threads(tmp_path):
+    """x264 writes its settings into the stream (an SEI message): the thread count asked for is the one used."""
+    one = media.write_mp4(tmp_path / "one.mp4", _frames(10), fps=25, threads=1).read_bytes()
+    two = media.write_mp4(tmp_path / "two.mp4", _frames(10), fps=25, threads=2).read_bytes()
+    assert b"x264 - core" in one and b" threads=1 " in one
+    assert b" threads=2 " in two and b" threads=1 " not in two

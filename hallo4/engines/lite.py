@@ -213,7 +213,10 @@ def _render(rig: FaceRig, tracks: dict, n: int, prog, out: Path, audio_path) -> 
             render_time += time.perf_counter() - t
             yield frame
 
-    media.write_mp4(out, frames(), fps=FPS, audio=audio_path)  # the original audio, cut to the video
+    # The original audio, cut to the video, muxed in the same ffmpeg run. One encoder thread: it keeps pace with
+    # the renderer from the second core, and more threads only take turns with the renderer (10 s at 512 px:
+    # 2.1-2.2 s with one, 2.4-3.2 s with ffmpeg's default; BENCHMARKS.md).
+    media.write_mp4(out, frames(), fps=FPS, audio=audio_path, num_frames=n, threads=1)
     return render_time
 
 

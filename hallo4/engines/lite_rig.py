@@ -89,11 +89,11 @@ class FaceRig:
         self.rest_gap = self.weights.rest_gap
         self.turn = HeadTurn(landmarks, pts, self.head_weight > 0, self.tri, F.FACE_OVAL)
         self.mouth = MouthRenderer(self.image, landmarks)
-        # Pixels outside the moving area never change: restrict all work to its bounding box.
-        moving = pts[: self.n_face + self.n_ring1]
-        pad = int(0.6 * self.face_h)
-        x0, y0 = np.floor(moving.min(0)).astype(int) - pad
-        x1, y1 = np.ceil(moving.max(0)).astype(int) + pad
+        # Pixels outside the triangles with a moving corner never change (the others map to themselves):
+        # restrict all work to those triangles' bounding box, plus a pixel for the rounding.
+        moving = pts[self.tri[(self.head_weight[self.tri] > 0).any(1)]].reshape(-1, 2)
+        x0, y0 = np.floor(moving.min(0)).astype(int) - 1
+        x1, y1 = np.ceil(moving.max(0)).astype(int) + 2
         self.roi = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
         self.warp = PiecewiseAffineWarp(
             self.image,

@@ -342,7 +342,9 @@ class Hallo4Pipeline(
             prog(0.97, "Writing the video")
             # the user's original audio file (its own rate and channels); an array input is muxed as given
             original = audio if isinstance(audio, (str, os.PathLike)) else wav
-            video_path = media.write_mp4(output_path, frames, fps=FPS, audio=original, audio_sr=SAMPLE_RATE)
+            video_path = media.write_mp4(
+                output_path, frames, fps=FPS, audio=original, audio_sr=SAMPLE_RATE, num_frames=len(frames)
+            )
             timings["encode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
         prog(1.0, "Done")
