@@ -132,7 +132,7 @@ def _encode_video(
                 raise ValueError(f"frame {n} has shape {arr.shape}, expected {shape}")
             if audio is not None and n == audio[2]:
                 raise ValueError(f"more frames than the {audio[2]} announced (num_frames)")
-            proc.stdin.write(arr.tobytes())
+            proc.stdin.write(arr.data)  # the contiguous buffer itself: no per-frame copy
             n += 1
         if audio is not None and n != audio[2]:
             raise ValueError(f"{n} frames were written, {audio[2]} were announced (num_frames)")
