@@ -70,7 +70,11 @@ def test_region_of_interest_holds_every_moving_pixel(pair, hopper_path):
 
     _, exact = pair
     h, w = exact.image.shape[:2]
-    whole = PiecewiseAffineWarp(exact.image, exact.src, exact.tri, (0, 0, w, h), scale=1)
+    holes = tuple(tuple(h.tolist()) for h in exact.warp.holes)
+    anchors = tuple(tuple(a.tolist()) for a in exact.warp.hole_anchors)
+    whole = PiecewiseAffineWarp(
+        exact.image, exact.src, exact.tri, (0, 0, w, h), holes=holes, hole_anchors=anchors, scale=1
+    )
     rx0, ry0, rx1, ry1 = exact.roi
     assert (rx1 - rx0) * (ry1 - ry0) < 0.75 * w * h  # the region is a real saving on this portrait
     outside = np.ones((h, w), bool)
@@ -80,3 +84,28 @@ def test_region_of_interest_holds_every_moving_pixel(pair, hopper_path):
         full = whole(dst)
         assert np.array_equal(full[outside], exact.image[outside])
         assert np.array_equal(full, exact.warp(dst))
+
+
+@pytest.mark.parametrize("exact_warp", [False, True], ids=["fast", "exact"])
+def test_eyeballs_move_with_the_head(pair, hopper_path, exact_warp):
+    """The eyes are holes in the mesh: each is carried by the similarity of its corners, so under head motion
+    the iris goes with the head instead of staying where it was in the portrait (sliding under the lids)."""
+    rig = pair[1] if exact_warp else pair[0]
+    img = np.asarray(media.load_image(hopper_path).resize((512, 512)))
+    lm = F.analyze_face(img, require=True).landmarks[:, :2]
+    tx, ty, roll = 0.15, -0.05, 0.05
+    dst = rig.landmarks_at(0.0, 0.0, 0.0, np.array([tx, ty, roll, 0.0, 0.0]))
+    map_x, map_y = rig.warp.maps(dst)
+    rx0, ry0 = rig.roi[:2]
+    c, s = np.cos(roll), np.sin(roll)
+    for iris in (F.LEFT_IRIS, F.RIGHT_IRIS):
+        centre = lm[list(iris)].mean(0)
+        # Where the rigid head motion takes the iris centre, and the source pixel the warp samples there.
+        rel = centre - rig.pivot
+        moved = rig.pivot + (c * rel[0] - s * rel[1], s * rel[0] + c * rel[1]) + np.array([tx, ty]) * rig.iod
+        x, y = np.round(moved).astype(int)
+        sampled = np.array([map_x[y - ry0, x - rx0], map_y[y - ry0, x - rx0]])
+        rel = np.array([x, y], float) - np.array([tx, ty]) * rig.iod - rig.pivot
+        expected = rig.pivot + (c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1])
+        assert np.hypot(*(moved - centre)) > 5  # the head really moved the eye
+        assert np.abs(sampled - expected).max() < 0.3, (sampled, expected)

@@ -101,7 +101,10 @@ class FaceRig:
             self.tri,
             self.roi,
             detail=_detail_points(lm, self.face_h),
-            holes=(F.LEFT_EYE, F.RIGHT_EYE),  # the mesh leaves the eyes open: the eyeballs stay put
+            # The mesh leaves the eyes open: each eyeball moves with its corners (head motion, turns), so it
+            # neither slides under the lids nor stretches when they close.
+            holes=(F.LEFT_EYE, F.RIGHT_EYE),
+            hole_anchors=(F.LEFT_EYE_CORNERS, F.RIGHT_EYE_CORNERS),
             scale=1 if exact else 2,
             static_points=self.head_weight == 0,  # the fixed ring and the frame border
         )

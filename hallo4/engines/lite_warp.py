@@ -28,7 +28,9 @@ class PiecewiseAffineWarp:
 
     Triangles touching a `detail` point, plus `rings` rings of neighbours, get the exact per-pixel map;
     the rest of the region a map computed at 1/`scale` resolution (`scale=1`: exact everywhere). `holes`
-    are point loops no triangle covers (pixels there stay put); `static_points` never move.
+    are point loops no triangle covers (the eyes): each moves as one piece with the similarity (shift, turn,
+    scale) of its two `hole_anchors` points (the eye's corners, which a blink leaves in place), or stays put
+    without anchors; `static_points` never move.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class PiecewiseAffineWarp:
         roi: tuple[int, int, int, int],
         detail: np.ndarray | tuple[int, ...] = (),
         holes: tuple[tuple[int, ...], ...] = (),
+        hole_anchors: tuple[tuple[int, int], ...] = (),
         scale: int = 2,
         rings: int = 2,
         redraw_px: float = 1.0,
@@ -66,7 +69,13 @@ class PiecewiseAffineWarp:
         self._coarse_tri = np.flatnonzero(keep).astype(np.int32)
         # Points of the smooth part: their movement decides when the low-res raster is redrawn.
         self._coarse_pts = np.unique(self.tri[~touch].ravel())
-        self.holes = [np.array(h, np.int64) for h in holes]  # loops no triangle covers (the eyes): not warped
+        self.holes = [np.array(h, np.int64) for h in holes]  # loops no triangle covers (the eyes)
+        if hole_anchors and len(hole_anchors) != len(self.holes):
+            raise ValueError("hole_anchors needs one (point, point) pair per hole")
+        self.hole_anchors = np.array(hole_anchors, np.int64).reshape(-1, 2)
+        # Each hole's pixels keep to its source box (grown like a triangle's), as a triangle's do.
+        self._hole_lo = np.array([self.src[h].min(0) for h in self.holes], np.float32).reshape(-1, 2)
+        self._hole_hi = np.array([self.src[h].max(0) for h in self.holes], np.float32).reshape(-1, 2)
         self.scale = int(scale)
         self.redraw_px = float(redraw_px)
         self._all_ids = np.arange(len(self.tri), dtype=np.int32)
@@ -111,10 +120,29 @@ class PiecewiseAffineWarp:
         A[~ok] = np.array([[1, 0], [0, 1], [0, 0]], np.float32)
         return A.reshape(len(tri), 6)
 
-    def table(self, affine: np.ndarray, margin: float = 1.0) -> np.ndarray:
-        """(T + 1, 10): the affine (6) and the source box grown by `margin` px (4); last row: identity."""
+    def hole_affine(self, dst: np.ndarray) -> np.ndarray:
+        """(H, 6) per hole, in `affine`'s layout: the similarity dst -> src of its anchor pair (the identity for
+        a hole without anchors)."""
+        out = np.tile(np.array([1, 0, 0, 1, 0, 0], np.float64), (len(self.holes), 1))
+        for k, (a, b) in enumerate(self.hole_anchors):
+            sa, sb = self.src[a].astype(np.float64), self.src[b].astype(np.float64)
+            da, db = dst[a].astype(np.float64), dst[b].astype(np.float64)
+            dz = complex(*(db - da))
+            if abs(dz) < 1e-6:
+                continue
+            c = complex(*(sb - sa)) / dz  # rotation and scale, as one complex factor
+            cr, ci = c.real, c.imag
+            out[k] = (cr, ci, -ci, cr, sa[0] - cr * da[0] + ci * da[1], sa[1] - ci * da[0] - cr * da[1])
+        return out.astype(np.float32)
+
+    def table(self, affine: np.ndarray, margin: float = 1.0, holes: np.ndarray | None = None) -> np.ndarray:
+        """(T + H + 1, 10): the affine (6) and the source box grown by `margin` px (4) of each triangle, then of
+        each hole (`holes`: `hole_affine`'s rows; default: the identity); last row: identity."""
         rows = np.concatenate([affine, self._src_lo - margin, self._src_hi + margin], 1)
-        return np.concatenate([rows, IDENTITY_ROW[None]]).astype(np.float32)  # id -1 picks the last row
+        if holes is None:
+            holes = np.tile(IDENTITY_ROW[:6], (len(self.holes), 1))
+        hole_rows = np.concatenate([holes, self._hole_lo - margin, self._hole_hi + margin], 1)
+        return np.concatenate([rows, hole_rows, IDENTITY_ROW[None]]).astype(np.float32)  # id -1: the last row
 
     @staticmethod
     def _raster(
@@ -149,11 +177,12 @@ class PiecewiseAffineWarp:
     def maps(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(map_x, map_y) over the region of interest for cv2.remap."""
         rx0, ry0, rx1, ry1 = self.roi
-        table = self.table(self.affine(dst))
+        table = self.table(self.affine(dst), holes=self.hole_affine(dst))
         s = self.scale
         if s == 1:
             gy, gx = np.mgrid[ry0:ry1, rx0:rx1].astype(np.float32)
-            ids = self._raster((ry1 - ry0, rx1 - rx0), dst - (rx0, ry0), self.tri, self._all_ids)
+            ids = self._fill_holes(np.full((ry1 - ry0, rx1 - rx0), -1, np.int32), dst - (rx0, ry0))
+            ids = self._raster(ids.shape, dst - (rx0, ry0), self.tri, self._all_ids, ids)
             return self._maps(table, ids, gx, gy)
         mx, my = self._maps(table, self._coarse_ids(dst), *self._lo_grid, clamp=False)
         size = (self.lo_shape[1] * s, self.lo_shape[0] * s)  # exactly s times: then crop to the region
@@ -192,10 +221,7 @@ class PiecewiseAffineWarp:
         if bx1 <= bx0 or by1 <= by0:
             return
         shape = (by1 - by0, bx1 - bx0)
-        base = np.full(shape, -1, np.int32)
-        if self.holes:  # uncovered by the mesh = identity (the table's last row), under the triangles
-            loops = [np.round((dst[h] - (bx0, by0)) * 16).astype(np.int32) for h in self.holes]
-            cv2.fillPoly(base, loops, len(self.tri), cv2.LINE_8, 4)
+        base = self._fill_holes(np.full(shape, -1, np.int32), dst - (bx0, by0))
         ids = self._raster(shape, dst - (bx0, by0), tri, self.detail_tri, base).ravel()
         where = np.flatnonzero(ids >= 0)
         gy, gx = np.divmod(where, bx1 - bx0)
@@ -203,6 +229,13 @@ class PiecewiseAffineWarp:
         rows, cols = gy + (by0 - ry0), gx + (bx0 - rx0)
         map_x[rows, cols] = mx
         map_y[rows, cols] = my
+
+    def _fill_holes(self, ids: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Each hole's table row (after the triangles') over its loop at `pts`, under the triangles drawn next."""
+        for k, h in enumerate(self.holes):
+            loop = np.round(pts[h] * 16).astype(np.int32)
+            cv2.fillPoly(ids, [loop], len(self.tri) + k, cv2.LINE_8, 4)
+        return ids
 
     def __call__(self, dst: np.ndarray) -> np.ndarray:
         """The warped frame (a new array; pixels outside the region of interest are the source's)."""
