@@ -164,6 +164,17 @@ def articulation(tmp: Path) -> dict:
         db = 20 * np.log10(np.sqrt((audio[: len(audio) // sub * sub].reshape(-1, sub) ** 2).mean(1)) + 1e-9)
         onset = int(np.flatnonzero(db > db.max() - 30)[0]) * sub * 25 // 16000
         out[f"{word}_initial"] = {"max_open_before_sound": round(float(art.open[:onset].max()), 3)}
+    for word in ("fa", "very", "sa", "ba"):  # phrase-initial "f"/"v": on the teeth from before the sound
+        audio = speak(word)
+        art = articulate(audio)
+        sub = 160
+        db = 20 * np.log10(np.sqrt((audio[: len(audio) // sub * sub].reshape(-1, sub) ** 2).mean(1)) + 1e-9)
+        onset = int(np.flatnonzero(db > db.max() - 30)[0]) * sub * 25 // 16000
+        labio = np.flatnonzero(art.labiodental > 0.5)
+        out[f"{word}_initial"] = {
+            "labiodental_frames": int(len(labio)),
+            "first_labiodental_frame_vs_sound": int(labio[0] - onset) if len(labio) else None,
+        }
     for word in ("afa", "ava", "apa"):
         art = articulate(speak(word))
         labio = np.flatnonzero(art.labiodental > 0.5)

@@ -41,6 +41,7 @@ class ArticulationConfig:
     burst_high_share: float = 0.15  # ...and at most this share above 3.5 kHz
     fricative_flatness: float = 0.4  # a closure-deep dip this noisy over 1-8 kHz is "f"/"v"/"th", not a stop
     fricative_high_share: float = 0.3  # ... with this share above 3 kHz ("f", "th"), or a voice bar under it ("v")
+    voiced_fricative_flatness: float = 0.3  # a phrase-initial "v": this noisy over its voice bar
     labiodental_open: float = 0.12  # the jaw opening of "f"/"v": the lower lip rests on the upper teeth
 
 
@@ -123,6 +124,48 @@ def _band_shares(seg: np.ndarray, sr: int) -> tuple[float, float, float]:
     return band(80, 400) / (band(80, 4000) + 1e-12), band(80, 1500) / total, band(3500, 8000) / total
 
 
+def _phrase_onsets(feats: ArticulatoryFeatures, cfg: ArticulationConfig) -> np.ndarray:
+    """The 10 ms sub-frames where speech starts after at least `onset_pause_s` of silence."""
+    quiet = feats.sub_level_db < cfg.silence_db
+    pause = max(int(round(cfg.onset_pause_s / 0.010)), 1)
+    starts = np.flatnonzero(~quiet[pause:]) + pause
+    return np.array([s for s in starts if quiet[s - pause : s].all()], np.int64)
+
+
+def labiodental_onsets(feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig()) -> np.ndarray:
+    """(T,) 1 from `lead_frames` before a phrase-initial "f" or "v" through its frication, else 0.
+
+    After a pause there is no dip for `labiodental_track` to find, so the sound itself decides. The quiet
+    run (below `stop_level_db`) that starts the phrase must hold an audible frame (above `silence_db`) of
+    flat noise over 1-8 kHz: flatter than `fricative_flatness` ("f"), or than `voiced_fricative_flatness`
+    over a voice bar ("v"). "s" and "sh" are louder and peaked high, "th", "t" and "h" less flat, a "b"
+    burst is one inaudible frame, "m" is no noise at all (espeak-ng words, tests/test_articulation.py). The
+    lower lip goes to the upper teeth before the sound, as the lips close before a phrase-initial "p".
+    """
+    n = len(feats.level_db)
+    out = np.zeros(n, np.float32)
+    if feats.flatness is None:
+        return out
+    flat, level = feats.flatness, feats.level_db
+    for s in _phrase_onsets(feats, cfg):
+        k = int(feats.sub_frame_of[s])
+        if k < n - 1 and flat[k] <= cfg.voiced_fricative_flatness:
+            k += 1  # the onset frame may hold only the first 10 ms of the sound
+        end = k
+        while end < n and (
+            (level[end] < cfg.stop_level_db and flat[end] > cfg.voiced_fricative_flatness)
+            or (level[end] < cfg.stop_level_db + 4.0 and flat[end] > cfg.fricative_flatness)  # an "f" swelling
+        ):
+            end += 1
+        run = slice(k, end)
+        audible = level[run] > cfg.silence_db
+        f = flat[run] > cfg.fricative_flatness
+        v = feats.murmur[run] > cfg.murmur_share
+        if (audible & (f | v)).any():
+            out[max(k - cfg.lead_frames, 0) : end] = 1.0
+    return out
+
+
 def bilabial_onsets(
     audio: np.ndarray, sr: int, feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig()
 ) -> np.ndarray:
@@ -137,11 +180,7 @@ def bilabial_onsets(
     out = np.zeros(n, np.float32)
     db = feats.sub_level_db
     sub = int(sr * 0.010)
-    quiet = db < cfg.silence_db
-    pause = max(int(round(cfg.onset_pause_s / 0.010)), 1)
-    for s in np.flatnonzero(~quiet[pause:]) + pause:
-        if not quiet[s - pause : s].all():
-            continue
+    for s in _phrase_onsets(feats, cfg):
         murmur, low, high = _band_shares(audio[s * sub : s * sub + 2 * sub], sr)
         rise = float(db[min(s + 3, len(db) - 1)] - db[s])
         burst = low >= cfg.burst_low_share and high <= cfg.burst_high_share and rise >= cfg.burst_rise_db
@@ -260,8 +299,12 @@ def articulate(
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
     open_ = _limit_peaks(_limit_rise(open_, cfg.max_rise_per_frame), cfg.max_peak)
     # "f" / "v": not shut but the lower lip on the upper teeth, a sliver open.
-    labio = labiodental_track(feats, hard, cfg)
-    open_ = np.where(labio > 0, np.maximum(open_, cfg.labiodental_open), open_)
+    initial = labiodental_onsets(feats, cfg)
+    for i in range(1, n):  # a phrase-initial "v"'s voice bar also reads as a closure: the frames it holds shut
+        if initial[i - 1] > 0 and hard[i] > 0:  # right after the run are still the "v"
+            initial[i] = 1.0
+    labio = np.maximum(labiodental_track(feats, hard, cfg), initial)
+    open_ = np.where(labio > 0, cfg.labiodental_open, open_)
     return Articulation(
         open=np.clip(open_ * expressiveness, 0, 1.2).astype(np.float32),
         spread=np.clip(spread, -1, 1).astype(np.float32),

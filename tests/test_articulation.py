@@ -10,7 +10,7 @@ import pytest
 
 from hallo4 import face as F
 from hallo4 import media
-from hallo4.articulation import articulate
+from hallo4.articulation import ArticulationConfig, articulate
 from hallo4.engines.lite import FaceRig
 
 SR = 16000
@@ -160,5 +160,23 @@ def test_f_and_v_tuck_the_lower_lip_under_the_upper_teeth(tmp_path, hopper_rig, 
 
 @pytest.mark.parametrize("word", ["apa", "aba", "ama", "asa"])
 def test_stops_nasals_and_s_are_not_labiodental(tmp_path, word):
+    art = articulate(speak(tmp_path, word, lead_silence=0.3), SR)
+    assert art.labiodental.max() == 0.0, art.labiodental
+
+
+@pytest.mark.parametrize("word", ["fa", "fee", "five", "va", "very"])
+def test_phrase_initial_f_and_v_start_on_the_teeth(tmp_path, word):
+    """After a pause there is no dip to find: the frication itself says "f"/"v". The lower lip is on the upper
+    teeth from before the sound through the frication (neither anticipating the vowel nor shut like a "p")."""
+    audio = speak(tmp_path, word, lead_silence=0.3)
+    art = articulate(audio, SR)
+    k = _onset_frame(audio)
+    assert (art.labiodental[k - 2 : k + 1] == 1.0).all(), (k, art.labiodental[k - 3 : k + 3])
+    assert np.allclose(art.open[k - 2 : k + 1], ArticulationConfig().labiodental_open), art.open[k - 3 : k + 3]
+    assert art.open[k : k + 6].max() > 0.25  # then the vowel opens
+
+
+@pytest.mark.parametrize("word", ["pa", "ba", "bee", "mom", "sa", "sha", "think", "ta", "ha", "who", "a", "ee"])
+def test_other_phrase_starts_are_not_labiodental(tmp_path, word):
     art = articulate(speak(tmp_path, word, lead_silence=0.3), SR)
     assert art.labiodental.max() == 0.0, art.labiodental
