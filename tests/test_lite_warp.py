@@ -3,6 +3,7 @@ against the exact per-pixel warp, over a motion sequence with speech, blinks and
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -44,6 +45,8 @@ def test_fast_warp_matches_the_exact_warp(pair):
     # triangles a head turn squashes to a sliver (where even the exact map changes by pixels across a pixel).
     assert np.percentile(err, 99.9) < 0.6, np.percentile(err, 99.9)
     assert (err > 1.0).sum(axis=(1, 2)).max() <= 25, (err > 1.0).sum(axis=(1, 2))
+    # No speck: a pixel no triangle holds (beside a squashed sliver) takes its nearest triangle's map.
+    assert err.max() < 6.0, err.max()
     assert max(frame_diffs) < 0.3, max(frame_diffs)
 
 
@@ -55,12 +58,13 @@ def test_lips_and_lids_are_exact(pair):
         (fx, fy), (ex, ey) = fast.warp.maps(dst), exact.warp.maps(dst)
         rx0, ry0 = fast.roi[:2]
         for group in (F.LIPS_OUTER, F.LEFT_EYE, F.RIGHT_EYE):
-            pts = dst[list(group)]
-            x0, y0 = np.floor(pts.min(0)).astype(int) - (rx0, ry0)
-            x1, y1 = np.ceil(pts.max(0)).astype(int) - (rx0, ry0)
-            box = (slice(y0 + 1, y1), slice(x0 + 1, x1))
-            err = np.hypot(fx[box] - ex[box], fy[box] - ey[box])
-            assert err.max() < 0.05, (group[:3], err.max())
+            # Inside the lips' (the lids') outline, a pixel in from its edge.
+            inside = np.zeros(fx.shape, np.uint8)
+            cv2.fillPoly(inside, [np.round(dst[list(group)] - (rx0, ry0)).astype(np.int32)], 1)
+            inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)
+            assert inside.sum() > 20 or group is not F.LIPS_OUTER  # (closed lids leave next to nothing)
+            err = np.hypot(fx - ex, fy - ey)[inside]
+            assert err.max(initial=0.0) < 0.05, (group[:3], err.max(initial=0.0))
 
 
 def test_region_of_interest_holds_every_moving_pixel(pair, hopper_path):
