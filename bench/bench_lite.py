@@ -130,6 +130,13 @@ def main() -> None:
     )
 
 
+def onset_frame(audio: np.ndarray) -> int:
+    """The 25 fps frame in which the sound starts: the first 10 ms above -30 dB of the peak."""
+    sub = 160
+    db = 20 * np.log10(np.sqrt((audio[: len(audio) // sub * sub].reshape(-1, sub) ** 2).mean(1)) + 1e-9)
+    return int(np.flatnonzero(db > db.max() - 30)[0]) * sub * 25 // 16000
+
+
 def articulation(tmp: Path) -> dict:
     """Vowel shapes and bilabial closures from espeak-ng speech, rendered on Grace Hopper's rig.
 
@@ -160,16 +167,12 @@ def articulation(tmp: Path) -> dict:
     for word in ("papa", "baba", "pea"):  # phrase-initial: frames opened before the sound's frame
         audio = speak(word)
         art = articulate(audio)
-        sub = 160
-        db = 20 * np.log10(np.sqrt((audio[: len(audio) // sub * sub].reshape(-1, sub) ** 2).mean(1)) + 1e-9)
-        onset = int(np.flatnonzero(db > db.max() - 30)[0]) * sub * 25 // 16000
+        onset = onset_frame(audio)
         out[f"{word}_initial"] = {"max_open_before_sound": round(float(art.open[:onset].max()), 3)}
     for word in ("fa", "very", "sa", "ba"):  # phrase-initial "f"/"v": on the teeth from before the sound
         audio = speak(word)
         art = articulate(audio)
-        sub = 160
-        db = 20 * np.log10(np.sqrt((audio[: len(audio) // sub * sub].reshape(-1, sub) ** 2).mean(1)) + 1e-9)
-        onset = int(np.flatnonzero(db > db.max() - 30)[0]) * sub * 25 // 16000
+        onset = onset_frame(audio)
         labio = np.flatnonzero(art.labiodental > 0.5)
         out[f"{word}_initial"] = {
             "labiodental_frames": int(len(labio)),

@@ -132,7 +132,9 @@ def _phrase_onsets(feats: ArticulatoryFeatures, cfg: ArticulationConfig) -> np.n
     return np.array([s for s in starts if quiet[s - pause : s].all()], np.int64)
 
 
-def labiodental_onsets(feats: ArticulatoryFeatures, cfg: ArticulationConfig = ArticulationConfig()) -> np.ndarray:
+def labiodental_onsets(
+    feats: ArticulatoryFeatures, hard: np.ndarray, cfg: ArticulationConfig = ArticulationConfig()
+) -> np.ndarray:
     """(T,) 1 from `lead_frames` before a phrase-initial "f" or "v" through its frication, else 0.
 
     After a pause there is no dip for `labiodental_track` to find, so the sound itself decides. The quiet
@@ -140,7 +142,8 @@ def labiodental_onsets(feats: ArticulatoryFeatures, cfg: ArticulationConfig = Ar
     flat noise over 1-8 kHz: flatter than `fricative_flatness` ("f"), or than `voiced_fricative_flatness`
     over a voice bar ("v"). "s" and "sh" are louder and peaked high, "th", "t" and "h" less flat, a "b"
     burst is one inaudible frame, "m" is no noise at all (espeak-ng words, tests/test_articulation.py). The
-    lower lip goes to the upper teeth before the sound, as the lips close before a phrase-initial "p".
+    lower lip goes to the upper teeth before the sound, as the lips close before a phrase-initial "p". A "v"'s
+    voice bar also reads as a closure (`hard`): the closed frames right after the run are still the "v".
     """
     n = len(feats.level_db)
     out = np.zeros(n, np.float32)
@@ -162,6 +165,8 @@ def labiodental_onsets(feats: ArticulatoryFeatures, cfg: ArticulationConfig = Ar
         f = flat[run] > cfg.fricative_flatness
         v = feats.murmur[run] > cfg.murmur_share
         if (audible & (f | v)).any():
+            while end < n and hard[end] > 0:
+                end += 1
             out[max(k - cfg.lead_frames, 0) : end] = 1.0
     return out
 
@@ -299,11 +304,7 @@ def articulate(
     # Lips part fast but the jaw takes a couple of frames to reach a wide vowel after a closure.
     open_ = _limit_peaks(_limit_rise(open_, cfg.max_rise_per_frame), cfg.max_peak)
     # "f" / "v": not shut but the lower lip on the upper teeth, a sliver open.
-    initial = labiodental_onsets(feats, cfg)
-    for i in range(1, n):  # a phrase-initial "v"'s voice bar also reads as a closure: the frames it holds shut
-        if initial[i - 1] > 0 and hard[i] > 0:  # right after the run are still the "v"
-            initial[i] = 1.0
-    labio = np.maximum(labiodental_track(feats, hard, cfg), initial)
+    labio = np.maximum(labiodental_track(feats, hard, cfg), labiodental_onsets(feats, hard, cfg))
     open_ = np.where(labio > 0, cfg.labiodental_open, open_)
     return Articulation(
         open=np.clip(open_ * expressiveness, 0, 1.2).astype(np.float32),

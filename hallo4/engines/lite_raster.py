@@ -77,10 +77,7 @@ def paint_affine_map(
         ax, ay = (px0 - x0) * inv, (py0 - y0) * inv  # corners in map pixels
         bx, by = (px1 - x0) * inv, (py1 - y0) * inv
         cx, cy = (px2 - x0) * inv, (py2 - y0) * inv
-        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-        if abs(area) < 1e-9:
-            continue
-        sign = 1.0 if area > 0 else -1.0
+        sign = 1.0 if det > 0 else -1.0  # det is twice the signed area: the corners' turning direction
         # Inward edge normals scaled to unit length: d >= 0 inside, d = distance (map pixels) from the edge.
         n0 = sign / max(math.hypot(bx - ax, by - ay), 1e-12)
         n1 = sign / max(math.hypot(cx - bx, cy - by), 1e-12)

@@ -66,9 +66,9 @@ class PiecewiseAffineWarp:
         if hole_anchors and len(hole_anchors) != len(self.holes):
             raise ValueError("hole_anchors needs one (point, point) pair per hole")
         self.hole_anchors = np.array(hole_anchors, np.int64).reshape(-1, 2)
-        # Each hole's pixels keep to its source box (grown like a triangle's), as a triangle's do.
-        self._hole_lo = np.array([self.src[h].min(0) for h in self.holes], np.float32).reshape(-1, 2)
-        self._hole_hi = np.array([self.src[h].max(0) for h in self.holes], np.float32).reshape(-1, 2)
+        # Each hole's pixels keep to its source box grown by a pixel, as a triangle's do.
+        self._hole_lo = np.array([self.src[h].min(0) - 1.0 for h in self.holes], np.float32).reshape(-1, 2)
+        self._hole_hi = np.array([self.src[h].max(0) + 1.0 for h in self.holes], np.float32).reshape(-1, 2)
         self.scale = int(scale)
         self._all_ids = np.arange(len(self.tri), dtype=np.int32)
         # Each triangle's source box, grown by a pixel: what its map is clamped to.
@@ -163,7 +163,7 @@ class PiecewiseAffineWarp:
         k = ids[rows, cols]
         gx, gy = (cols + x0).astype(np.float32), (rows + y0).astype(np.float32)
         c = self.hole_affine(dst)[k].T
-        lo, hi = self._hole_lo[k].T - 1.0, self._hole_hi[k].T + 1.0  # grown like a triangle's box
+        lo, hi = self._hole_lo[k].T, self._hole_hi[k].T
         vx[rows, cols] = np.clip(c[0] * gx + c[2] * gy + c[4], lo[0], hi[0])
         vy[rows, cols] = np.clip(c[1] * gx + c[3] * gy + c[5], lo[1], hi[1])
 

@@ -120,7 +120,7 @@ def _encode_video(
     cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset, "-crf", str(crf)]
     cmd += ["-pix_fmt", "yuv420p"] + ([] if threads is None else ["-threads", str(int(threads))])
     if audio is not None:
-        cmd += ["-af", "apad", "-c:a", "aac", "-b:a", "192k", *audio[1], "-t", f"{audio[2] / fps:.6f}"]
+        cmd += _aac_output(audio[1], audio[2] / fps)
     cmd += ["-movflags", "+faststart", str(video_path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     n = 0
@@ -156,7 +156,7 @@ def _mux_audio(
     """Copy the video stream and add the audio as AAC, padded with silence and cut to `seconds`."""
     with _audio_input(audio, audio_sr) as (audio_in, rate_args):
         mux = quiet_cmd("-y", "-i", str(video_path), "-i", audio_in, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy")
-        mux += ["-af", "apad", "-c:a", "aac", "-b:a", "192k", *rate_args, "-t", f"{seconds:.6f}"]
+        mux += _aac_output(rate_args, seconds)
         mux += ["-movflags", "+faststart", str(out_path)]
         res = subprocess.run(mux, capture_output=True, timeout=600)
         if res.returncode != 0:
@@ -168,6 +168,11 @@ def _mux_audio(
                 "Convert the audio to WAV or MP3 and try again.",
                 path=audio_in,
             )
+
+
+def _aac_output(rate_args: list[str], seconds: float) -> list[str]:
+    """The audio's output options: AAC, padded with silence and cut to exactly `seconds`."""
+    return ["-af", "apad", "-c:a", "aac", "-b:a", "192k", *rate_args, "-t", f"{seconds:.6f}"]
 
 
 @contextlib.contextmanager
